@@ -1,0 +1,41 @@
+"""`mspview` entry point: gui (default), encode, decode, info, eval, bench, train, export."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "gui": ("mspview.app.main", "open the desktop application (default)"),
+    "encode": ("mspview.commands.encode", "encode an image into a .msp file"),
+    "decode": ("mspview.commands.decode", "decode a .msp file into an image"),
+    "info": ("mspview.commands.info", "describe a .msp file"),
+    "eval": ("mspview.eval.sweep", "rate-distortion sweep over a folder, against classical codecs and anchors"),
+    "bench": ("mspview.eval.bench", "decode/encode speed, sequential steps, memory, O(1) vs serial context model"),
+    "train": ("mspview.train.loop", "train the codec"),
+    "export": ("mspview.train.export", "write shipped weights from a training checkpoint"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: mspview [COMMAND] [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<8} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "`mspview COMMAND --help` describes a command; with no command (or files only) the app opens."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if argv and argv[0] in ("--version",):
+        from . import __version__
+        print(f"mspview {__version__}")
+        return 0
+    name = argv.pop(0) if argv and argv[0] in COMMANDS else "gui"
+    module = importlib.import_module(COMMANDS[name][0])
+    return module.main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""Encoding images to .msp bytes and decoding them back, with progressive previews.
+
+Both directions walk the same MSP schedule (`MSPModel.run`); the encoder quantizes against the
+predicted means and records symbols, the decoder reads them back chunk by chunk. Decoding reports
+one preview per scale through a callback, and a truncated file decodes to the scales it holds.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import bitstream
+from .bitstream import ChunkRecord, Header
+from .entropy import decode_chunk, encode_chunk, quantize, sigma_index, symbol_bits, symbols_crc
+from .errors import BitstreamError, ModelError
+from .imageio import LoadedImage, check_size, to_output
+from .msp import StepKey, part_grid
+from .weights import LoadedModel
+
+STRIDE = bitstream.LATENT_STRIDE
+
+
+@dataclass
+class BitMaps:
+    """Estimated bits per latent position (h x w) and per channel, from the coded symbols."""
+    spatial: np.ndarray
+    channels: np.ndarray
+
+    @classmethod
+    def empty(cls, h: int, w: int, m: int) -> "BitMaps":
+        return cls(np.zeros((h, w), np.float64), np.zeros(m, np.float64))
+
+    def add(self, key: StepKey, part: int, bits: torch.Tensor, num_scales: int, group_slice: slice) -> None:
+        r0, c0, stride = part_grid(key, part, num_scales)
+        b = bits[0].double().cpu().numpy()  # C x h x w
+        if b.size == 0:
+            return
+        self.spatial[r0::stride, c0::stride][: b.shape[1], : b.shape[2]] += b.sum(0)
+        self.channels[group_slice] += b.sum((1, 2))
+
+
+@dataclass
+class Preview:
+    scales_done: int
+    total_scales: int
+    image: np.ndarray  # H x W x 3 uint8
+    bytes_read: int
+    bpp: float
+
+
+@dataclass
+class EncodedImage:
+    data: bytes
+    header: Header
+    y_hat: torch.Tensor
+    image: np.ndarray  # reconstruction, H x W x 3 uint8, what the decoder will return
+    bitmaps: BitMaps
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def bpp(self) -> float:
+        return 8 * len(self.data) / (self.header.width * self.header.height)
+
+
+@dataclass
+class DecodedImage:
+    header: Header
+    image: np.ndarray  # H x W x 3 uint8 (RGB); `output` gives the header's mode
+    y_hat: torch.Tensor
+    scales_decoded: int
+    complete: bool
+    bitmaps: BitMaps
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def output(self) -> np.ndarray:
+        return to_output(self.image, self.header.mode)
+
+
+def image_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
+    """H x W x 3 uint8 -> 1 x 3 x H' x W' in [0,1], padded (edge replicate) to a multiple of 16."""
+    x = torch.as_tensor(np.array(rgb, dtype=np.uint8, copy=True)).to(device).permute(2, 0, 1)[None].float() / 255.0
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % STRIDE, (-w) % STRIDE
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate") if min(h, w) > 1 else F.pad(x, (0, pw, 0, ph))
+    return x
+
+
+def to_uint8(x: torch.Tensor, h: int, w: int) -> np.ndarray:
+    return (x[0, :, :h, :w].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+@torch.no_grad()
+def analyse(lm: LoadedModel, rgb: np.ndarray, lam: float) -> torch.Tensor:
+    """The gained latent y of an image (what LOF optimises and what gets quantized)."""
+    model = lm.model
+    x = image_tensor(rgb, model.device)
+    return model.g_a(x) * model.gain.gain(lam).to(x.device)
+
+
+@torch.no_grad()
+def synthesize(lm: LoadedModel, y_hat: torch.Tensor, lam: float, h: int, w: int) -> np.ndarray:
+    model = lm.model
+    return to_uint8(model.g_s(y_hat * model.gain.inverse_gain(lam).to(y_hat.device)), h, w)
+
+
+@dataclass
+class Quantized:
+    y_hat: torch.Tensor
+    steps: list  # per step: (key, symbols, sigma indices), in schedule order
+    bitmaps: BitMaps
+    mu: torch.Tensor  # the predicted mean of every element (LOF's greedy rounding pass needs it)
+
+    @property
+    def bits(self) -> float:
+        return float(self.bitmaps.spatial.sum())
+
+
+@torch.no_grad()
+def quantize_latent(lm: LoadedModel, y: torch.Tensor) -> Quantized:
+    """Walk the schedule on y: quantize each step against its predicted means."""
+    msp = lm.model.msp
+    _, m, h, w = y.shape
+    steps: list[tuple[StepKey, np.ndarray, np.ndarray]] = []
+    maps = BitMaps.empty(h, w, m)
+    mu_full = torch.zeros_like(y)
+
+    def resolve(key, parts):
+        out, syms, idxs = [], [], []
+        gs = _group_slice(key, msp)
+        for i, (mu, sigma, target) in enumerate(parts):
+            sym = quantize(target - mu)
+            idx = sigma_index(sigma)
+            maps.add(key, i, symbol_bits(sym, idx), msp.S, gs)
+            r0, c0, stride = part_grid(key, i, msp.S)
+            mu_full[:, gs, r0::stride, c0::stride] = mu
+            out.append(sym + mu)
+            syms.append(sym.to(torch.int32).flatten().cpu().numpy())
+            idxs.append(idx.flatten().cpu().numpy())
+        steps.append((key, np.concatenate(syms), np.concatenate(idxs)))
+        return out
+
+    y_hat = msp.run(tuple(y.shape), resolve, target=y)
+    return Quantized(y_hat, steps, maps, mu_full)
+
+
+def _group_slice(key: StepKey, msp) -> slice:
+    if key.step == 0:
+        return slice(0, msp.M)
+    return slice(key.group * msp.C, (key.group + 1) * msp.C)
+
+
+def encode(lm: LoadedModel, image: LoadedImage, lam: float, profile: str = "fast",
+           latent: torch.Tensor | None = None) -> EncodedImage:
+    """Encode an image (or an already optimised latent of it, from LOF) into .msp bytes."""
+    check_size(image.width, image.height)
+    t0 = time.perf_counter()
+    y = latent if latent is not None else analyse(lm, image.rgb, lam)
+    t1 = time.perf_counter()
+    q = quantize_latent(lm, y)
+    t2 = time.perf_counter()
+    records, payloads = [], []
+    for key, sym, idx in q.steps:
+        payload, lo, hi = encode_chunk(sym, idx)
+        records.append(ChunkRecord(key, len(payload), lo, hi, symbols_crc(sym)))
+        payloads.append(payload)
+    t3 = time.perf_counter()
+    cfg = lm.model.config
+    header = Header(lm.model_id, lm.hash_prefix, image.width, image.height, image.mode, float(np.float32(lam)),
+                    profile, cfg.num_scales, cfg.groups, cfg.M, records)
+    data = bitstream.write(header, payloads)
+    recon = synthesize(lm, q.y_hat, header.lam, image.height, image.width)
+    t4 = time.perf_counter()
+    return EncodedImage(data, header, q.y_hat, recon, q.bitmaps,
+                        {"analysis_s": t1 - t0, "model_s": t2 - t1, "entropy_s": t3 - t2, "synthesis_s": t4 - t3})
+
+
+def check_model(lm: LoadedModel, header: Header) -> None:
+    cfg = lm.model.config
+    if header.model_id != lm.model_id or header.weight_hash != lm.hash_prefix:
+        raise ModelError(f"this file needs model {header.model_id} (weights {header.weight_hash.hex()}), "
+                         f"but the loaded model is {lm.model_id} (weights {lm.hash_prefix.hex()}); "
+                         f"pass the right weights with --model")
+    if (header.num_scales, header.groups, header.channels) != (cfg.num_scales, cfg.groups, cfg.M):
+        raise ModelError("file structure (S, G, M) does not match the loaded model")
+    lo, hi = lm.model.gain.lambda_range()
+    if not lo * (1 - 1e-6) <= header.lam <= hi * (1 + 1e-6):
+        raise BitstreamError(f"lambda {header.lam:g} outside the model's range")
+
+
+class _Truncated(Exception):
+    pass
+
+
+@torch.no_grad()
+def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
+           on_preview: Callable[[Preview], None] | None = None) -> DecodedImage:
+    """Decode .msp bytes. `max_scales` decodes only the first K scales (base = 1); a truncated file
+    decodes the scales it holds. `on_preview` gets one preview per decoded scale (it may raise
+    `Cancelled` to stop)."""
+    header, start, truncated = bitstream.read(data)
+    check_model(lm, header)
+    model = lm.model
+    msp = model.msp
+    S = header.num_scales
+    lam = header.lam
+    slices = bitstream.payload_slices(header, start, len(data))
+    h, w = header.latent_size
+    H, W = header.height, header.width
+    want = S + 1 if max_scales is None else max(1, min(S + 1, max_scales))
+    maps = BitMaps.empty(h, w, header.channels)
+    timing = {"entropy_s": 0.0, "preview_s": 0.0}
+    state = {"chunk": 0, "bytes": 0, "scales": 0, "y": None}
+    t_start = time.perf_counter()
+
+    def resolve(key, parts):
+        i = state["chunk"]
+        rec = header.chunks[i]
+        assert rec.key == key
+        if slices[i] is None:
+            raise _Truncated
+        idx_parts = [sigma_index(sigma) for _, sigma, _ in parts]
+        t = time.perf_counter()
+        idx = np.concatenate([p.flatten().cpu().numpy() for p in idx_parts])
+        b, e = slices[i]
+        sym = decode_chunk(data[b:e], idx, rec.sym_min, rec.sym_max)
+        if symbols_crc(sym) != rec.crc:
+            raise BitstreamError(f"CRC mismatch in chunk {key}: the file is damaged, or was encoded on a device "
+                                 f"whose arithmetic differs from this one")
+        timing["entropy_s"] += time.perf_counter() - t
+        out, pos = [], 0
+        for j, ((mu, _, _), ix) in enumerate(zip(parts, idx_parts)):
+            n = mu.numel()
+            s = torch.from_numpy(sym[pos:pos + n]).to(mu.device).view(mu.shape).float()
+            pos += n
+            maps.add(key, j, symbol_bits(s, ix), S, _group_slice(key, msp))
+            out.append(s + mu)
+        state["chunk"] += 1
+        state["bytes"] += rec.nbytes
+        return out
+
+    def on_scale(s, y_s):
+        state["scales"] += 1
+        state["y"] = y_s
+        if on_preview and s > 0:
+            t = time.perf_counter()
+            up = y_s.repeat_interleave(2 ** s, -2).repeat_interleave(2 ** s, -1)[..., :h, :w]
+            on_preview(Preview(state["scales"], S + 1, synthesize(lm, up, lam, H, W), start + state["bytes"],
+                               8 * (start + state["bytes"]) / (H * W)))
+            timing["preview_s"] += time.perf_counter() - t
+        if s > 0 and state["scales"] >= want:
+            raise _Truncated
+
+    y_shape = (1, header.channels, h, w)
+    try:
+        y_hat = msp.run(y_shape, resolve, on_scale=on_scale)
+    except _Truncated:
+        y_hat = None
+    done = state["scales"]
+    if done == 0:
+        raise BitstreamError("file truncated before its first scale")
+    stopped_early = y_hat is None  # the last preview already showed this image
+    if stopped_early:
+        s = S + 1 - done
+        y_hat = state["y"].repeat_interleave(2 ** s, -2).repeat_interleave(2 ** s, -1)[..., :h, :w]
+    t = time.perf_counter()
+    image = synthesize(lm, y_hat, lam, H, W)
+    timing["synthesis_s"] = time.perf_counter() - t
+    timing["total_s"] = time.perf_counter() - t_start
+    timing["network_s"] = timing["total_s"] - timing["entropy_s"] - timing["preview_s"]
+    if on_preview and not stopped_early:
+        on_preview(Preview(done, S + 1, image, start + state["bytes"], 8 * (start + state["bytes"]) / (H * W)))
+    return DecodedImage(header, image, y_hat, done, done == S + 1 and not truncated, maps, timing)

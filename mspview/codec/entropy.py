@@ -1,0 +1,73 @@
+"""Entropy coding of one chunk: discretized Gaussians with snapped scales, range coding via `constriction`.
+
+Symbols are round(y - mu) (mean-shifted quantization), so every distribution is zero-mean and only
+its scale matters. Scales are snapped to a fixed log-spaced table, so encoder and decoder pick the
+same distribution from a small index even when their float scales differ in the last bits.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+
+import constriction
+import numpy as np
+import torch
+
+from .errors import BitstreamError
+from .msp import SIGMA_LEVELS, SIGMA_MAX, SIGMA_MIN, gaussian_likelihood
+
+SCALE_TABLE = np.exp(np.linspace(math.log(SIGMA_MIN), math.log(SIGMA_MAX), SIGMA_LEVELS))
+_LOG_MIN = math.log(SIGMA_MIN)
+_LOG_STEP = (math.log(SIGMA_MAX) - math.log(SIGMA_MIN)) / (SIGMA_LEVELS - 1)
+SYMBOL_LIMIT = 2 ** 15 - 1  # symbols are clamped to +-this; headers with wider ranges are refused
+
+
+def sigma_index(sigma: torch.Tensor) -> torch.Tensor:
+    idx = torch.round((torch.log(sigma.float()) - _LOG_MIN) / _LOG_STEP)
+    return idx.clamp_(0, SIGMA_LEVELS - 1).to(torch.uint8)
+
+
+def snapped_sigma(index: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(SCALE_TABLE[index.cpu().numpy()]).to(index.device, torch.float32)
+
+
+def quantize(residual: torch.Tensor) -> torch.Tensor:
+    return torch.round(residual).clamp_(-SYMBOL_LIMIT, SYMBOL_LIMIT)
+
+
+def symbol_bits(symbols: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Estimated bits of each symbol under its snapped distribution (for bit-allocation maps)."""
+    p = gaussian_likelihood(symbols.float(), torch.zeros((), device=symbols.device), snapped_sigma(index))
+    return -torch.log2(p)
+
+
+def symbols_crc(symbols: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(symbols, dtype="<i4").tobytes())
+
+
+def encode_chunk(symbols: np.ndarray, index: np.ndarray) -> tuple[bytes, int, int]:
+    """Returns (payload, sym_min, sym_max). A chunk whose symbols are all equal needs no payload."""
+    if symbols.size == 0:
+        return b"", 0, 0
+    lo, hi = int(symbols.min()), int(symbols.max())
+    if lo == hi:
+        return b"", lo, hi
+    coder = constriction.stream.queue.RangeEncoder()
+    model = constriction.stream.model.QuantizedGaussian(lo, hi)
+    coder.encode(symbols.astype(np.int32), model, np.zeros(symbols.size), SCALE_TABLE[index])
+    return coder.get_compressed().astype("<u4").tobytes(), lo, hi
+
+
+def decode_chunk(payload: bytes, index: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    n = index.size
+    if n == 0 or lo == hi:
+        return np.full(n, lo, dtype=np.int32)
+    if len(payload) % 4:
+        raise BitstreamError("chunk payload is not a whole number of 32-bit words")
+    words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
+    try:
+        coder = constriction.stream.queue.RangeDecoder(words)
+        model = constriction.stream.model.QuantizedGaussian(lo, hi)
+        return np.asarray(coder.decode(model, np.zeros(n), SCALE_TABLE[index]), dtype=np.int32)
+    except Exception as e:  # noqa: BLE001 - constriction reports damaged data as generic errors
+        raise BitstreamError(f"entropy decoding failed (damaged chunk): {e}") from None

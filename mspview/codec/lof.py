@@ -1,0 +1,200 @@
+"""Latent overfitting (LOF) with a greedy search, and running an encode profile.
+
+LOF optimises the gained latent y of one image, with the synthesis and the MSP model frozen, to
+minimise R + lambda * 255^2 * D. Iterations use a surrogate (uniform noise for the rate, straight-
+through rounding for the synthesis) and Adam with a cosine-decaying step. The greedy search (ours;
+the paper's is not public): every `check_every` iterations the true cost is measured with hard
+rounding and the real MSP rate, the best latent seen so far is kept, the step is halved when the
+true cost stops falling, and the search stops after `patience` checks without improvement. An
+optional final pass flips the rounding of the most ambiguous elements, step group by step group,
+keeping a flip only when the true cost falls. The result is never worse than the analysis latent:
+both are written as real files at the end and the cheaper one is returned.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .coder import EncodedImage, analyse, encode, image_tensor, quantize_latent, synthesize, _group_slice
+from .imageio import LoadedImage
+from .msp import part_grid, schedule
+from .profiles import Profile
+from .weights import LoadedModel
+
+
+@dataclass
+class LOFEvent:
+    """One progress report. kind: "iter" (surrogate values), "check" (true cost), "greedy", "done"."""
+    kind: str
+    iteration: int
+    total: int
+    bpp: float
+    psnr: float
+    cost: float
+    best_cost: float
+    elapsed: float
+    remaining: float
+    lr: float = 0.0
+
+
+@dataclass
+class ProfileResult:
+    encoded: EncodedImage
+    psnr: float
+    cost: float
+    iterations: int
+    cancelled: bool
+    events: list[LOFEvent] = field(default_factory=list)
+
+
+def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 10 * math.log10(255 ** 2 / mse) if mse > 0 else float("inf")
+
+
+def rd_cost(bpp: float, mse255: float, lam: float) -> float:
+    """J = bpp + lambda * 255^2 * MSE, with MSE on [0,1] pixels (the training loss)."""
+    return bpp + lam * mse255
+
+
+class _TrueCost:
+    """Hard-rounded rate from the MSP model and the distortion of the 8-bit reconstruction."""
+
+    def __init__(self, lm: LoadedModel, image: LoadedImage, lam: float):
+        self.lm, self.image, self.lam = lm, image, lam
+        self.ref = image.rgb.astype(np.float64)
+        self.pixels = image.width * image.height
+
+    def __call__(self, y: torch.Tensor):
+        q = quantize_latent(self.lm, y)
+        rec = synthesize(self.lm, q.y_hat, self.lam, self.image.height, self.image.width)
+        mse = float(np.mean((rec.astype(np.float64) - self.ref) ** 2))
+        bpp = q.bits / self.pixels
+        return rd_cost(bpp, mse, self.lam), bpp, (10 * math.log10(255 ** 2 / mse) if mse else 99.0), q
+
+
+def overfit_latent(lm: LoadedModel, image: LoadedImage, lam: float, profile: Profile,
+                   on_event: Callable[[LOFEvent], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> tuple[torch.Tensor, list[LOFEvent], int, bool]:
+    """Returns (best latent, events, iterations run, cancelled)."""
+    model = lm.model
+    dev = model.device
+    t0 = time.perf_counter()
+    events: list[LOFEvent] = []
+
+    def emit(ev: LOFEvent) -> None:
+        events.append(ev)
+        if on_event:
+            on_event(ev)
+
+    true_cost = _TrueCost(lm, image, lam)
+    y0 = analyse(lm, image.rgb, lam)
+    best_y = y0.clone()
+    best_cost, bpp, psnr, q = true_cost(best_y)
+    total = profile.iterations
+    emit(LOFEvent("check", 0, total, bpp, psnr, best_cost, best_cost, time.perf_counter() - t0, 0.0))
+    if total <= 0:
+        return best_y, events, 0, False
+
+    x = image_tensor(image.rgb, dev)[..., : image.height, : image.width]
+    inv_gain = model.gain.inverse_gain(lam).to(dev)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    y = torch.nn.Parameter(y0.clone())
+    opt = torch.optim.Adam([y], lr=profile.lr)
+    scale = 1.0  # halved on stagnation
+    stale = 0
+    it = 0
+    cancelled = False
+    try:
+        while it < total:
+            if should_stop and should_stop():
+                cancelled = True
+                break
+            lr = profile.lr * scale * 0.5 * (1 + math.cos(math.pi * it / total))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            out = model.from_latent(y, inv_gain, amp=profile.amp and dev.type == "cpu", noisy=True)
+            x_hat = out["x_hat"][..., : image.height, : image.width]
+            mse = torch.mean((x_hat - x) ** 2)
+            bpp_t = out["bits"].sum() / true_cost.pixels
+            loss = bpp_t + lam * 255 ** 2 * mse
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            it += 1
+            elapsed = time.perf_counter() - t0
+            remaining = elapsed / it * (total - it)
+            emit(LOFEvent("iter", it, total, bpp_t.item(), -10 * math.log10(max(mse.item(), 1e-12)), loss.item(),
+                          best_cost, elapsed, remaining, lr))
+            if it % profile.check_every == 0 or it == total:
+                cost, bpp, psnr, _ = true_cost(y.detach())
+                if cost < best_cost - 1e-6:
+                    best_cost, best_y, stale = cost, y.detach().clone(), 0
+                else:
+                    stale += 1
+                    scale *= 0.5
+                    with torch.no_grad():
+                        y.copy_(best_y)  # restart from the best latent with a smaller step
+                emit(LOFEvent("check", it, total, bpp, psnr, cost, best_cost, time.perf_counter() - t0, remaining, lr))
+                if stale >= profile.patience:
+                    break
+        if profile.greedy_rounding and not cancelled:
+            best_y, best_cost = _greedy_rounding(lm, best_y, best_cost, true_cost, it, total, t0, emit, should_stop)
+    finally:
+        for p in model.parameters():
+            p.requires_grad_(True)
+    return best_y, events, it, cancelled
+
+
+def _greedy_rounding(lm, y, cost, true_cost, it, total, t0, emit, should_stop, band: float = 0.2):
+    """Flip the rounding of elements whose residual is within `band` of a half-integer, one step
+    group at a time in decoding order; keep a flip only if the true cost falls."""
+    msp = lm.model.msp
+    for key in schedule(msp.S, msp.G):
+        if should_stop and should_stop():
+            break
+        q = quantize_latent(lm, y)
+        r = y - q.mu
+        frac = r - torch.round(r)
+        mask = torch.zeros_like(y, dtype=torch.bool)
+        gs = _group_slice(key, msp)
+        for part in range(2 if key.step == 2 else 1):
+            r0, c0, stride = part_grid(key, part, msp.S)
+            mask[:, gs, r0::stride, c0::stride] = True
+        flip = mask & (frac.abs() > 0.5 - band)
+        if not flip.any():
+            continue
+        other = torch.round(r) + torch.where(frac > 0, 1.0, -1.0)
+        candidate = torch.where(flip, q.mu + other, y)
+        c, bpp, psnr, _ = true_cost(candidate)
+        if c < cost - 1e-6:
+            y, cost = candidate, c
+        emit(LOFEvent("greedy", it, total, bpp, psnr, c, cost, time.perf_counter() - t0, 0.0))
+    return y, cost
+
+
+def run_profile(lm: LoadedModel, image: LoadedImage, lam: float, profile: Profile,
+                on_event: Callable[[LOFEvent], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> ProfileResult:
+    """Encode with a profile. A cancelled LOF still gives a valid file (the best latent so far)."""
+    if profile.iterations <= 0:
+        enc = encode(lm, image, lam, profile.name)
+        psnr = psnr_uint8(enc.image, image.rgb)
+        mse = float(np.mean((enc.image.astype(np.float64) - image.rgb) ** 2))
+        return ProfileResult(enc, psnr, rd_cost(enc.bpp, mse, lam), 0, False)
+    y, events, iters, cancelled = overfit_latent(lm, image, lam, profile, on_event, should_stop)
+    best = None
+    for latent in (y, None):  # the overfitted latent, and the plain analysis as a guard
+        enc = encode(lm, image, lam, profile.name, latent=latent)
+        mse = float(np.mean((enc.image.astype(np.float64) - image.rgb) ** 2))
+        cost = rd_cost(enc.bpp, mse, lam)
+        if best is None or cost < best[1]:
+            best = (enc, cost)
+    enc, cost = best
+    return ProfileResult(enc, psnr_uint8(enc.image, image.rgb), cost, iters, cancelled, events)

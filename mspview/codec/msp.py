@@ -1,0 +1,203 @@
+"""Multi-scale progressive (MSP) probability model.
+
+Scale s splits y_hat^(s) into its 2x2 polyphase components p00, p01, p10, p11; p00 is the next
+coarser scale y_hat^(s+1). Decoding goes coarse to fine: the base scale S with a per-channel
+Gaussian, then for s = S-1 .. 0 step A (p11 from p00) and step B (p01 and p10 from p00 and p11),
+each step split into G channel groups coded one after another. Every step is one call of a small
+CNN over the whole tensor, so decoding takes 1 + 2*S*G sequential steps whatever the image size.
+
+The same `run` drives training, encoding and decoding: it asks a `resolve` callback to turn each
+step's predicted (mu, sigma) into quantized values, which is where the three differ.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+SIGMA_MIN = 0.11
+SIGMA_MAX = 64.0
+SIGMA_LEVELS = 64
+
+BASE, STEP_A, STEP_B = 0, 1, 2
+STEP_NAMES = {BASE: "base", STEP_A: "A", STEP_B: "B"}
+
+
+@dataclass(frozen=True)
+class StepKey:
+    scale: int
+    step: int
+    group: int
+
+    def __str__(self) -> str:
+        if self.step == BASE:
+            return f"s{self.scale} base"
+        return f"s{self.scale} {STEP_NAMES[self.step]}{self.group}"
+
+
+# One part of a step: (mu, sigma, target or None). Step B has two parts (p01 and p10).
+Part = tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None"]
+Resolve = Callable[[StepKey, Sequence[Part]], list[torch.Tensor]]
+
+
+def schedule(num_scales: int, groups: int) -> list[StepKey]:
+    """Decoding order of the steps (and of the chunks in a .msp file)."""
+    keys = [StepKey(num_scales, BASE, 0)]
+    for s in reversed(range(num_scales)):
+        keys += [StepKey(s, STEP_A, g) for g in range(groups)]
+        keys += [StepKey(s, STEP_B, g) for g in range(groups)]
+    return keys
+
+
+def scale_sizes(h: int, w: int, num_scales: int) -> list[tuple[int, int]]:
+    """Latent size at scales 0..S; p00 takes the ceiling, so odd sizes need no padding."""
+    sizes = [(h, w)]
+    for _ in range(num_scales):
+        h, w = (h + 1) // 2, (w + 1) // 2
+        sizes.append((h, w))
+    return sizes
+
+
+def scale_of_positions(h: int, w: int, num_scales: int) -> torch.Tensor:
+    """For each latent position, the scale at which it is decoded (S for the base)."""
+    out = torch.zeros(h, w, dtype=torch.long)
+    for s in range(1, num_scales + 1):
+        step = 2 ** s
+        out[::step, ::step] = s
+    return out
+
+
+def part_grid(key: StepKey, part: int, num_scales: int) -> tuple[int, int, int]:
+    """Where the elements of one part of a step sit in the full latent: (row0, col0, stride)."""
+    if key.step == BASE:
+        return 0, 0, 2 ** num_scales
+    unit = 2 ** key.scale
+    if key.step == STEP_A:
+        return unit, unit, 2 * unit
+    return (0, unit, 2 * unit) if part == 0 else (unit, 0, 2 * unit)
+
+
+def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    return F.pad(x, (0, w - x.shape[-1], 0, h - x.shape[-2]))
+
+
+def interleave(p00, p01, p10, p11, h: int, w: int) -> torch.Tensor:
+    """Inverse of the polyphase split."""
+    b, c = p00.shape[:2]
+    y = p00.new_zeros(b, c, h, w)
+    y[..., 0::2, 0::2] = p00
+    y[..., 0::2, 1::2] = p01
+    y[..., 1::2, 0::2] = p10
+    y[..., 1::2, 1::2] = p11
+    return y
+
+
+class Predictor(nn.Sequential):
+    def __init__(self, cin: int, hidden: int, cout: int):
+        super().__init__(
+            nn.Conv2d(cin, hidden, 3, padding=1), nn.LeakyReLU(0.1),
+            nn.Conv2d(hidden, hidden, 3, padding=1), nn.LeakyReLU(0.1),
+            nn.Conv2d(hidden, cout, 1),
+        )
+
+
+class MSPModel(nn.Module):
+    def __init__(self, channels: int, num_scales: int, groups: int, hidden: int):
+        super().__init__()
+        if channels % groups:
+            raise ValueError("channels must be divisible by groups")
+        self.M, self.S, self.G = channels, num_scales, groups
+        c = channels // groups
+        self.C = c
+        self.base_mu = nn.Parameter(torch.zeros(channels))
+        self.base_sigma = nn.Parameter(torch.ones(channels) * 2.0)
+        # Shared across scales; the scale index enters as a constant input plane.
+        self.step_a = nn.ModuleList(Predictor(channels + g * c + 1, hidden, 2 * c) for g in range(groups))
+        self.step_b = nn.ModuleList(Predictor(2 * channels + 2 * g * c + 1, hidden, 4 * c) for g in range(groups))
+        self.network_calls = 0  # counted for the O(1) check
+
+    @property
+    def num_steps(self) -> int:
+        return 1 + 2 * self.S * self.G
+
+    @staticmethod
+    def _sigma(raw: torch.Tensor) -> torch.Tensor:
+        return F.softplus(raw) + SIGMA_MIN
+
+    def _predict(self, net: nn.Module, inputs: list[torch.Tensor]) -> torch.Tensor:
+        self.network_calls += 1
+        return net(torch.cat(inputs, 1))
+
+    def run(self, shape: tuple[int, int, int, int], resolve: Resolve,
+            target: torch.Tensor | None = None,
+            on_scale: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+        """Walk the decoding schedule. `target` (the unquantized latent) is given when encoding or
+        training and None when decoding. `on_scale(s, y_hat_s)` is called after each scale."""
+        b, m, h, w = shape
+        S, G, C = self.S, self.G, self.C
+        sizes = scale_sizes(h, w, S)
+        levels = [target]
+        for _ in range(S):
+            levels.append(None if target is None else levels[-1][..., ::2, ::2])
+
+        hb, wb = sizes[S]
+        dev = self.base_mu.device
+        mu = self.base_mu.view(1, m, 1, 1).expand(b, m, hb, wb)
+        sigma = self._sigma(self.base_sigma).view(1, m, 1, 1).expand(b, m, hb, wb)
+        cur = resolve(StepKey(S, BASE, 0), [(mu, sigma, levels[S])])[0]
+        if on_scale:
+            on_scale(S, cur)
+
+        for s in reversed(range(S)):
+            hs, ws = sizes[s]
+            hc, wc = sizes[s + 1]
+            plane = torch.full((b, 1, hc, wc), s / S, device=dev, dtype=cur.dtype)
+            t = levels[s]
+            t11 = t01 = t10 = None
+            if t is not None:
+                t11, t01, t10 = t[..., 1::2, 1::2], t[..., 0::2, 1::2], t[..., 1::2, 0::2]
+
+            p11: list[torch.Tensor] = []
+            for g in range(G):
+                ctx = [cur] + ([_pad_to(torch.cat(p11, 1), hc, wc)] if p11 else []) + [plane]
+                out = self._predict(self.step_a[g], ctx)[..., : hs // 2, : ws // 2]
+                mu, raw = out.chunk(2, 1)
+                tg = None if t11 is None else t11[:, g * C:(g + 1) * C]
+                p11.append(resolve(StepKey(s, STEP_A, g), [(mu, self._sigma(raw), tg)])[0])
+            p11_full = torch.cat(p11, 1)
+            p11_pad = _pad_to(p11_full, hc, wc)
+
+            p01: list[torch.Tensor] = []
+            p10: list[torch.Tensor] = []
+            for g in range(G):
+                ctx = [cur, p11_pad]
+                if p01:
+                    ctx += [_pad_to(torch.cat(p01, 1), hc, wc), _pad_to(torch.cat(p10, 1), hc, wc)]
+                out = self._predict(self.step_b[g], ctx + [plane])
+                mu01, raw01, mu10, raw10 = out.chunk(4, 1)
+                parts = [
+                    (mu01[..., :hc, : ws // 2], self._sigma(raw01[..., :hc, : ws // 2]),
+                     None if t01 is None else t01[:, g * C:(g + 1) * C]),
+                    (mu10[..., : hs // 2, :wc], self._sigma(raw10[..., : hs // 2, :wc]),
+                     None if t10 is None else t10[:, g * C:(g + 1) * C]),
+                ]
+                a, c = resolve(StepKey(s, STEP_B, g), parts)
+                p01.append(a)
+                p10.append(c)
+            cur = interleave(cur, torch.cat(p01, 1), torch.cat(p10, 1), p11_full, hs, ws)
+            if on_scale:
+                on_scale(s, cur)
+        return cur
+
+
+def gaussian_likelihood(values: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """P(value) under a Gaussian discretized to unit bins around mu (fp32, stable in the tails)."""
+    v = (values - mu).abs()
+    k = 1.0 / (sigma * math.sqrt(2.0))
+    upper = 0.5 * torch.erfc((v - 0.5) * k)
+    lower = 0.5 * torch.erfc((v + 0.5) * k)
+    return (upper - lower).clamp_min(1e-9)

@@ -1,0 +1,64 @@
+"""Encode profiles: named presets that trade encode time for a smaller file (LOF settings).
+
+Measured cost and gain (benchmarks/lof_gain.py on Kodak) are read from
+resources/profile_measurements.json so that the CLI and the app can show them next to the name.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .errors import MSPError
+from .weights import RESOURCES
+
+MEASUREMENTS = RESOURCES / "profile_measurements.json"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    iterations: int = 0  # LOF iterations (0 = no LOF)
+    check_every: int = 10  # true-cost check period of the greedy search
+    patience: int = 3  # checks without improvement (after halving the step) before stopping
+    lr: float = 0.03  # initial Adam step on the gained latent
+    greedy_rounding: bool = False  # final pass flipping ambiguous roundings group by group
+    amp: bool = True  # bf16 autocast for the synthesis inside LOF iterations (checks stay fp32)
+
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (
+    Profile("fast", "no latent overfitting: one analysis pass"),
+    Profile("balanced", "latent overfitting, short greedy search", iterations=60, check_every=10, patience=2),
+    Profile("best", "latent overfitting, long greedy search and greedy rounding pass",
+            iterations=250, check_every=10, patience=4, greedy_rounding=True),
+)}
+
+
+def get(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise MSPError(f"unknown profile {name!r}; choose from {', '.join(PROFILES)}") from None
+
+
+def measurements() -> dict:
+    """Measured seconds per Kodak image and BD-rate vs fast, per profile (may be empty)."""
+    try:
+        return json.loads(MEASUREMENTS.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def summary(name: str) -> str:
+    m = measurements().get("profiles", {}).get(name)
+    if not m:
+        return "not measured yet"
+    gain = "" if name == "fast" else f", {m['bd_rate_vs_fast']:+.1f} % BD-rate vs fast"
+    return f"~{m['seconds_per_image']:.0f} s per Kodak image on {measurements().get('device', 'this CPU')}{gain}"
+
+
+def describe_all() -> str:
+    rows = [f"{'profile':<10} {'LOF it':>6}  measured (Kodak)"]
+    for p in PROFILES.values():
+        rows.append(f"{p.name:<10} {p.iterations:>6}  {summary(p.name)}  -- {p.description}")
+    return "\n".join(rows)

@@ -1,0 +1,83 @@
+"""Shipped weights: a state dict (fp16) plus a JSON card beside it.
+
+Loading never unpickles arbitrary objects (torch.load(weights_only=True)); the sha256 of the weights
+file is the identity that .msp headers carry, so a file can name exactly the weights it needs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from .errors import ModelError
+from .model import MSPCodecModel, ModelConfig
+
+RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
+DEFAULT_WEIGHTS = RESOURCES / "msp_default.pt"
+
+
+def card_path(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def save_weights(model: MSPCodecModel, path: str | Path, info: dict | None = None) -> dict:
+    """Write the fp16 state dict and its card; returns the card."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype).contiguous()
+             for k, v in model.state_dict().items()}
+    torch.save(state, path)
+    card = {"model_id": model.config.model_id, "config": model.config.to_dict(),
+            "sha256": file_sha256(path), **(info or {})}
+    card_path(path).write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+class LoadedModel:
+    """A model in eval mode with the identity of its weights."""
+
+    def __init__(self, model: MSPCodecModel, sha256: str, path: Path, card: dict):
+        self.model, self.sha256, self.path, self.card = model, sha256, path, card
+
+    @property
+    def model_id(self) -> str:
+        return self.model.config.model_id
+
+    @property
+    def hash_prefix(self) -> bytes:
+        return bytes.fromhex(self.sha256[:16])
+
+    def to(self, device: str | torch.device) -> "LoadedModel":
+        self.model.to(device)
+        return self
+
+
+def load_weights(path: str | Path | None = None, device: str | torch.device = "cpu") -> LoadedModel:
+    path = Path(path) if path else DEFAULT_WEIGHTS
+    if not path.is_file():
+        raise ModelError(f"weights file not found: {path}")
+    card_file = card_path(path)
+    if not card_file.is_file():
+        raise ModelError(f"weights card not found beside the weights: {card_file}")
+    try:
+        card = json.loads(card_file.read_text())
+        config = ModelConfig.from_dict(card["config"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelError(f"unreadable weights card {card_file}: {e}") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise ModelError(f"unreadable weights file {path}: {e}") from None
+    model = MSPCodecModel(config)
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except (RuntimeError, AttributeError) as e:
+        raise ModelError(f"weights {path} do not fit model {config.model_id}: {e}") from None
+    model.eval().to(device)
+    return LoadedModel(model, file_sha256(path), path, card)

@@ -1,0 +1,63 @@
+"""Shared pieces of the command-line tools: model/device options, error reporting, safe writes."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..codec.errors import MSPError
+from ..codec.weights import LoadedModel, load_weights
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="weights file (default: the shipped resources/msp_default.pt)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise MSPError(f"unknown device {name!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MSPError("CUDA was asked for but is not available here")
+    return dev
+
+
+def open_model(args: argparse.Namespace) -> LoadedModel:
+    return load_weights(args.model, pick_device(args.device))
+
+
+def write_new_file(path: str | Path, data: bytes, force: bool) -> None:
+    """Write atomically; never overwrite an existing file unless forced."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise MSPError(f"{path} exists; pass --force to overwrite it")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise MSPError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def run_tool(name: str, body: Callable[[], int]) -> int:
+    """Run a tool body, turning our errors (and I/O errors) into one clear line and exit status 2."""
+    try:
+        return body()
+    except MSPError as e:
+        print(f"mspview {name}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"mspview {name}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mspview {name}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,78 @@
+"""`mspview encode IN OUT.msp --lambda L | --quality Q [--profile P]`."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ..codec import profiles
+from ..codec.coder import encode
+from ..codec.errors import MSPError
+from ..codec.imageio import load_image
+from ..codec.lof import run_profile
+from ..codec.model import LAMBDAS
+from .common import add_model_options, open_model, run_tool, write_new_file
+
+
+def lambda_from_args(args: argparse.Namespace) -> float:
+    if args.quality is not None:
+        if not 1 <= args.quality <= len(LAMBDAS):
+            raise MSPError(f"--quality must be 1..{len(LAMBDAS)}")
+        return LAMBDAS[args.quality - 1]
+    return args.lam
+
+
+def progress_bar(total: int):
+    """A terminal progress line for LOF iterations."""
+    def show(ev) -> None:
+        done = int(30 * ev.iteration / max(1, total))
+        sys.stderr.write(f"\r  LOF [{'#' * done}{'.' * (30 - done)}] it {ev.iteration:>4}/{total}  "
+                         f"{ev.bpp:.4f} bpp {ev.psnr:6.2f} dB  best J {ev.best_cost:.4f}  "
+                         f"{ev.elapsed:5.1f}s, ~{ev.remaining:4.0f}s left ")
+        sys.stderr.flush()
+    return show
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="mspview encode", description="Encode an image into a .msp file.")
+    p.add_argument("input", nargs="?")
+    p.add_argument("output", nargs="?")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--lambda", dest="lam", type=float, default=LAMBDAS[2],
+                      help=f"rate-distortion trade-off, {LAMBDAS[0]}..{LAMBDAS[-1]} (default {LAMBDAS[2]})")
+    rate.add_argument("--quality", type=int, default=None, help=f"1..{len(LAMBDAS)}: the trained lambdas")
+    p.add_argument("--profile", default="fast", help="encode profile (see --list-profiles)")
+    p.add_argument("--list-profiles", action="store_true", help="list the profiles with their measured cost and gain")
+    p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    p.add_argument("--quiet", action="store_true")
+    add_model_options(p)
+    args = p.parse_args(argv)
+
+    def body() -> int:
+        if args.list_profiles:
+            print(profiles.describe_all())
+            return 0
+        if not args.input or not args.output:
+            raise MSPError("give INPUT and OUTPUT (or --list-profiles)")
+        profile = profiles.get(args.profile)
+        lam = lambda_from_args(args)
+        lm = open_model(args)
+        lo, hi = lm.model.gain.lambda_range()
+        if not lo <= lam <= hi:
+            raise MSPError(f"lambda {lam:g} outside the model's range {lo:g}..{hi:g}")
+        image = load_image(args.input)
+        t0 = time.perf_counter()
+        on_event = None if args.quiet or not profile.iterations else progress_bar(profile.iterations)
+        result = run_profile(lm, image, lam, profile, on_event=on_event)
+        if on_event:
+            sys.stderr.write("\n")
+        enc = result.encoded
+        write_new_file(args.output, enc.data, args.force)
+        if not args.quiet:
+            for note in image.notes:
+                print(f"note: {note}")
+            print(f"{args.output}: {len(enc.data)} bytes, {enc.bpp:.4f} bpp, PSNR {result.psnr:.2f} dB, "
+                  f"lambda {lam:g}, profile {profile.name}, {time.perf_counter() - t0:.2f} s on {lm.model.device}")
+        return 0
+
+    return run_tool("encode", body)

@@ -1,0 +1,246 @@
+"""Training loop: one variable-rate model, CPU (bf16 autocast) or CUDA, torchrun/DDP for several GPUs.
+
+Schedule: linear warm-up, then constant, then a cosine decay over the last `decay_frac` of the budget
+("warmup-stable-decay"). The budget is wall-clock hours or steps, so a CPU session can plan its run
+and still end on a decayed (better) model; the next session resumes from it with a short re-warm-up.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from PIL import Image
+
+from ..codec.model import LAMBDAS, MSPCodecModel, ModelConfig, DOWNSCALE
+from ..codec.weights import DEFAULT_WEIGHTS, load_weights, save_weights
+from .data import PatchSampler
+
+REPO = Path(__file__).resolve().parent.parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "train"
+DEFAULT_KODAK = REPO.parent / "shared" / "data" / "kodak"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mspview train", description="Train the variable-rate MSP codec.")
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="folder of training images")
+    p.add_argument("--out", default="runs/train", help="folder for checkpoints and logs")
+    p.add_argument("--resume", action="store_true", help="resume from OUT/last.pt if it exists")
+    p.add_argument("--init", default=None, help="start from these weights (e.g. resources/msp_default.pt)")
+    p.add_argument("--hours", type=float, default=None, help="wall-clock budget of this run")
+    p.add_argument("--steps", type=int, default=None, help="step budget of this run (if no --hours)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--patch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--warmup", type=int, default=300)
+    p.add_argument("--decay-frac", type=float, default=0.2)
+    p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
+                   help="bf16 autocast for the transforms (likelihoods stay fp32)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ckpt-minutes", type=float, default=5.0)
+    p.add_argument("--eval-minutes", type=float, default=20.0)
+    p.add_argument("--kodak", default=str(DEFAULT_KODAK))
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--export", default=None, help="write the final weights here (state dict + card)")
+    for name in ("N", "M", "hidden"):
+        p.add_argument(f"--{name}", type=int, default=getattr(ModelConfig(), name))
+    p.add_argument("--scales", type=int, default=ModelConfig().num_scales)
+    p.add_argument("--groups", type=int, default=ModelConfig().groups)
+    return p
+
+
+class Schedule:
+    def __init__(self, peak: float, warmup: int, decay_frac: float):
+        self.peak, self.warmup, self.decay_frac = peak, warmup, decay_frac
+
+    def lr(self, step_in_run: int, progress: float) -> float:
+        warm = min(1.0, (step_in_run + 1) / max(1, self.warmup))
+        start = 1.0 - self.decay_frac
+        if progress <= start or self.decay_frac <= 0:
+            return self.peak * warm
+        t = min(1.0, (progress - start) / self.decay_frac)
+        return self.peak * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+@torch.no_grad()
+def kodak_estimate(model: MSPCodecModel, folder: Path, lambda_indices=(0, 2, 5), limit: int = 24) -> list[dict]:
+    """Estimated bpp (hard rounding, model rate) and PSNR on Kodak; the real-file figures come from eval."""
+    files = sorted(folder.glob("*.png"))[:limit]
+    was_training = model.training
+    model.eval()
+    rows = []
+    for li in lambda_indices:
+        bpps, psnrs = [], []
+        for f in files:
+            x = torch.from_numpy(np.asarray(Image.open(f).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+            x = x.to(model.device)
+            out = model(x, li)
+            mse = torch.mean((out["x_hat"].clamp(0, 1) * 255).round().sub(x * 255).pow(2)).item()
+            bpps.append(out["bpp"].item())
+            psnrs.append(10 * math.log10(255 ** 2 / mse))
+        rows.append({"lambda": LAMBDAS[li], "bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs))})
+    model.train(was_training)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device = torch.device(args.device)
+    if world > 1:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed + rank)
+    random.seed(args.seed + rank)
+    lead = rank == 0
+    out_dir = Path(args.out)
+    if lead:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    config = ModelConfig(N=args.N, M=args.M, num_scales=args.scales, groups=args.groups, hidden=args.hidden)
+    model = MSPCodecModel(config)
+    ckpt_path = out_dir / "last.pt"
+    state = {"step": 0, "cpu_hours": 0.0, "run_elapsed": 0.0, "run_step": 0, "history": []}
+    if args.resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        config = ModelConfig.from_dict(ck["config"])
+        model = MSPCodecModel(config)
+        model.load_state_dict(ck["model"])
+        state.update(ck["state"])
+    elif args.init:
+        loaded = load_weights(args.init)
+        model = loaded.model
+        config = model.config
+        state["step"] = int(loaded.card.get("steps", 0))
+        state["cpu_hours"] = float(loaded.card.get("cpu_hours", 0.0))
+        state["history"] = list(loaded.card.get("history", []))
+    model.to(device).train()
+    optim = torch.optim.Adam(model.parameters(), lr=args.lr)
+    if args.resume and ckpt_path.is_file() and "optim" in ck:
+        optim.load_state_dict(ck["optim"])
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    amp = args.amp
+
+    sampler = PatchSampler(args.data, args.patch, seed=args.seed + state["step"], rank=rank, world=world)
+    sched = Schedule(args.lr, args.warmup, args.decay_frac)
+    budget_s = args.hours * 3600 if args.hours else None
+    if budget_s is None and args.steps is None:
+        raise SystemExit("give --hours or --steps")
+
+    def progress() -> float:
+        if budget_s:
+            return state["run_elapsed"] / budget_s
+        return state["run_step"] / args.steps
+
+    def save_checkpoint():
+        if not lead:
+            return
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save({"config": config.to_dict(), "model": model.state_dict(), "optim": optim.state_dict(),
+                    "state": state}, tmp)
+        os.replace(tmp, ckpt_path)
+
+    stop = {"now": False}
+
+    def on_signal(signum, frame):
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    csv_file = open(out_dir / "log.csv", "a", newline="") if lead else None
+    writer = csv.writer(csv_file) if csv_file else None
+    if writer and csv_file.tell() == 0:
+        writer.writerow(["step", "cpu_hours", "lambda", "bpp", "psnr", "loss", "lr", "steps_per_s"])
+    if lead:
+        print(f"model {config.model_id}  params {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M  "
+              f"device {device}  amp {amp}  world {world}  images {len(sampler.files)}  from step {state['step']}",
+              flush=True)
+        print(f"{'step':>8} {'lambda':>7} {'bpp':>6} {'PSNR':>6} {'loss':>7} {'lr':>8} {'it/s':>5} {'ETA':>8}",
+              flush=True)
+
+    t_last_ckpt = t_last_eval = time.time()
+    t_prev = t_log = time.time()
+    acc = {"bpp": 0.0, "psnr": 0.0, "loss": 0.0, "n": 0}
+    while progress() < 1.0 and not stop["now"]:
+        lr = sched.lr(state["run_step"], progress())
+        for group in optim.param_groups:
+            group["lr"] = lr
+        li = random.randrange(len(config.lambdas))
+        x = sampler.batch(args.batch).to(device, non_blocking=True)
+        out = net(x, li, amp)
+        rd = model.rd_loss(out, x, config.lambdas[li])
+        optim.zero_grad(set_to_none=True)
+        rd["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        optim.step()
+
+        now = time.time()
+        dt = now - t_prev
+        t_prev = now
+        state["step"] += 1
+        state["run_step"] += 1
+        state["run_elapsed"] += dt
+        state["cpu_hours"] += dt * (torch.get_num_threads() if device.type == "cpu" else 1) * world / 3600
+        acc["bpp"] += rd["bpp"].item()
+        acc["psnr"] += rd["psnr"]
+        acc["loss"] += rd["loss"].item()
+        acc["n"] += 1
+        if state["step"] % 2000 == 0:
+            sampler.refresh()
+        if lead and state["step"] % args.log_every == 0:
+            n = acc["n"]
+            rate = n / max(1e-9, now - t_log)
+            eta = (budget_s - state["run_elapsed"]) if budget_s else (args.steps - state["run_step"]) / rate
+            writer.writerow([state["step"], round(state["cpu_hours"], 4), config.lambdas[li],
+                             round(acc["bpp"] / n, 4), round(acc["psnr"] / n, 3), round(acc["loss"] / n, 4),
+                             f"{lr:.2e}", round(rate, 3)])
+            csv_file.flush()
+            print(f"{state['step']:>8} {'mixed':>7} {acc['bpp'] / n:>6.3f} {acc['psnr'] / n:>6.2f} "
+                  f"{acc['loss'] / n:>7.3f} {lr:>8.2e} {rate:>5.2f} "
+                  f"{time.strftime('%H:%M:%S', time.gmtime(max(0, eta))):>8}", flush=True)
+            acc = {"bpp": 0.0, "psnr": 0.0, "loss": 0.0, "n": 0}
+            t_log = now
+        if lead and now - t_last_ckpt > args.ckpt_minutes * 60:
+            save_checkpoint()
+            t_last_ckpt = now
+        if lead and args.eval_minutes and now - t_last_eval > args.eval_minutes * 60 and Path(args.kodak).is_dir():
+            rows = kodak_estimate(model, Path(args.kodak), limit=8)
+            state["history"].append({"step": state["step"], "cpu_hours": round(state["cpu_hours"], 3), "kodak8": rows})
+            print("  kodak(8, estimated): " + "  ".join(f"λ={r['lambda']}: {r['bpp']:.3f} bpp {r['psnr']:.2f} dB"
+                                                     for r in rows), flush=True)
+            t_last_eval = time.time()
+            t_prev = t_log = t_last_eval  # evaluation time is not training time
+            acc = {"bpp": 0.0, "psnr": 0.0, "loss": 0.0, "n": 0}
+
+    save_checkpoint()
+    if lead and args.export:
+        card = save_weights(model, args.export, {"steps": state["step"], "cpu_hours": round(state["cpu_hours"], 3),
+                                                 "data": str(args.data), "history": state["history"]})
+        print(f"exported {args.export} sha256 {card['sha256'][:16]}", flush=True)
+    if csv_file:
+        csv_file.close()
+    if world > 1:
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

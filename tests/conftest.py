@@ -1,0 +1,60 @@
+"""Shared fixtures: a random model with a fixed seed (the round trip must hold for any weights),
+the shipped model, and small test images."""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parent.parent
+KODAK = REPO.parent / "shared" / "data" / "kodak"
+SAMPLE = REPO / "resources" / "samples" / "kodim23.png"
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory) -> Path:
+    from mspview.codec.model import MSPCodecModel, ModelConfig
+    from mspview.codec.weights import save_weights
+
+    torch.manual_seed(1234)
+    model = MSPCodecModel(ModelConfig(N=16, M=32, num_scales=3, groups=2, hidden=24))
+    with torch.no_grad():  # an untrained analysis gives tiny latents: scale them so symbols vary
+        model.gain.log_gain += math.log(30.0)
+        model.gain.log_inv_gain -= math.log(30.0)
+    path = tmp_path_factory.mktemp("weights") / "random.pt"
+    save_weights(model, path, {"note": "random init, seed 1234, for tests"})
+    return path
+
+
+@pytest.fixture(scope="session")
+def random_model(random_weights):
+    from mspview.codec.weights import load_weights
+    return load_weights(random_weights)
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    from mspview.codec.weights import load_weights
+    return load_weights()
+
+
+def noise_image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth-plus-noise test image (pure noise would be unlike any photo)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([np.sin(xx / 7.0 + c) * np.cos(yy / 5.0 - c) for c in range(3)], -1) * 90 + 128
+    return np.clip(base + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `python -m mspview ARGS` in a separate process."""
+    return subprocess.run([sys.executable, "-m", "mspview", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)
