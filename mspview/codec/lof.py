@@ -78,6 +78,27 @@ class _TrueCost:
         return rd_cost(bpp, mse, self.lam), bpp, (10 * math.log10(255 ** 2 / mse) if mse else 99.0), q
 
 
+class _Adam:
+    """Adam on one tensor. torch.optim's first use imports torch._dynamo (over a second, holding
+    the GIL), which would freeze the app's UI thread; this is all LOF needs."""
+
+    def __init__(self, param: torch.Tensor, betas=(0.9, 0.999), eps=1e-8):
+        self.p, self.b1, self.b2, self.eps = param, betas[0], betas[1], eps
+        self.m = torch.zeros_like(param)
+        self.v = torch.zeros_like(param)
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self, lr: float) -> None:
+        self.t += 1
+        g = self.p.grad
+        self.m.mul_(self.b1).add_(g, alpha=1 - self.b1)
+        self.v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
+        m_hat = self.m / (1 - self.b1 ** self.t)
+        v_hat = self.v / (1 - self.b2 ** self.t)
+        self.p.sub_(lr * m_hat / (v_hat.sqrt() + self.eps))
+
+
 def overfit_latent(lm: LoadedModel, image: LoadedImage, lam: float, profile: Profile,
                    on_event: Callable[[LOFEvent], None] | None = None,
                    should_stop: Callable[[], bool] | None = None) -> tuple[torch.Tensor, list[LOFEvent], int, bool]:
@@ -102,11 +123,11 @@ def overfit_latent(lm: LoadedModel, image: LoadedImage, lam: float, profile: Pro
         return best_y, events, 0, False
 
     x = image_tensor(image.rgb, dev)[..., : image.height, : image.width]
-    inv_gain = model.gain.inverse_gain(lam).to(dev)
+    inv_gain = model.gain.inverse_gain(lam).detach().to(dev)
     for p in model.parameters():
         p.requires_grad_(False)
-    y = torch.nn.Parameter(y0.clone())
-    opt = torch.optim.Adam([y], lr=profile.lr)
+    y = y0.clone().requires_grad_(True)
+    opt = _Adam(y)
     scale = 1.0  # halved on stagnation
     stale = 0
     it = 0
@@ -117,16 +138,14 @@ def overfit_latent(lm: LoadedModel, image: LoadedImage, lam: float, profile: Pro
                 cancelled = True
                 break
             lr = profile.lr * scale * 0.5 * (1 + math.cos(math.pi * it / total))
-            for g in opt.param_groups:
-                g["lr"] = lr
             out = model.from_latent(y, inv_gain, amp=profile.amp and dev.type == "cpu", noisy=True)
             x_hat = out["x_hat"][..., : image.height, : image.width]
             mse = torch.mean((x_hat - x) ** 2)
             bpp_t = out["bits"].sum() / true_cost.pixels
             loss = bpp_t + lam * 255 ** 2 * mse
-            opt.zero_grad(set_to_none=True)
+            y.grad = None
             loss.backward()
-            opt.step()
+            opt.step(lr)
             it += 1
             elapsed = time.perf_counter() - t0
             remaining = elapsed / it * (total - it)

@@ -28,9 +28,11 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("fast", "no latent overfitting: one analysis pass"),
-    Profile("balanced", "latent overfitting, short greedy search", iterations=60, check_every=10, patience=2),
-    Profile("best", "latent overfitting, long greedy search and greedy rounding pass",
-            iterations=250, check_every=10, patience=4, greedy_rounding=True),
+    Profile("quick", "a few latent-overfitting iterations, for previews and demos", iterations=30,
+            check_every=10, patience=2),
+    Profile("balanced", "latent overfitting, greedy search", iterations=200, check_every=10, patience=3),
+    Profile("best", "long latent overfitting, greedy search and greedy rounding pass",
+            iterations=600, check_every=10, patience=5, greedy_rounding=True),
 )}
 
 

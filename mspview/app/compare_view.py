@@ -1,0 +1,211 @@
+"""Compare view: several images of the same scene under one zoom and pan.
+
+Modes: "split" (two images, a draggable vertical split handle, Squoosh-style) and "side" (all images
+side by side, each pane showing the same region). Zoom with the wheel around the cursor, pan by
+dragging; from 200 % up pixels are drawn nearest-neighbour, and from 800 % a pixel grid appears.
+Hovering reports the pixel position and the value in every image.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtWidgets import QWidget
+
+
+def to_qimage(rgb: np.ndarray) -> QImage:
+    rgb = np.ascontiguousarray(rgb)
+    if rgb.ndim == 2:
+        rgb = np.ascontiguousarray(np.repeat(rgb[..., None], 3, axis=2))
+    h, w, _ = rgb.shape
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class CompareCanvas(QWidget):
+    hovered = Signal(str)
+    view_changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMouseTracking(True)
+        self.setMinimumSize(320, 240)
+        self.mode = "split"
+        self.split = 0.5  # fraction of the widget width
+        self.zoom = 1.0
+        self.center = QPointF(0, 0)  # image coordinates at the view centre
+        self._images: list[tuple[str, np.ndarray, QImage]] = []
+        self._drag: str | None = None
+        self._last = QPointF()
+
+    # ----- content
+    def set_images(self, images: list[tuple[str, np.ndarray]], keep_view: bool = True) -> None:
+        same_size = self._images and images and self._images[0][1].shape[:2] == images[0][1].shape[:2]
+        self._images = [(name, arr, to_qimage(arr)) for name, arr in images]
+        if not (keep_view and same_size):
+            self.fit()
+        self.update()
+
+    def image_names(self) -> list[str]:
+        return [n for n, _, _ in self._images]
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self.update()
+
+    def image_size(self) -> tuple[int, int]:
+        if not self._images:
+            return 0, 0
+        h, w = self._images[0][1].shape[:2]
+        return w, h
+
+    def fit(self) -> None:
+        w, h = self.image_size()
+        if not w:
+            return
+        pane_w = self._pane_width()
+        self.zoom = max(1e-3, min(pane_w / w, self.height() / h))
+        self.center = QPointF(w / 2, h / 2)
+        self.view_changed.emit()
+        self.update()
+
+    def set_zoom(self, zoom: float) -> None:
+        self.zoom = float(np.clip(zoom, 0.05, 64.0))
+        self.view_changed.emit()
+        self.update()
+
+    # ----- geometry
+    def _panes(self) -> list[QRectF]:
+        n = len(self._images) if self.mode == "side" else 1
+        w = self.width() / max(1, n)
+        return [QRectF(i * w, 0, w, self.height()) for i in range(max(1, n))]
+
+    def _pane_width(self) -> float:
+        return self._panes()[0].width()
+
+    def _to_image(self, pos: QPointF, pane: QRectF) -> QPointF:
+        return QPointF((pos.x() - pane.center().x()) / self.zoom + self.center.x(),
+                       (pos.y() - pane.center().y()) / self.zoom + self.center.y())
+
+    def _pane_at(self, pos: QPointF) -> QRectF:
+        for p in self._panes():
+            if p.contains(pos):
+                return p
+        return self._panes()[0]
+
+    # ----- painting
+    def paintEvent(self, _event) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(40, 40, 40))
+        if not self._images:
+            p.setPen(QColor(200, 200, 200))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Open an image (Ctrl+O) or drop one here")
+            return
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 2.0)
+        if self.mode == "side":
+            for pane, (name, _, qimg) in zip(self._panes(), self._images):
+                self._draw(p, qimg, pane, pane)
+                self._label(p, pane, name)
+        else:
+            pane = self._panes()[0]
+            sx = self.width() * self.split
+            left = self._images[0]
+            right = self._images[1] if len(self._images) > 1 else self._images[0]
+            self._draw(p, left[2], pane, QRectF(0, 0, sx, self.height()))
+            self._draw(p, right[2], pane, QRectF(sx, 0, self.width() - sx, self.height()))
+            p.setPen(QPen(QColor(255, 255, 255), 2))
+            p.drawLine(QPointF(sx, 0), QPointF(sx, self.height()))
+            p.setBrush(QColor(255, 255, 255))
+            p.drawEllipse(QPointF(sx, self.height() / 2), 7, 7)
+            self._label(p, QRectF(0, 0, sx, self.height()), left[0])
+            self._label(p, QRectF(sx, 0, self.width() - sx, self.height()), right[0], right_align=True)
+        p.end()
+
+    def _draw(self, p: QPainter, qimg: QImage, pane: QRectF, clip: QRectF) -> None:
+        p.save()
+        p.setClipRect(clip)
+        top_left = self._to_image(pane.topLeft(), pane)
+        target = QRectF(pane.left() - top_left.x() * self.zoom,
+                        pane.top() - top_left.y() * self.zoom, qimg.width() * self.zoom, qimg.height() * self.zoom)
+        p.drawImage(target, qimg)
+        if self.zoom >= 8:
+            self._grid(p, pane, qimg)
+        p.restore()
+
+    def _grid(self, p: QPainter, pane: QRectF, qimg: QImage) -> None:
+        p.setPen(QPen(QColor(0, 0, 0, 70), 1))
+        a, b = self._to_image(pane.topLeft(), pane), self._to_image(pane.bottomRight(), pane)
+        for x in range(max(0, int(a.x())), min(qimg.width(), int(b.x()) + 2)):
+            sx = pane.center().x() + (x - self.center.x()) * self.zoom
+            p.drawLine(QPointF(sx, pane.top()), QPointF(sx, pane.bottom()))
+        for y in range(max(0, int(a.y())), min(qimg.height(), int(b.y()) + 2)):
+            sy = pane.center().y() + (y - self.center.y()) * self.zoom
+            p.drawLine(QPointF(pane.left(), sy), QPointF(pane.right(), sy))
+
+    def _label(self, p: QPainter, rect: QRectF, text: str, right_align: bool = False) -> None:
+        p.save()
+        p.setPen(QColor(255, 255, 255))
+        fm = p.fontMetrics()
+        w = fm.horizontalAdvance(text) + 12
+        x = rect.right() - w - 6 if right_align else rect.left() + 6
+        p.fillRect(QRectF(x, rect.top() + 6, w, fm.height() + 6), QColor(0, 0, 0, 150))
+        p.drawText(QRectF(x, rect.top() + 6, w, fm.height() + 6), Qt.AlignmentFlag.AlignCenter, text)
+        p.restore()
+
+    # ----- interaction
+    def wheelEvent(self, event) -> None:
+        pos = event.position()
+        pane = self._pane_at(pos)
+        before = self._to_image(pos, pane)
+        factor = 1.25 if event.angleDelta().y() > 0 else 0.8
+        self.zoom = float(np.clip(self.zoom * factor, 0.05, 64.0))
+        after = self._to_image(pos, pane)
+        self.center += before - after  # keep the point under the cursor in place
+        self.view_changed.emit()
+        self.update()
+
+    def mousePressEvent(self, event) -> None:
+        pos = event.position()
+        if self.mode == "split" and abs(pos.x() - self.width() * self.split) < 10:
+            self._drag = "split"
+        else:
+            self._drag = "pan"
+        self._last = pos
+
+    def mouseMoveEvent(self, event) -> None:
+        pos = event.position()
+        if self._drag == "split":
+            self.split = float(np.clip(pos.x() / max(1, self.width()), 0.0, 1.0))
+            self.update()
+        elif self._drag == "pan":
+            d = pos - self._last
+            self.center -= QPointF(d.x() / self.zoom, d.y() / self.zoom)
+            self._last = pos
+            self.view_changed.emit()
+            self.update()
+        self.hovered.emit(self.describe(pos))
+
+    def mouseReleaseEvent(self, _event) -> None:
+        self._drag = None
+
+    def mouseDoubleClickEvent(self, _event) -> None:
+        self.fit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._images and event.oldSize().width() <= 0:
+            self.fit()
+
+    def describe(self, pos: QPointF) -> str:
+        """'x, y: name (r, g, b) ...' for the pixel under `pos`."""
+        if not self._images:
+            return ""
+        q = self._to_image(pos, self._pane_at(pos))
+        x, y = int(np.floor(q.x())), int(np.floor(q.y()))
+        w, h = self.image_size()
+        if not (0 <= x < w and 0 <= y < h):
+            return f"zoom {self.zoom * 100:.0f} %"
+        vals = []
+        for name, arr, _ in self._images:
+            v = arr[y, x]
+            vals.append(f"{name} {tuple(int(c) for c in np.atleast_1d(v))}")
+        return f"x {x}, y {y}: " + "  ".join(vals) + f"   zoom {self.zoom * 100:.0f} %"

@@ -1,0 +1,142 @@
+"""Long jobs of the app, free of Qt: encode (profile + real decode + metrics + classical match) and
+decode of a .msp file. They report plain events through a callback and stop when `cancel` is set;
+the Qt layer (workers.py) runs them on a thread and turns the events into signals.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..codec import profiles
+from ..codec.coder import BitMaps, DecodedImage, Preview, decode
+from ..codec.errors import Cancelled, MSPError
+from ..codec.imageio import LoadedImage
+from ..codec.lof import LOFEvent, run_profile
+from ..codec.weights import LoadedModel
+from ..eval import classical
+from ..eval.metrics import bpp as bits_per_pixel
+from ..eval.metrics import ms_ssim, psnr
+
+
+@dataclass
+class Stage:
+    """A coarse progress report: what the job is doing, and its fraction done."""
+    text: str
+    fraction: float
+
+
+@dataclass
+class CodecReadout:
+    codec: str
+    nbytes: int
+    bpp: float
+    psnr: float | None
+    ms_ssim: float | None
+    encode_s: float | None
+    decode_s: float | None
+    note: str = ""
+
+
+@dataclass
+class JobResult:
+    data: bytes  # the .msp file
+    decoded: DecodedImage
+    previews: list[Preview]
+    readouts: list[CodecReadout] = field(default_factory=list)
+    classical_image: np.ndarray | None = None
+    classical_name: str = ""
+    lof_iterations: int = 0
+    cancelled: bool = False
+
+    @property
+    def bitmaps(self) -> BitMaps:
+        return self.decoded.bitmaps
+
+
+@dataclass
+class PreviewEvent:
+    preview: Preview
+    psnr: float | None  # against the original, when the job has one
+
+
+Emit = Callable[[object], None]
+
+
+def _previews(lm: LoadedModel, data: bytes, emit: Emit, cancel: threading.Event,
+              ref: np.ndarray | None = None) -> tuple[DecodedImage, list, float]:
+    previews: list[Preview] = []
+
+    def on_preview(p: Preview) -> None:
+        if cancel.is_set():
+            raise Cancelled("decode cancelled")
+        previews.append(p)
+        emit(PreviewEvent(p, psnr(p.image, ref) if ref is not None else None))
+
+    t = time.perf_counter()
+    dec = decode(lm, data, on_preview=on_preview)
+    return dec, previews, time.perf_counter() - t
+
+
+def decode_job(lm: LoadedModel, data: bytes, emit: Emit, cancel: threading.Event) -> JobResult:
+    emit(Stage("decoding scale by scale", 0.1))
+    dec, previews, dec_s = _previews(lm, data, emit, cancel)
+    h = dec.header
+    readouts = [CodecReadout("mspview (file)", len(data), bits_per_pixel(len(data), h.width, h.height),
+                             None, None, None, dec_s, f"profile {h.profile}, λ {h.lam:.4g}")]
+    emit(Stage("done", 1.0))
+    return JobResult(data, dec, previews, readouts)
+
+
+def encode_job(lm: LoadedModel, image: LoadedImage, lam: float, profile_name: str, compare: str | None,
+               emit: Emit, cancel: threading.Event) -> JobResult:
+    profile = profiles.get(profile_name)
+    emit(Stage(f"encoding ({profile.name})", 0.02))
+    total = max(1, profile.iterations)
+
+    def on_lof(ev: LOFEvent) -> None:
+        emit(ev)
+        emit(Stage(f"latent overfitting {ev.iteration}/{ev.total}", 0.05 + 0.75 * ev.iteration / total))
+
+    t = time.perf_counter()
+    res = run_profile(lm, image, lam, profile, on_event=on_lof, should_stop=cancel.is_set)
+    enc_s = time.perf_counter() - t
+    data = res.encoded.data
+    emit(Stage("decoding the real file scale by scale", 0.82))
+    ref = image.rgb
+    dec, previews, dec_s = _previews(lm, data, emit, threading.Event(), ref)  # the file exists: always finish
+    readouts = [CodecReadout(f"mspview ({profile.name})", len(data), bits_per_pixel(len(data), image.width, image.height),
+                             psnr(dec.image, ref), ms_ssim(dec.image, ref), enc_s, dec_s,
+                             "cancelled: best latent so far" if res.cancelled else "")]
+    result = JobResult(data, dec, previews, readouts, lof_iterations=res.iterations, cancelled=res.cancelled)
+    if compare and not cancel.is_set():
+        emit(Stage(f"matching {compare} to the same bpp", 0.9))
+        codec = classical.get(compare)
+        try:
+            t = time.perf_counter()
+            setting, cdata = codec.at_bpp(ref, readouts[0].bpp)
+            c_enc = time.perf_counter() - t
+            t = time.perf_counter()
+            cimg = codec.decode(cdata)
+            c_dec = time.perf_counter() - t
+            readouts.append(CodecReadout(codec.label, len(cdata), bits_per_pixel(len(cdata), image.width, image.height),
+                                         psnr(cimg, ref), ms_ssim(cimg, ref), c_enc, c_dec,
+                                         f"{codec.knob} {setting:g} (bisection, all tries)"))
+            result.classical_image, result.classical_name = cimg, codec.label
+        except MSPError as e:
+            readouts.append(CodecReadout(codec.label, 0, float("nan"), None, None, None, None, str(e)))
+    if len(readouts) == 2 and readouts[1].nbytes and not cancel.is_set():
+        ours, other = readouts
+        other.note += f"; mspview {ours.psnr - other.psnr:+.2f} dB at the same bpp"
+        emit(Stage(f"matching {compare} to the same PSNR", 0.95))
+        try:  # "% smaller at equal quality": the classical file that reaches our PSNR
+            _, eq = codec.at_psnr(ref, ours.psnr)
+            ours.note = (ours.note + "; " if ours.note else "") + \
+                f"{100 * (1 - ours.nbytes / len(eq)):.1f} % smaller than {compare} at equal PSNR"
+        except MSPError as e:
+            ours.note = (ours.note + "; " if ours.note else "") + f"equal-PSNR match: {e}"
+    emit(Stage("done", 1.0))
+    return result

@@ -1,0 +1,44 @@
+"""`mspview gui [FILES]` (and plain `mspview`): the desktop application."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from .window import SAMPLE, MainWindow
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="mspview", description="mspview desktop application")
+    p.add_argument("files", nargs="*", help="images or .msp files to open (default: the bundled sample)")
+    p.add_argument("--model", default=None, help="weights file (default: the shipped one)")
+    p.add_argument("--smoke-test", action="store_true", help="open, encode the sample with 'fast', then exit")
+    args = p.parse_args(argv)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("mspview")
+    app.setOrganizationName("mspview")
+    win = MainWindow(args.model)
+    win.resize(1500, 950)
+    win.show()
+    files = args.files or [str(SAMPLE)]
+    for f in files:
+        win.open_path(f)
+    if args.smoke_test:
+        status = {"code": 1}
+
+        def done(_result) -> None:
+            status["code"] = 0
+            print(f"smoke test: encoded {win.image_path.name}: {win.result.readouts[0].bpp:.4f} bpp, "
+                  f"{win.result.readouts[0].psnr:.2f} dB")
+            win.close()
+
+        win.profile_box.setCurrentText("fast")
+        win.codec_box.setCurrentIndex(0)
+        win.job_finished.connect(done)
+        win.job_failed.connect(lambda m: (print(f"smoke test failed: {m}"), win.close()))
+        QTimer.singleShot(0, win.encode)
+        app.exec()
+        return status["code"]
+    return app.exec()

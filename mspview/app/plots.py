@@ -1,0 +1,178 @@
+"""pyqtgraph views: live LOF curves and bit-allocation views (bars, heat map, per channel)."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QTabWidget, QVBoxLayout, QWidget
+
+from ..codec.bitstream import Header
+from ..codec.coder import BitMaps
+from ..codec.lof import LOFEvent
+from ..codec.msp import BASE, STEP_NAMES
+
+# Plain lines repaint fast. exitCleanup off: its atexit pass over graphics items crashes PySide6 at exit.
+pg.setConfigOptions(antialias=False, imageAxisOrder="row-major", exitCleanup=False)
+SCALE_COLOURS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f"]
+
+
+class LOFCurves(QWidget):
+    """Rate, PSNR and total cost against iteration; true-cost checks marked, best so far in red.
+
+    Events are buffered and the plots redrawn at most every REDRAW_MS: a repaint of three plots
+    costs tens of milliseconds, and the UI thread must stay responsive during a fast LOF."""
+    REDRAW_MS = 200
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._dirty = False
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._redraw)
+        self._timer.start(self.REDRAW_MS)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.plots = {}
+        for key, title, unit in (("bpp", "rate", "bpp"), ("psnr", "distortion", "PSNR dB"), ("cost", "total cost J", "J")):
+            w = pg.PlotWidget(title=title)
+            w.setLabel("bottom", "iteration")
+            w.setLabel("left", unit)
+            w.addLegend(offset=(-5, 5), labelTextSize="7pt")
+            surrogate = w.plot([], [], pen=pg.mkPen("#4e79a7", width=1), name="iteration (surrogate)")
+            checks = w.plot([], [], pen=None, symbol="o", symbolSize=6, symbolBrush="#f28e2b", name="true cost check")
+            self.plots[key] = (w, surrogate, checks)
+        self.best = self.plots["cost"][0].plot([], [], pen=pg.mkPen("#e15759", width=2), name="best so far")
+        lay.addWidget(self.plots["bpp"][0])
+        lay.addWidget(self.plots["psnr"][0])
+        lay.addWidget(self.plots["cost"][0])
+        self.clear()
+
+    def clear(self) -> None:
+        self._iter = {k: ([], []) for k in self.plots}
+        self._check = {k: ([], []) for k in self.plots}
+        self._best = ([], [])
+        for _, s, c in self.plots.values():
+            s.setData([], [])
+            c.setData([], [])
+        self.best.setData([], [])
+
+    def point_count(self) -> int:
+        return len(self._iter["cost"][0]) + len(self._check["cost"][0])
+
+    def add(self, ev: LOFEvent) -> None:
+        store = self._iter if ev.kind == "iter" else self._check
+        for key, value in (("bpp", ev.bpp), ("psnr", ev.psnr), ("cost", ev.cost)):
+            xs, ys = store[key]
+            xs.append(ev.iteration)
+            ys.append(value)
+        if ev.kind != "iter":
+            self._best[0].append(ev.iteration)
+            self._best[1].append(ev.best_cost)
+        self._dirty = True
+
+    def _redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.best.setData(*self._best)
+        for key, (_, s, c) in self.plots.items():
+            s.setData(*self._iter[key])
+            c.setData(*self._check[key])
+
+
+class HeatMap(pg.GraphicsLayoutWidget):
+    """Estimated bits per latent position (16x16 pixels each) over the image, with colour bar,
+    opacity and hover values."""
+    hovered = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.view = self.addViewBox(lockAspect=True, invertY=True)
+        self.base = pg.ImageItem()
+        self.heat = pg.ImageItem()
+        self.view.addItem(self.base)
+        self.view.addItem(self.heat)
+        self.cmap = pg.colormap.get("inferno")
+        self.bar = pg.ColorBarItem(values=(0, 1), colorMap=self.cmap, label="bits per latent position")
+        self.bar.setImageItem(self.heat, insert_in=None)
+        self.addItem(self.bar)
+        self.bits: np.ndarray | None = None
+        self.last_hover = ""
+        self.scene().sigMouseMoved.connect(self._on_move)
+
+    def set_data(self, image: np.ndarray, bits: np.ndarray) -> None:
+        gray = image.mean(axis=2) if image.ndim == 3 else image
+        self.base.setImage(gray.astype(np.float32), levels=(0, 255))
+        self.bits = bits
+        hi = float(np.percentile(bits, 99)) if bits.size else 1.0
+        self.heat.setImage(bits.astype(np.float32), levels=(0, max(hi, 1e-6)))
+        self.heat.setRect(0, 0, 16 * bits.shape[1], 16 * bits.shape[0])  # one latent position = 16x16 pixels
+        self.bar.setLevels((0, max(hi, 1e-6)))
+        self.view.autoRange()
+
+    def set_opacity(self, value: float) -> None:
+        self.heat.setOpacity(value)
+
+    def value_at(self, x: float, y: float) -> str:
+        if self.bits is None:
+            return ""
+        i, j = int(y // 16), int(x // 16)
+        if not (0 <= i < self.bits.shape[0] and 0 <= j < self.bits.shape[1]):
+            return ""
+        return f"pixel ({int(x)}, {int(y)}) latent ({j}, {i}): {self.bits[i, j]:.1f} bits ({self.bits[i, j] / 256:.3f} bpp)"
+
+    def _on_move(self, pos) -> None:
+        p = self.view.mapSceneToView(pos)
+        text = self.value_at(p.x(), p.y())
+        if text:
+            self.last_hover = text
+            self.hovered.emit(text)
+
+
+class BitAllocation(QTabWidget):
+    """Exact bytes per chunk (from the file), a spatial heat map, and estimated bits per channel."""
+    hovered = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.chunks = pg.PlotWidget(title="bytes per chunk (exact, from the file): base, then per scale A/B groups")
+        self.chunks.setLabel("left", "bytes")
+        self.chunks.showGrid(y=True, alpha=0.3)
+        self.addTab(self.chunks, "Per scale / step / group")
+        heat_page = QWidget()
+        lay = QVBoxLayout(heat_page)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.heat = HeatMap()
+        self.heat.hovered.connect(self.hovered)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("opacity"))
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(70)
+        self.opacity.valueChanged.connect(lambda v: self.heat.set_opacity(v / 100))
+        row.addWidget(self.opacity)
+        self.hover_label = QLabel("hover the map for values")
+        row.addWidget(self.hover_label, 1)
+        self.heat.hovered.connect(self.hover_label.setText)
+        lay.addLayout(row)
+        lay.addWidget(self.heat, 1)
+        self.addTab(heat_page, "Spatial heat map")
+        self.channels = pg.PlotWidget(title="estimated bits per latent channel (sorted by group)")
+        self.channels.setLabel("bottom", "channel")
+        self.channels.setLabel("left", "bits")
+        self.addTab(self.channels, "Per channel")
+        self.heat.set_opacity(0.7)
+
+    def set_data(self, header: Header, maps: BitMaps, image: np.ndarray) -> None:
+        self.chunks.clear()
+        recs = header.chunks
+        x = np.arange(len(recs))
+        ys = np.array([r.nbytes for r in recs], float)
+        brushes = [SCALE_COLOURS[r.key.scale % len(SCALE_COLOURS)] for r in recs]
+        self.chunks.addItem(pg.BarGraphItem(x=x, height=ys, width=0.8, brushes=brushes))
+        ticks = [(i, "base" if r.key.step == BASE else f"s{r.key.scale}{STEP_NAMES[r.key.step]}{r.key.group}")
+                 for i, r in enumerate(recs)]
+        self.chunks.getAxis("bottom").setTicks([ticks])
+        self.channels.clear()
+        self.channels.addItem(pg.BarGraphItem(x=np.arange(len(maps.channels)), height=maps.channels, width=0.9,
+                                              brush="#4e79a7"))
+        self.heat.set_data(image, maps.spatial)

@@ -1,0 +1,569 @@
+"""The main window: compare view in the centre, docks for controls, LOF curves, progressive decode,
+bit allocation and readouts. All codec work runs in a JobRunner thread."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QHeaderView, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QPushButton, QScrollArea, QSlider, QTableWidget, QTableWidgetItem,
+                               QToolButton, QVBoxLayout, QWidget)
+
+from ..codec import profiles
+from ..codec.coder import Preview
+from ..codec.errors import MSPError
+from ..codec.imageio import LoadedImage, load_image, save_image
+from ..codec.lof import LOFEvent
+from ..codec.model import LAMBDAS
+from ..eval import classical
+from . import jobs
+from .compare_view import CompareCanvas, to_qimage
+from .plots import BitAllocation, LOFCurves
+from .workers import JobRunner
+
+RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
+SAMPLE = RESOURCES / "samples" / "kodim23.png"
+ICON = RESOURCES / "icons" / "mspview.svg"
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.ppm *.pgm *.gif);;All files (*)"
+LAMBDA_STEPS = 200  # slider positions, log-spaced over the trained range
+
+
+class PreviewStrip(QWidget):
+    """One thumbnail per decoded scale with bits read so far, bpp and PSNR; click to view large."""
+    chosen = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.row = QHBoxLayout(self)
+        self.row.setContentsMargins(4, 4, 4, 4)
+        self.buttons: list[QToolButton] = []
+        self.row.addStretch(1)
+
+    def clear(self) -> None:
+        for b in self.buttons:
+            b.deleteLater()
+        self.buttons = []
+
+    def add(self, preview: Preview, psnr_db: float | None) -> None:
+        b = QToolButton()
+        b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+        img = to_qimage(preview.image)
+        b.setIcon(QIcon(QPixmap.fromImage(img.scaled(QSize(160, 110), Qt.AspectRatioMode.KeepAspectRatio,
+                                                     Qt.TransformationMode.SmoothTransformation))))
+        b.setIconSize(QSize(160, 110))
+        scale_name = "base" if preview.scales_done == 1 else f"+scale {preview.total_scales - preview.scales_done}"
+        q = f"  {psnr_db:.2f} dB" if psnr_db is not None else ""
+        b.setText(f"{preview.scales_done}/{preview.total_scales} ({scale_name})\n"
+                  f"{preview.bytes_read} B  {preview.bpp:.3f} bpp{q}")
+        i = len(self.buttons)
+        b.clicked.connect(lambda _=False, i=i: self.chosen.emit(i))
+        self.row.insertWidget(i, b)
+        self.buttons.append(b)
+
+
+class MainWindow(QMainWindow):
+    job_finished = Signal(object)
+    job_failed = Signal(str)
+
+    def __init__(self, model_path: str | None = None, settings: QSettings | None = None):
+        super().__init__()
+        self.setWindowTitle("mspview")
+        if ICON.is_file():
+            self.setWindowIcon(QIcon(str(ICON)))
+        self.settings = settings or QSettings("mspview", "mspview")
+        self.runner = JobRunner(model_path, self)
+        self.image: LoadedImage | None = None
+        self.image_path: Path | None = None
+        self.result: jobs.JobResult | None = None
+        self.previews: list[Preview] = []
+        self.last_error = ""
+        self._job_started = 0.0
+        self._build_ui()
+        self._restore_settings()
+        self.runner.event.connect(self._on_event)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.busy_changed.connect(self._on_busy)
+        self.setAcceptDrops(True)
+
+    # ------------------------------------------------------------------ UI
+    def _build_ui(self) -> None:
+        self.canvas = CompareCanvas()
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        bar = QHBoxLayout()
+        self.mode_group = QButtonGroup(self)
+        for i, (mode, text) in enumerate((("split", "Split slider"), ("side", "Side by side"))):
+            b = QPushButton(text)
+            b.setCheckable(True)
+            b.setChecked(i == 0)
+            b.clicked.connect(lambda _=False, m=mode: self.set_compare_mode(m))
+            self.mode_group.addButton(b, i)
+            bar.addWidget(b)
+        for text, fn in (("Fit", self.canvas.fit), ("100 %", lambda: self.canvas.set_zoom(1.0)),
+                         ("400 %", lambda: self.canvas.set_zoom(4.0)), ("1600 %", lambda: self.canvas.set_zoom(16.0))):
+            b = QPushButton(text)
+            b.clicked.connect(fn)
+            bar.addWidget(b)
+        self.split_right = QComboBox()
+        self.split_right.setToolTip("what the right half of the split view shows")
+        self.split_right.currentIndexChanged.connect(self._refresh_canvas)
+        bar.addWidget(QLabel("  split: original |"))
+        bar.addWidget(self.split_right)
+        bar.addStretch(1)
+        lay.addLayout(bar)
+        lay.addWidget(self.canvas, 1)
+        self.setCentralWidget(central)
+        self.canvas.hovered.connect(lambda s: self.statusBar().showMessage(s, 4000))
+
+        # controls dock
+        ctl = QWidget()
+        form = QFormLayout(ctl)
+        self.profile_box = QComboBox()
+        for name, p in profiles.PROFILES.items():
+            self.profile_box.addItem(name)
+        self.profile_info = QLabel()
+        self.profile_info.setWordWrap(True)
+        self.profile_box.currentTextChanged.connect(self._on_profile)
+        form.addRow("Profile", self.profile_box)
+        form.addRow("", self.profile_info)
+        self.lam_slider = QSlider(Qt.Orientation.Horizontal)
+        self.lam_slider.setRange(0, LAMBDA_STEPS)
+        self.lam_spin = QDoubleSpinBox()
+        self.lam_spin.setDecimals(4)
+        self.lam_spin.setRange(LAMBDAS[0], LAMBDAS[-1])
+        self.lam_spin.setSingleStep(0.0005)
+        self.lam_slider.valueChanged.connect(self._on_lam_slider)
+        self.lam_spin.valueChanged.connect(self._on_lam_spin)
+        form.addRow("λ", self.lam_slider)
+        self.bpp_hint = QLabel()
+        form.addRow(self.lam_spin, self.bpp_hint)
+        self.device_box = QComboBox()
+        if torch.cuda.is_available():
+            self.device_box.addItem("cuda")
+        self.device_box.addItem("cpu")
+        self.device_box.currentTextChanged.connect(self._update_title)
+        form.addRow("Device", self.device_box)
+        self.codec_box = QComboBox()
+        self.codec_box.addItem("none", None)
+        for name, c in classical.CODECS.items():
+            self.codec_box.addItem(c.label, name)
+        form.addRow("Compare with", self.codec_box)
+        form.addRow("", QLabel("matched to the same bpp by bisection"))
+        buttons = QHBoxLayout()
+        self.encode_btn = QPushButton("Encode")
+        self.encode_btn.clicked.connect(self.encode)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        self.cancel_btn.clicked.connect(self.cancel)
+        buttons.addWidget(self.encode_btn)
+        buttons.addWidget(self.cancel_btn)
+        form.addRow(buttons)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.stage = QLabel("ready")
+        self.stage.setWordWrap(True)
+        form.addRow(self.progress)
+        form.addRow(self.stage)
+        self.controls_dock = self._dock("Controls", ctl, Qt.DockWidgetArea.LeftDockWidgetArea)
+
+        self.curves = LOFCurves()
+        self.curves_dock = self._dock("LOF curves", self.curves, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.bits = BitAllocation()
+        self.bits.hovered.connect(lambda s: self.statusBar().showMessage(s, 4000))
+        self.bits_dock = self._dock("Bit allocation", self.bits, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.strip = PreviewStrip()
+        self.strip.chosen.connect(self.show_preview)
+        scroll = QScrollArea()
+        scroll.setWidget(self.strip)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumHeight(170)
+        self.strip_dock = self._dock("Progressive decode", scroll, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.table = QTableWidget(0, 8)
+        self.table.setHorizontalHeaderLabels(["codec", "bytes", "bpp", "PSNR dB", "MS-SSIM", "enc s", "dec s", "notes"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table_dock = self._dock("Readouts", self.table, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.curves_dock, self.bits_dock)
+        self.curves_dock.raise_()
+
+        self.device_label = QLabel()
+        self.statusBar().addPermanentWidget(self.device_label)
+        self._build_menus()
+        self._on_profile(self.profile_box.currentText())
+        self._update_title()
+
+    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
+        d = QDockWidget(title, self)
+        d.setObjectName(title.replace(" ", "_"))
+        d.setWidget(widget)
+        self.addDockWidget(area, d)
+        return d
+
+    def _build_menus(self) -> None:
+        m = self.menuBar().addMenu("&File")
+        self._action(m, "&Open image or .msp…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = m.addMenu("Open &recent")
+        self.save_action = self._action(m, "&Save .msp…", self.save_msp, QKeySequence.StandardKey.Save)
+        self._action(m, "Export &reconstruction (PNG)…", self.export_reconstruction)
+        self._action(m, "Export comparison re&port…", self.export_report)
+        m.addSeparator()
+        self._action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        v = self.menuBar().addMenu("&View")
+        self._action(v, "&Split slider", lambda: self.set_compare_mode("split"))
+        self._action(v, "Side &by side", lambda: self.set_compare_mode("side"))
+        self._action(v, "&Fit", self.canvas.fit)
+        for d in (self.controls_dock, self.curves_dock, self.bits_dock, self.strip_dock, self.table_dock):
+            v.addAction(d.toggleViewAction())
+        e = self.menuBar().addMenu("&Encode")
+        self._action(e, "&Encode", self.encode, "Ctrl+E")
+        self._action(e, "&Cancel", self.cancel, "Esc")
+        h = self.menuBar().addMenu("&Help")
+        self._action(h, "&About mspview", self.about)
+        self._refresh_recent()
+
+    def _action(self, menu, text, fn, shortcut=None) -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(shortcut)
+        a.triggered.connect(fn)
+        menu.addAction(a)
+        return a
+
+    # ------------------------------------------------------------------ settings
+    def _restore_settings(self) -> None:
+        s = self.settings
+        self.profile_box.setCurrentText(str(s.value("profile", "fast")))
+        lam = float(s.value("lambda", LAMBDAS[2]))
+        self.lam_spin.setValue(min(max(lam, LAMBDAS[0]), LAMBDAS[-1]))
+        self._on_lam_spin(self.lam_spin.value())
+        codec = s.value("compare", "webp")
+        i = self.codec_box.findData(codec)
+        self.codec_box.setCurrentIndex(max(0, i))
+        dev = s.value("device", None)
+        if dev and self.device_box.findText(str(dev)) >= 0:
+            self.device_box.setCurrentText(str(dev))
+        geo = s.value("geometry")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        state = s.value("window_state")
+        if state is not None:
+            self.restoreState(state)
+
+    def _save_settings(self) -> None:
+        s = self.settings
+        s.setValue("profile", self.profile_box.currentText())
+        s.setValue("lambda", self.lam_spin.value())
+        s.setValue("compare", self.codec_box.currentData())
+        s.setValue("device", self.device_box.currentText())
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("window_state", self.saveState())
+        s.sync()
+
+    def _recent(self) -> list[str]:
+        v = self.settings.value("recent", [])
+        return [v] if isinstance(v, str) else list(v or [])
+
+    def _remember(self, path: Path) -> None:
+        items = [str(path)] + [p for p in self._recent() if p != str(path)]
+        self.settings.setValue("recent", items[:10])
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self._recent():
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(self._recent()))
+
+    # ------------------------------------------------------------------ controls
+    def lam(self) -> float:
+        return float(self.lam_spin.value())
+
+    def _on_lam_slider(self, v: int) -> None:
+        lo, hi = math.log(LAMBDAS[0]), math.log(LAMBDAS[-1])
+        lam = math.exp(lo + (hi - lo) * v / LAMBDA_STEPS)
+        self.lam_spin.blockSignals(True)
+        self.lam_spin.setValue(lam)
+        self.lam_spin.blockSignals(False)
+        self._update_bpp_hint()
+
+    def _on_lam_spin(self, lam: float) -> None:
+        lo, hi = math.log(LAMBDAS[0]), math.log(LAMBDAS[-1])
+        self.lam_slider.blockSignals(True)
+        self.lam_slider.setValue(round((math.log(max(lam, 1e-9)) - lo) / (hi - lo) * LAMBDA_STEPS))
+        self.lam_slider.blockSignals(False)
+        self._update_bpp_hint()
+
+    def _update_bpp_hint(self) -> None:
+        pts = expected_points()
+        if not pts:
+            self.bpp_hint.setText("expected bpp: not measured")
+            return
+        ls = np.log([p["lambda"] for p in pts])
+        bpp = float(np.exp(np.interp(math.log(self.lam()), ls, np.log([p["bpp"] for p in pts]))))
+        psnr = float(np.interp(math.log(self.lam()), ls, [p["psnr"] for p in pts]))
+        self.bpp_hint.setText(f"≈ {bpp:.3f} bpp, {psnr:.1f} dB (Kodak mean, fast)")
+
+    def _on_profile(self, name: str) -> None:
+        p = profiles.PROFILES.get(name)
+        if p:
+            self.profile_info.setText(f"{p.description}\n{profiles.summary(name)}")
+
+    def _update_title(self, *_):
+        dev = self.device_box.currentText().upper()
+        name = f"{self.image_path.name} {self.image.width}×{self.image.height}" if self.image and self.image_path else ""
+        self.setWindowTitle(f"mspview — {name} [device: {dev}]" if name else f"mspview [device: {dev}]")
+        self.device_label.setText(f"device: {dev}")
+
+    def set_compare_mode(self, mode: str) -> None:
+        self.canvas.set_mode(mode)
+        self.mode_group.button(0 if mode == "split" else 1).setChecked(True)
+        self._refresh_canvas()
+
+    # ------------------------------------------------------------------ files
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open image or .msp", str(self._last_dir()),
+                                              "Images and .msp files (*.msp *.png *.jpg *.jpeg *.webp *.bmp *.tif "
+                                              "*.tiff *.ppm *.pgm *.gif);;All files (*)")
+        if path:
+            self.open_path(path)
+
+    def _last_dir(self) -> Path:
+        r = self._recent()
+        return Path(r[0]).parent if r else Path.home()
+
+    def open_path(self, path: str | Path) -> None:
+        path = Path(path)
+        if path.suffix.lower() == ".msp":
+            self.open_msp(path)
+        else:
+            self.open_image(path)
+
+    def open_image(self, path: Path) -> None:
+        try:
+            img = load_image(path)
+        except MSPError as e:
+            self.show_error(str(e))
+            return
+        self.runner.cancel()
+        self.image, self.image_path, self.result = img, path, None
+        self.previews = []
+        self.strip.clear()
+        self.curves.clear()
+        self.table.setRowCount(0)
+        self._remember(path)
+        self._refresh_canvas(keep_view=False)
+        self._update_title()
+        note = f" ({'; '.join(img.notes)})" if img.notes else ""
+        self.stage.setText(f"loaded {path.name}: {img.width}×{img.height} {img.source_mode}{note}")
+
+    def open_msp(self, path: Path) -> None:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            self.show_error(f"cannot read {path}: {e}")
+            return
+        self._remember(path)
+        self.image, self.image_path, self.result = None, path, None
+        self._start_job(f"decoding {path.name}", "decode_job", data)
+
+    def save_msp(self) -> None:
+        if not self.result:
+            self.show_error("nothing encoded yet")
+            return
+        start = self.image_path.with_suffix(".msp") if self.image_path else Path("image.msp")
+        path, _ = QFileDialog.getSaveFileName(self, "Save .msp", str(start), "mspview files (*.msp)")
+        if path:
+            self._write(Path(path), self.result.data)
+
+    def export_reconstruction(self) -> None:
+        if not self.result:
+            self.show_error("nothing decoded yet")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export reconstruction", "reconstruction.png", "PNG (*.png)")
+        if path:
+            try:
+                save_image(self.result.decoded.output, path)
+            except (OSError, ValueError) as e:
+                self.show_error(f"cannot write {path}: {e}")
+
+    def export_report(self, folder: str | None = None) -> Path | None:
+        """PNG of the compare view and bit views, plus readouts as CSV and JSON."""
+        if not self.result:
+            self.show_error("nothing encoded yet")
+            return None
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Export comparison report to folder")
+            if not folder:
+                return None
+        out = Path(folder)
+        stem = self.image_path.stem if self.image_path else "image"
+        try:
+            self.canvas.grab().save(str(out / f"{stem}_compare.png"))
+            self.bits.grab().save(str(out / f"{stem}_bits.png"))
+            rows = [r.__dict__ for r in self.result.readouts]
+            (out / f"{stem}_readouts.json").write_text(json.dumps({
+                "image": str(self.image_path), "lambda": self.result.decoded.header.lam,
+                "profile": self.result.decoded.header.profile, "readouts": rows}, indent=2, default=float))
+            with open(out / f"{stem}_readouts.csv", "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+                w.writeheader()
+                w.writerows(rows)
+        except OSError as e:
+            self.show_error(f"cannot write the report: {e}")
+            return None
+        self.stage.setText(f"report written to {out}")
+        return out
+
+    def _write(self, path: Path, data: bytes) -> None:
+        try:
+            path.write_bytes(data)
+        except OSError as e:
+            self.show_error(f"cannot write {path}: {e}")
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = event.mimeData().urls()
+        if urls:
+            self.open_path(urls[0].toLocalFile())
+
+    # ------------------------------------------------------------------ jobs
+    def _device(self) -> str:
+        return self.device_box.currentText()
+
+    def encode(self) -> None:
+        if self.image is None:
+            self.show_error("open an image first")
+            return
+        image, lam, profile, compare = self.image, self.lam(), self.profile_box.currentText(), self.codec_box.currentData()
+        self.curves.clear()
+        self._start_job(f"encoding ({profile}, λ {lam:.4g})", "encode_job", image, lam, profile, compare)
+
+    def _start_job(self, text: str, name: str, *args) -> None:
+        self.previews = []
+        self.strip.clear()
+        self.progress.setValue(0)
+        self.stage.setText(text)
+        self._job_started = time.perf_counter()
+        self.runner.start(name, self._device(), *args)
+
+    def cancel(self) -> None:
+        self.runner.cancel()
+        self.stage.setText("cancelling…")
+
+    def _on_busy(self, busy: bool) -> None:
+        self.encode_btn.setEnabled(not busy)
+        self.cancel_btn.setEnabled(busy)
+
+    def _on_event(self, ev) -> None:
+        if isinstance(ev, jobs.Stage):
+            self.progress.setValue(int(1000 * ev.fraction))
+            el = time.perf_counter() - self._job_started
+            left = f", ~{el / ev.fraction * (1 - ev.fraction):.0f} s left" if 0.05 < ev.fraction < 1 else ""
+            self.stage.setText(f"{ev.text} ({el:.0f} s{left})")
+        elif isinstance(ev, LOFEvent):
+            self.curves.add(ev)
+        elif isinstance(ev, jobs.PreviewEvent):
+            self.previews.append(ev.preview)
+            self.strip.add(ev.preview, ev.psnr)
+
+    def _on_finished(self, result: jobs.JobResult) -> None:
+        self.result = result
+        self.progress.setValue(1000)
+        hdr = result.decoded.header
+        self.stage.setText(f"done: {len(result.data)} bytes, {result.readouts[0].bpp:.4f} bpp"
+                           + (" (cancelled: best latent so far)" if result.cancelled else ""))
+        self._fill_table(result)
+        self.bits.set_data(hdr, result.bitmaps, result.decoded.image)
+        self._refresh_canvas()
+        self._update_title()
+        self.job_finished.emit(result)
+
+    def _on_failed(self, message: str) -> None:
+        self.progress.setValue(0)
+        self.stage.setText("cancelled" if not message else "failed")
+        if message:
+            self.show_error(message)
+        self.job_failed.emit(message)
+
+    def _fill_table(self, result: jobs.JobResult) -> None:
+        self.table.setRowCount(len(result.readouts))
+        for i, r in enumerate(result.readouts):
+            vals = [r.codec, f"{r.nbytes}", f"{r.bpp:.4f}", _fmt(r.psnr, 2), _fmt(r.ms_ssim, 4), _fmt(r.encode_s, 2),
+                    _fmt(r.decode_s, 3), r.note]
+            for j, v in enumerate(vals):
+                self.table.setItem(i, j, QTableWidgetItem(v))
+
+    # ------------------------------------------------------------------ views
+    def _images(self) -> list[tuple[str, np.ndarray]]:
+        imgs = []
+        if self.image is not None:
+            imgs.append(("original", self.image.rgb))
+        if self.result is not None:
+            imgs.append((f"mspview {self.result.readouts[0].bpp:.3f} bpp", self.result.decoded.image))
+            if self.result.classical_image is not None:
+                imgs.append((self.result.classical_name, self.result.classical_image))
+        return imgs
+
+    def _refresh_canvas(self, *_, keep_view: bool = True) -> None:
+        imgs = self._images()
+        names = [n for n, _ in imgs[1:]] if len(imgs) > 1 else []
+        current = self.split_right.currentIndex()
+        self.split_right.blockSignals(True)
+        self.split_right.clear()
+        self.split_right.addItems(names)
+        self.split_right.setCurrentIndex(min(max(current, 0), len(names) - 1) if names else -1)
+        self.split_right.blockSignals(False)
+        if self.canvas.mode == "split" and len(imgs) > 2:
+            k = self.split_right.currentIndex() + 1
+            imgs = [imgs[0], imgs[k]]
+        self.canvas.set_images(imgs, keep_view=keep_view)
+
+    def show_preview(self, index: int) -> None:
+        if 0 <= index < len(self.previews):
+            p = self.previews[index]
+            imgs = [i for i in self._images() if i[0] == "original"]
+            self.canvas.set_images(imgs + [(f"preview {p.scales_done}/{p.total_scales} ({p.bpp:.3f} bpp)", p.image)])
+
+    # ------------------------------------------------------------------ misc
+    def show_error(self, message: str) -> None:
+        self.last_error = message
+        box = QMessageBox(QMessageBox.Icon.Critical, "mspview", message, QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("error_dialog")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def about(self) -> None:
+        QMessageBox.about(self, "About mspview", "mspview — learned image compression with a multi-scale "
+                          "progressive probability model and latent overfitting.\nWeights trained on our own CPU.")
+
+    def closeEvent(self, event) -> None:
+        self.runner.stop()
+        self._save_settings()
+        super().closeEvent(event)
+
+
+def _fmt(v, digits: int) -> str:
+    return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
+
+
+def expected_points() -> list[dict]:
+    """Kodak mean bpp/PSNR per trained lambda for the shipped weights (from their card)."""
+    try:
+        card = json.loads((RESOURCES / "msp_default.json").read_text())
+        return sorted(card.get("kodak_fast", []), key=lambda p: p["lambda"])
+    except (OSError, ValueError):
+        return []

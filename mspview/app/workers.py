@@ -1,0 +1,154 @@
+"""Runs the jobs of jobs.py in a separate worker process and turns their events into Qt signals.
+
+A worker thread would share the GIL with the UI thread: pyqtgraph and Qt's Python glue then wait
+for the GIL between every torch call of an encode, and the UI stutters for 100+ ms at a time. In a
+process, the UI keeps its interpreter to itself. The process starts with the window (importing
+torch takes seconds), keeps the loaded weights between jobs, and is shut down when the window closes.
+
+    UI thread --(job)--> worker process --(events, result)--> reader QThread --(signals)--> UI thread
+"""
+from __future__ import annotations
+
+import itertools
+import multiprocessing as mp
+import pickle
+import traceback
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+_CTX = mp.get_context("spawn")  # fork would copy Qt's threads into the child
+
+
+class _CancelFlag:
+    """Cancellation of one job: the UI raises `cancelled_upto` to cancel every job up to an id."""
+
+    def __init__(self, job_id: int, cancelled_upto):
+        self.job_id, self.cancelled_upto = job_id, cancelled_upto
+
+    def is_set(self) -> bool:
+        return self.cancelled_upto.value >= self.job_id
+
+
+def _serve(model_path, jobs_in, events_out, cancelled_upto) -> None:
+    """Worker process main loop: (job_id, name, args) in, (job_id, kind, payload) out."""
+    import os
+
+    import torch  # noqa: F401 - import before the first job, not during it
+
+    if hasattr(os, "nice"):
+        os.nice(10)  # the UI process gets the CPU first when both want it
+
+    from ..codec.errors import Cancelled, MSPError
+    from ..codec.weights import load_weights
+    from . import jobs
+
+    models = {}
+
+    def model(device: str):
+        if device not in models:
+            models[device] = load_weights(model_path, device)
+        return models[device]
+
+    events_out.put((0, "ready", ""))
+    while True:
+        item = jobs_in.get()
+        if item is None:
+            return
+        job_id, name, device, args = item
+        emit = lambda ev, job_id=job_id: events_out.put((job_id, "event", ev))  # noqa: E731
+        try:
+            result = getattr(jobs, name)(model(device), *args, emit, _CancelFlag(job_id, cancelled_upto))
+        except Cancelled:
+            events_out.put((job_id, "failed", ""))
+        except MSPError as e:
+            events_out.put((job_id, "failed", str(e)))
+        except Exception as e:  # noqa: BLE001 - a bug becomes a dialog, not a dead worker
+            traceback.print_exc()
+            events_out.put((job_id, "failed", f"unexpected error: {e!r}"))
+        else:
+            # Plain pickle: the queue's own pickler would share torch tensors through file
+            # descriptors that vanish when this process exits.
+            events_out.put((job_id, "finished", pickle.dumps(result)))
+
+
+class _Reader(QThread):
+    message = Signal(object, str, object)
+
+    def __init__(self, events, parent):
+        super().__init__(parent)
+        self.events = events
+
+    def run(self) -> None:
+        while True:
+            job_id, kind, payload = self.events.get()  # blocks without holding the GIL
+            if kind == "quit":
+                return
+            if kind != "ready":
+                self.message.emit(job_id, kind, payload)
+
+
+class JobRunner(QObject):
+    """One job at a time in the worker process; starting a new one cancels the outdated one."""
+    event = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+    busy_changed = Signal(bool)
+
+    def __init__(self, model_path: str | None = None, parent=None):
+        super().__init__(parent)
+        self._jobs = _CTX.Queue()
+        self._events = _CTX.Queue()
+        self._cancelled_upto = _CTX.Value("q", 0)
+        self._proc = _CTX.Process(target=_serve, args=(model_path, self._jobs, self._events, self._cancelled_upto),
+                                  daemon=True, name="mspview-worker")
+        self._proc.start()
+        self._reader = _Reader(self._events, self)
+        self._reader.message.connect(self._on_message)
+        self._reader.start()
+        self._ids = itertools.count(1)
+        self._current: int | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._current is not None
+
+    def start(self, name: str, device: str, *args) -> None:
+        """Run jobs.<name>(model on `device`, *args, emit, cancel) in the worker process."""
+        self.cancel()  # an outdated job stops at its next check; its messages are dropped
+        job_id = next(self._ids)
+        self._current = job_id
+        self._jobs.put((job_id, name, device, args))
+        self.busy_changed.emit(True)
+
+    def cancel(self) -> None:
+        if self._current is not None:
+            self._cancelled_upto.value = self._current
+
+    def _on_message(self, job_id, kind: str, payload) -> None:
+        if job_id != self._current:
+            return
+        if kind == "event":
+            self.event.emit(payload)
+            return
+        self._current = None
+        self.busy_changed.emit(False)
+        if kind == "finished":
+            self.finished.emit(pickle.loads(payload))
+        else:
+            self.failed.emit(payload)
+
+    def stop(self) -> None:
+        """Cancel any job, then end the worker process and the reader thread (window closing)."""
+        self.cancel()
+        self._current = None
+        if self._proc.is_alive():
+            self._jobs.put(None)
+            self._proc.join(5)
+            if self._proc.is_alive():
+                self._proc.terminate()
+                self._proc.join(2)
+        self._events.put((0, "quit", ""))
+        self._reader.wait(5000)
+
+    def is_running(self) -> bool:
+        return self._proc.is_alive() or self._reader.isRunning()

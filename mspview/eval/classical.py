@@ -1,0 +1,151 @@
+"""Classical codecs through real libraries, each with its quality knob and a bisection to a target bpp.
+
+JPEG, WebP, AVIF (4:4:4 and 4:2:0) and JPEG 2000 through Pillow; HEVC-intra in HEIF through
+pillow-heif (libheif + x265); JPEG XL through imagecodecs (libjxl).
+"""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+from ..codec.errors import MSPError
+from .metrics import bpp as bits_per_pixel
+from .metrics import psnr
+
+
+@dataclass(frozen=True)
+class Classical:
+    name: str
+    label: str
+    knob: str  # what the setting means
+    lo: float  # setting range; higher setting = more bits when `increasing`
+    hi: float
+    sweep: tuple[float, ...]  # settings used for RD curves
+    _encode: Callable[[np.ndarray, float], bytes]
+    _decode: Callable[[bytes], np.ndarray]
+    integer: bool = True
+    increasing: bool = True
+    log_knob: bool = False  # bisect in log space (ratios, distances)
+
+    def encode(self, rgb: np.ndarray, setting: float) -> bytes:
+        return self._encode(np.ascontiguousarray(rgb), int(round(setting)) if self.integer else float(setting))
+
+    def decode(self, data: bytes) -> np.ndarray:
+        return self._decode(data)
+
+    def at_bpp(self, rgb: np.ndarray, target: float, tolerance: float = 0.05):
+        """Bisection on the setting to land within `tolerance` (relative) of `target` bpp.
+        Returns (setting, bytes); raises MSPError when the codec cannot get close enough."""
+        h, w = rgb.shape[:2]
+        return self._bisect(rgb, lambda data: bits_per_pixel(len(data), w, h), target, tolerance * target, "bpp")
+
+    def at_psnr(self, rgb: np.ndarray, target: float, tolerance: float = 0.05):
+        """Bisection on the setting to land within `tolerance` dB of `target` PSNR."""
+        return self._bisect(rgb, lambda data: psnr(self.decode(data), rgb), target, tolerance, "dB")
+
+    def _bisect(self, rgb, measure, target: float, tol: float, unit: str, max_iter: int = 24):
+        lo, hi = self.lo, self.hi
+        best = None
+        for _ in range(max_iter):
+            mid = math.sqrt(lo * hi) if self.log_knob else (lo + hi) / 2
+            if self.integer:
+                mid = int(round(mid))
+            data = self.encode(rgb, mid)
+            got = measure(data)
+            if best is None or abs(got - target) < abs(best[2] - target):
+                best = (mid, data, got)
+            if abs(got - target) <= tol:
+                break
+            if (got < target) == self.increasing:
+                lo = mid
+            else:
+                hi = mid
+            if self.integer and hi - lo <= 1:
+                for s in (lo, hi):
+                    d = self.encode(rgb, s)
+                    g = measure(d)
+                    if abs(g - target) < abs(best[2] - target):
+                        best = (s, d, g)
+                break
+        setting, data, got = best
+        if abs(got - target) > tol:
+            raise MSPError(f"{self.label} cannot reach {target:.3f} {unit} within {tol:.3f} "
+                           f"(closest: {got:.3f} {unit} at {self.knob} {setting:g})")
+        return setting, data
+
+
+def _pil_encode(fmt: str, **fixed):
+    def enc(rgb: np.ndarray, q) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(rgb, "RGB").save(buf, format=fmt, quality=q, **fixed)
+        return buf.getvalue()
+    return enc
+
+
+def _pil_decode(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _j2k_encode(rgb: np.ndarray, ratio: float) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buf, format="JPEG2000", quality_mode="rates", quality_layers=[ratio])
+    return buf.getvalue()
+
+
+def _heic_encode(rgb: np.ndarray, q) -> bytes:
+    import pillow_heif
+
+    buf = io.BytesIO()
+    pillow_heif.from_bytes("RGB", (rgb.shape[1], rgb.shape[0]), rgb.tobytes()).save(buf, quality=q, chroma=444)
+    return buf.getvalue()
+
+
+def _heic_decode(data: bytes) -> np.ndarray:
+    import pillow_heif
+
+    f = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
+    return np.asarray(f.to_pillow().convert("RGB"))
+
+
+def _jxl_encode(rgb: np.ndarray, distance: float) -> bytes:
+    import imagecodecs
+
+    return bytes(imagecodecs.jpegxl_encode(rgb, distance=distance, effort=7))
+
+
+def _jxl_decode(data: bytes) -> np.ndarray:
+    import imagecodecs
+
+    return np.asarray(imagecodecs.jpegxl_decode(data))[..., :3]
+
+
+CODECS: dict[str, Classical] = {c.name: c for c in (
+    Classical("jpeg", "JPEG (Pillow, 4:2:0)", "quality", 1, 95, (10, 20, 30, 40, 50, 60, 70, 80, 90, 95),
+              _pil_encode("JPEG", optimize=True), _pil_decode),
+    Classical("webp", "WebP (Pillow, method 6)", "quality", 0, 100, (5, 15, 25, 40, 55, 70, 80, 90, 95),
+              _pil_encode("WEBP", method=6), _pil_decode),
+    Classical("avif", "AVIF 4:4:4 (Pillow, libaom)", "quality", 0, 100, (15, 25, 35, 45, 55, 65, 75, 85),
+              _pil_encode("AVIF", subsampling="4:4:4", speed=6), _pil_decode),
+    Classical("avif420", "AVIF 4:2:0 (Pillow, libaom)", "quality", 0, 100, (15, 25, 35, 45, 55, 65, 75, 85),
+              _pil_encode("AVIF", subsampling="4:2:0", speed=6), _pil_decode),
+    Classical("heic", "HEVC-intra 4:4:4 in HEIF (x265)", "quality", 0, 100, (10, 20, 30, 40, 50, 60, 70, 80, 90),
+              _heic_encode, _heic_decode),
+    Classical("jxl", "JPEG XL (libjxl, effort 7)", "distance", 0.1, 15.0, (0.5, 0.8, 1.2, 1.8, 2.6, 3.6, 5.0, 7.0, 10.0),
+              _jxl_encode, _jxl_decode, integer=False, increasing=False, log_knob=True),
+    Classical("jpeg2000", "JPEG 2000 (Pillow, OpenJPEG)", "compression ratio", 4.0, 400.0,
+              (10, 16, 24, 32, 48, 64, 96, 128, 192), _j2k_encode, _pil_decode, integer=False, increasing=False,
+              log_knob=True),
+)}
+
+
+def get(name: str) -> Classical:
+    try:
+        return CODECS[name]
+    except KeyError:
+        raise MSPError(f"unknown codec {name!r}; choose from {', '.join(CODECS)}") from None

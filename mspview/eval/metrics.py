@@ -1,0 +1,32 @@
+"""Quality metrics on decoded 8-bit images: PSNR (RGB) and MS-SSIM (pytorch-msssim)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from pytorch_msssim import ms_ssim as _ms_ssim
+
+MS_SSIM_MIN_SIDE = 161  # five scales with an 11-tap window need at least this many pixels a side
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 10 * math.log10(255 ** 2 / mse) if mse > 0 else float("inf")
+
+
+def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """MS-SSIM on RGB 8-bit images; NaN for images too small for five scales."""
+    if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:
+        return float("nan")
+
+    def t(x: np.ndarray) -> torch.Tensor:
+        x = x if x.ndim == 3 else np.repeat(x[..., None], 3, axis=2)
+        return torch.from_numpy(np.array(x, dtype=np.float64)).permute(2, 0, 1)[None]
+
+    with torch.no_grad():
+        return float(_ms_ssim(t(a), t(b), data_range=255.0))
+
+
+def bpp(nbytes: int, width: int, height: int) -> float:
+    return 8.0 * nbytes / (width * height)

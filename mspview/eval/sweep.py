@@ -1,0 +1,214 @@
+"""`mspview eval DIR`: rate-distortion sweep of mspview and classical codecs over a folder of images.
+
+Writes, under --out: one CompressAI-format results JSON per codec (averaged per rate point), a CSV
+of every (image, codec, setting) row, RD plots (PSNR and MS-SSIM vs bpp) against the published
+anchors, and a BD-rate table (PCHIP; anchor and overlap named) as Markdown and JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..codec import profiles
+from ..codec.coder import decode
+from ..codec.errors import MSPError
+from ..codec.imageio import load_image
+from ..codec.lof import run_profile
+from ..commands.common import add_model_options, open_model, run_tool
+from . import classical, results
+from .bdrate import bd_rate
+from .metrics import bpp, ms_ssim, psnr
+
+DEFAULT_CODECS = "msp,jpeg,webp,avif,avif420,heic,jxl,jpeg2000"
+# Which of our measured curves and which published anchors each BD-rate row compares.
+ANCHOR_STEMS = ("webp", "jpeg2000", "jpeg", "bpg_444_x265_ycbcr", "hm", "vtm", "av1",
+                "compressai-bmshj2018-hyperprior_mse_cpu", "compressai-mbt2018-mean_mse_cpu")
+
+
+class Progress:
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total, self.done, self.t0, self.stream = total, 0, time.time(), stream
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        el = time.time() - self.t0
+        eta = el / self.done * (self.total - self.done)
+        n = int(30 * self.done / self.total)
+        self.stream.write(f"\r[{'#' * n}{'.' * (30 - n)}] {self.done}/{self.total} {label:<28} "
+                          f"{el:6.0f}s elapsed, ~{eta:5.0f}s left")
+        self.stream.flush()
+        if self.done == self.total:
+            self.stream.write("\n")
+
+
+def sweep_msp(lm, files, lambdas, profile, progress) -> list[dict]:
+    rows = []
+    for lam in lambdas:
+        for f in files:
+            img = load_image(f)
+            t = time.perf_counter()
+            res = run_profile(lm, img, lam, profile)
+            enc_s = time.perf_counter() - t
+            t = time.perf_counter()
+            dec = decode(lm, res.encoded.data)
+            dec_s = time.perf_counter() - t
+            rows.append({"image": f.name, "codec": f"msp-{profile.name}", "setting": lam,
+                         "bytes": len(res.encoded.data), "bpp": bpp(len(res.encoded.data), img.width, img.height),
+                         "psnr-rgb": psnr(dec.image, img.rgb), "ms-ssim-rgb": ms_ssim(dec.image, img.rgb),
+                         "encoding_time": enc_s, "decoding_time": dec_s})
+            progress.step(f"msp-{profile.name} {f.name} λ={lam:g}")
+    return rows
+
+
+def sweep_classical(codec: classical.Classical, files, progress) -> list[dict]:
+    rows = []
+    for setting in codec.sweep:
+        for f in files:
+            img = load_image(f)
+            t = time.perf_counter()
+            data = codec.encode(img.rgb, setting)
+            enc_s = time.perf_counter() - t
+            t = time.perf_counter()
+            out = codec.decode(data)
+            dec_s = time.perf_counter() - t
+            rows.append({"image": f.name, "codec": codec.name, "setting": setting, "bytes": len(data),
+                         "bpp": bpp(len(data), img.width, img.height), "psnr-rgb": psnr(out, img.rgb),
+                         "ms-ssim-rgb": ms_ssim(out, img.rgb), "encoding_time": enc_s, "decoding_time": dec_s})
+            progress.step(f"{codec.name} {f.name} {codec.knob}={setting:g}")
+    return rows
+
+
+def to_results(name: str, description: str, rows: list[dict]) -> dict:
+    points = []
+    for setting in dict.fromkeys(r["setting"] for r in rows):
+        points.append(results.average([r for r in rows if r["setting"] == setting]))
+    points.sort(key=lambda p: p["bpp"])
+    return results.make(name, description, points)
+
+
+def bd_table(ours: dict[str, dict], measured: dict[str, dict], anchors: dict[str, dict]) -> list[dict]:
+    table = []
+    for test_name, test in ours.items():
+        refs = [(f"{k} (measured here)", v) for k, v in measured.items()]
+        refs += [(f"{k} (published)", anchors[k]) for k in ANCHOR_STEMS if k in anchors]
+        for ref_name, ref in refs:
+            for metric in ("psnr-rgb", "ms-ssim-rgb"):
+                try:
+                    r = bd_rate(results.curve(ref, metric), results.curve(test, metric), ref_name, test_name,
+                                metric=metric)
+                except (MSPError, ValueError, KeyError):
+                    continue
+                table.append({"test": test_name, "anchor": ref_name, "metric": metric,
+                              "bd_rate": round(r.bd_rate, 2), "overlap": [round(v, 4) for v in r.overlap]})
+    return table
+
+
+def plot(out_dir: Path, curves: dict[str, dict], anchors: dict[str, dict]) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for metric, label in (("psnr-rgb", "PSNR-RGB (dB)"), ("ms-ssim-rgb", "MS-SSIM (RGB)")):
+        fig, ax = plt.subplots(figsize=(8, 6), dpi=110)
+        for k in ANCHOR_STEMS:
+            if k in anchors and metric in anchors[k]["results"]:
+                r = anchors[k]["results"]
+                ax.plot(r["bpp"], r[metric], "--", lw=1, alpha=0.7, label=f"{anchors[k]['name']} (published)")
+        for name, res in curves.items():
+            r = res["results"]
+            if metric in r:
+                style = "o-" if name.startswith("msp") else "s-"
+                ax.plot(r["bpp"], r[metric], style, lw=2 if name.startswith("msp") else 1.2, ms=4, label=res["name"])
+        ax.set_xlim(0, 1.3)
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+        ax.set_title(f"Kodak rate-distortion ({label})")
+        p = out_dir / f"rd_{metric}.png"
+        fig.tight_layout()
+        fig.savefig(p)
+        plt.close(fig)
+        paths.append(p)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="mspview eval", description=__doc__.splitlines()[0])
+    p.add_argument("folder", help="folder of test images (e.g. ../shared/data/kodak)")
+    p.add_argument("--codecs", default=DEFAULT_CODECS, help=f"comma-separated (default {DEFAULT_CODECS})")
+    p.add_argument("--profile", default="fast", help="mspview encode profile")
+    p.add_argument("--lambdas", default=None, help="comma-separated lambdas (default: the model's trained set)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    p.add_argument("--out", default="eval-results", help="output folder")
+    p.add_argument("--anchors", default=str(results.ANCHORS), help="folder of published results JSON")
+    add_model_options(p)
+    args = p.parse_args(argv)
+
+    def body() -> int:
+        folder = Path(args.folder)
+        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg", ".ppm", ".bmp"))
+        if args.limit:
+            files = files[: args.limit]
+        if not files:
+            raise MSPError(f"no images in {folder}")
+        names = [c.strip() for c in args.codecs.split(",") if c.strip()]
+        codecs = [classical.get(n) for n in names if n != "msp"]
+        profile = profiles.get(args.profile)
+        lm = open_model(args) if "msp" in names else None
+        lambdas = ([float(v) for v in args.lambdas.split(",")] if args.lambdas
+                   else list(lm.model.config.lambdas) if lm else [])
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        total = len(files) * (len(lambdas) + sum(len(c.sweep) for c in codecs))
+        prog = Progress(total)
+        rows: list[dict] = []
+        ours, measured = {}, {}
+        if lm:
+            r = sweep_msp(lm, files, lambdas, profile, prog)
+            rows += r
+            name = f"mspview-{profile.name}"
+            ours[name] = to_results(name, f"mspview {lm.model_id} weights {lm.sha256[:12]}, profile {profile.name}, "
+                                          f"device {lm.model.device}", r)
+        for c in codecs:
+            r = sweep_classical(c, files, prog)
+            rows += r
+            measured[c.name] = to_results(c.label, f"{c.label}, {c.knob} sweep {list(c.sweep)}", r)
+        for name, res in {**ours, **measured}.items():
+            (out / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n")
+        with open(out / "per_image.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
+            w.writeheader()
+            w.writerows(rows)
+        anchors = results.anchors(Path(args.anchors))
+        table = bd_table(ours, measured, anchors)
+        (out / "bd_rate.json").write_text(json.dumps(table, indent=2) + "\n")
+        md = ["| test | anchor | metric | BD-rate | overlap |", "| --- | --- | --- | ---: | --- |"]
+        md += [f"| {t['test']} | {t['anchor']} | {t['metric']} | {t['bd_rate']:+.2f} % | "
+               f"{t['overlap'][0]:.3f}–{t['overlap'][1]:.3f} |" for t in table]
+        (out / "bd_rate.md").write_text("\n".join(md) + "\n")
+        plot(out, {**ours, **measured}, anchors)
+        cmd = "mspview eval " + " ".join(argv if argv is not None else sys.argv[2:])
+        (out / "COMMAND.txt").write_text(cmd + "\n")
+
+        print(f"\n{len(files)} images from {folder}; results in {out}/")
+        print(f"{'codec':<34} {'bpp':>24} {'PSNR':>30}")
+        for name, res in {**ours, **measured}.items():
+            r = res["results"]
+            print(f"{res['name'][:34]:<34} {' '.join(f'{v:.3f}' for v in r['bpp'][:6]):>24} "
+                  f"{' '.join(f'{v:.2f}' for v in r['psnr-rgb'][:6]):>30}")
+        print("\nBD-rate (PSNR-RGB, PCHIP; negative = fewer bits than the anchor):")
+        for t in table:
+            if t["metric"] == "psnr-rgb":
+                print(f"  {t['test']} vs {t['anchor']:<52} {t['bd_rate']:+7.2f} %  "
+                      f"(overlap {t['overlap'][0]:.2f}-{t['overlap'][1]:.2f} dB)")
+        return 0
+
+    return run_tool("eval", body)

@@ -1,0 +1,171 @@
+"""The real main window under pytest-qt (offscreen): encode, cancel, previews, compare modes, bit views,
+save/reopen, damaged files, closing during work, and UI-thread stalls."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, QSettings, Qt, QTimer
+from PySide6.QtWidgets import QMessageBox
+
+from mspview.app.window import MainWindow
+from mspview.codec.coder import decode
+from mspview.codec.weights import load_weights
+
+from conftest import SAMPLE
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    win.open_path(SAMPLE)
+    win.codec_box.setCurrentIndex(win.codec_box.findData("webp"))
+    yield win
+    win.close()
+
+
+def encode_and_wait(qtbot, win, profile="fast", timeout=120_000):
+    win.profile_box.setCurrentText(profile)
+    with qtbot.waitSignal(win.job_finished, timeout=timeout) as blocker:
+        win.encode()
+    return blocker.args[0]
+
+
+def test_encode_fast_previews_readouts_bits(qtbot, window):
+    result = encode_and_wait(qtbot, window)
+    S = result.decoded.header.num_scales
+    assert len(window.previews) == S + 1 and len(window.strip.buttons) == S + 1
+    assert window.table.rowCount() == 2  # mspview and WebP at the same bpp
+    assert window.table.item(0, 0).text().startswith("mspview")
+    ours, webp = result.readouts
+    assert abs(webp.bpp - ours.bpp) <= 0.05 * ours.bpp
+    assert result.classical_image is not None
+    # the compare view holds original | mspview in split mode, all three side by side
+    assert window.canvas.image_names()[0] == "original" and len(window.canvas.image_names()) == 2
+    window.set_compare_mode("side")
+    assert len(window.canvas.image_names()) == 3
+    window.set_compare_mode("split")
+    window.split_right.setCurrentIndex(1)
+    assert window.canvas.image_names()[1].startswith("WebP")
+    # clicking a preview shows it large
+    window.strip.buttons[0].click()
+    assert "preview 1/" in window.canvas.image_names()[1]
+
+
+def test_heat_map_hover(qtbot, window):
+    encode_and_wait(qtbot, window)
+    heat = window.bits.heat
+    text = heat.value_at(100.0, 50.0)
+    assert "bits" in text and "latent (6, 3)" in text
+    window.bits.setCurrentIndex(1)
+    qtbot.wait(50)
+    scene_pos = heat.view.mapViewToScene(QPointF(100.0, 50.0))
+    heat.scene().sigMouseMoved.emit(scene_pos)
+    assert "bits" in window.bits.hover_label.text()
+
+
+def test_split_handle_drag_and_zoom(qtbot, window):
+    encode_and_wait(qtbot, window)
+    c = window.canvas
+    x = int(c.width() * c.split)
+    qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=QPointF(x, c.height() / 2).toPoint())
+    qtbot.mouseMove(c, QPointF(c.width() * 0.25, c.height() / 2).toPoint())
+    qtbot.mouseRelease(c, Qt.MouseButton.LeftButton)
+    assert abs(c.split - 0.25) < 0.05
+    c.set_zoom(16.0)
+    assert "x " in c.describe(QPointF(c.width() / 2, c.height() / 2))
+
+
+def test_lof_curves_and_cancel(qtbot, window):
+    window.profile_box.setCurrentText("balanced")
+    window.encode()
+    qtbot.waitUntil(lambda: window.curves.point_count() >= 6, timeout=60_000)
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(window.job_finished, timeout=30_000) as blocker:
+        window.cancel()
+    result = blocker.args[0]
+    assert result.cancelled
+    assert time.perf_counter() - t0 < 10  # includes decoding the kept latent and matching WebP
+    assert result.lof_iterations < 200
+    assert decode(load_weights(), result.data).complete
+
+
+def test_save_and_reopen_msp(qtbot, window, tmp_path, monkeypatch):
+    result = encode_and_wait(qtbot, window)
+    path = tmp_path / "saved.msp"
+    monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName", lambda *a, **k: (str(path), ""))
+    window.save_msp()
+    assert path.read_bytes() == result.data
+    with qtbot.waitSignal(window.job_finished, timeout=60_000) as blocker:
+        window.open_path(path)
+    assert np.array_equal(blocker.args[0].decoded.image, result.decoded.image)
+    out = window.export_report(str(tmp_path))
+    assert (out / "saved_readouts.json").is_file() and (out / "saved_compare.png").stat().st_size > 1000
+
+
+def test_damaged_msp_shows_error_dialog(qtbot, window, tmp_path):
+    result = encode_and_wait(qtbot, window)
+    bad = bytearray(result.data)
+    bad[len(bad) // 2] ^= 0x5A
+    path = tmp_path / "bad.msp"
+    path.write_bytes(bytes(bad))
+    with qtbot.waitSignal(window.job_failed, timeout=60_000):
+        window.open_path(path)
+    assert "CRC" in window.last_error or "damaged" in window.last_error
+    dialogs = [w for w in window.findChildren(QMessageBox) if w.isVisible()]
+    assert dialogs and dialogs[0].icon() == QMessageBox.Icon.Critical
+
+
+def test_unreadable_image_shows_error(qtbot, window, tmp_path):
+    p = tmp_path / "not_an_image.png"
+    p.write_bytes(b"garbage")
+    window.open_path(p)
+    assert "not an image" in window.last_error
+
+
+def test_close_during_encode_leaves_no_thread(qtbot, window):
+    window.profile_box.setCurrentText("best")
+    window.encode()
+    qtbot.waitUntil(lambda: window.curves.point_count() >= 2, timeout=60_000)
+    assert window.runner.busy and window.runner.is_running()
+    window.close()
+    assert not window.runner.is_running()
+
+
+def test_ui_thread_never_stalls(qtbot, window):
+    """A 10 ms heartbeat on the UI thread during a LOF encode: the longest gap stays under 100 ms."""
+    gaps, last = [], [time.perf_counter()]
+
+    def beat():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(beat)
+    timer.start(10)
+    window.codec_box.setCurrentIndex(0)
+    window.profile_box.setCurrentText("quick")
+    with qtbot.waitSignal(window.job_finished, timeout=120_000):
+        window.encode()
+    timer.stop()
+    assert len(gaps) > 20
+    assert max(gaps[1:]) < 0.1, f"longest UI stall {max(gaps) * 1000:.0f} ms"
+
+
+def test_settings_persist(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    w1 = MainWindow(settings=settings)
+    qtbot.addWidget(w1)
+    w1.profile_box.setCurrentText("best")
+    w1.lam_spin.setValue(0.025)
+    w1.close()
+    w2 = MainWindow(settings=settings)
+    qtbot.addWidget(w2)
+    assert w2.profile_box.currentText() == "best" and abs(w2.lam() - 0.025) < 1e-6
+    w2.close()

@@ -1,0 +1,72 @@
+"""Latent overfitting: progress events, cancellation, and never worse than the fast profile."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from mspview.codec import profiles
+from mspview.codec.coder import decode
+from mspview.codec.imageio import LoadedImage, load_image
+from mspview.codec.lof import rd_cost, run_profile
+
+from conftest import KODAK
+
+SHORT = dataclasses.replace(profiles.get("balanced"), name="short", iterations=24, check_every=4, patience=3)
+
+
+def crop(name: str, y: int, x: int, size: int = 96) -> LoadedImage:
+    img = load_image(KODAK / name)
+    return LoadedImage(img.rgb[y:y + size, x:x + size].copy(), "RGB", "RGB")
+
+
+def true_cost(lm, data: bytes, img: LoadedImage, lam: float) -> float:
+    dec = decode(lm, data)  # the real file, decoded
+    mse = float(np.mean((dec.image.astype(np.float64) - img.rgb) ** 2))
+    return rd_cost(8 * len(data) / (img.width * img.height), mse, lam)
+
+
+@pytest.mark.parametrize("name,y,x,lam", [("kodim05.png", 200, 300, 0.0067), ("kodim19.png", 100, 100, 0.025),
+                                         ("kodim23.png", 150, 350, 0.0018)])
+def test_lof_never_worse_than_fast(shipped_model, name, y, x, lam):
+    img = crop(name, y, x)
+    fast = run_profile(shipped_model, img, lam, profiles.get("fast"))
+    lof = run_profile(shipped_model, img, lam, SHORT)
+    assert true_cost(shipped_model, lof.encoded.data, img, lam) <= true_cost(shipped_model, fast.encoded.data, img, lam) + 1e-9
+
+
+def test_progress_events(shipped_model):
+    img = crop("kodim05.png", 0, 0, 64)
+    events = []
+    res = run_profile(shipped_model, img, 0.0067, SHORT, on_event=events.append)
+    iters = [e.iteration for e in events if e.kind == "iter"]
+    assert iters and iters == sorted(iters) and iters[0] == 1
+    best = [e.best_cost for e in events]
+    assert all(b <= a + 1e-12 for a, b in zip(best, best[1:])), "best-so-far must never increase"
+    checks = [e for e in events if e.kind == "check"]
+    assert checks[0].iteration == 0 and len(checks) >= 2
+    assert all(e.remaining >= 0 and e.elapsed >= 0 for e in events)
+    assert res.iterations == iters[-1]
+
+
+def test_cancel_within_one_iteration(shipped_model):
+    img = crop("kodim05.png", 64, 64, 64)
+    seen = []
+
+    def on_event(e):
+        seen.append(e)
+
+    res = run_profile(shipped_model, img, 0.0067, SHORT, on_event=on_event,
+                      should_stop=lambda: sum(e.kind == "iter" for e in seen) >= 3)
+    assert res.cancelled and res.iterations == 3
+    dec = decode(shipped_model, res.encoded.data)  # a cancelled encode still gives a valid file
+    assert dec.complete and dec.image.shape == img.rgb.shape
+
+
+def test_profiles_listed():
+    text = profiles.describe_all()
+    for name in ("fast", "balanced", "best"):
+        assert name in text
+    with pytest.raises(Exception, match="unknown profile"):
+        profiles.get("nope")
