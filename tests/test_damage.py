@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 import random
-import struct
 import time
-import zlib
 
-import numpy as np
 import pytest
 import torch
 
@@ -116,3 +113,33 @@ def test_cli_reports_damage_without_traceback(tmp_path, random_weights, small_fi
     (tmp_path / "junk.msp").write_bytes(b"hello")
     res = run_cli("info", str(tmp_path / "junk.msp"))
     assert res.returncode == 2 and "not a .msp file" in res.stderr
+
+
+# Property-based: arbitrary bytes and arbitrary edits of a real file never escape as anything but
+# our own error (bounded by hypothesis' deadline, so a hang fails too).
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=600))
+def test_reader_on_arbitrary_bytes(data):
+    try:
+        bitstream.read(data)
+    except BitstreamError:
+        pass
+
+
+@settings(max_examples=150, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
+       cut=st.integers(0, 10_000))
+def test_decoder_on_edited_files(random_model, small_file, edits, cut):
+    data = bytearray(small_file.data)
+    for pos, value in edits:
+        data[pos % len(data)] = value
+    data = bytes(data[: max(1, cut % (len(data) + 1))])
+    try:
+        out = decode(random_model, data)
+    except MSPError:
+        return
+    if out.complete:
+        assert torch.equal(out.y_hat, small_file.y_hat)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from PySide6.QtCore import QTimer
@@ -16,6 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="weights file (default: the shipped one)")
     p.add_argument("--smoke-test", action="store_true", help="open, encode the sample with 'fast', then exit")
     args = p.parse_args(argv)
+    if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+            and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))):
+        print("mspview: no display found (DISPLAY/WAYLAND_DISPLAY unset). Run it on a desktop, under "
+              "xvfb-run, or set QT_QPA_PLATFORM=offscreen; the command-line tools need no display "
+              "(mspview --help).", file=sys.stderr)
+        return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("mspview")
     app.setOrganizationName("mspview")

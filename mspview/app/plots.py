@@ -36,6 +36,7 @@ class LOFCurves(QWidget):
             w = pg.PlotWidget(title=title)
             w.setLabel("bottom", "iteration")
             w.setLabel("left", unit)
+            w.getAxis("left").enableAutoSIPrefix(False)
             w.addLegend(offset=(-5, 5), labelTextSize="7pt")
             surrogate = w.plot([], [], pen=pg.mkPen("#4e79a7", width=1), name="iteration (surrogate)")
             checks = w.plot([], [], pen=None, symbol="o", symbolSize=6, symbolBrush="#f28e2b", name="true cost check")

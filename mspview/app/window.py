@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog,
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QHeaderView, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QPushButton, QScrollArea, QSlider, QTableWidget, QTableWidgetItem,
                                QToolButton, QVBoxLayout, QWidget)
@@ -192,9 +192,12 @@ class MainWindow(QMainWindow):
         self.table.setHorizontalHeaderLabels(["codec", "bytes", "bpp", "PSNR dB", "MS-SSIM", "enc s", "dec s", "notes"])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table_dock = self._dock("Readouts", self.table, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.tabifyDockWidget(self.curves_dock, self.bits_dock)
-        self.curves_dock.raise_()
+        self.table_dock = self._dock("Readouts", self.table, Qt.DockWidgetArea.LeftDockWidgetArea)
+        # progressive strip under the compare view; LOF curves | bit allocation side by side below it
+        self.splitDockWidget(self.strip_dock, self.curves_dock, Qt.Orientation.Vertical)
+        self.splitDockWidget(self.curves_dock, self.bits_dock, Qt.Orientation.Horizontal)
+        self.resizeDocks([self.strip_dock, self.curves_dock], [175, 300], Qt.Orientation.Vertical)
+        self.resizeDocks([self.controls_dock], [330], Qt.Orientation.Horizontal)
 
         self.device_label = QLabel()
         self.statusBar().addPermanentWidget(self.device_label)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from .errors import BitstreamError
 from .limits import MAX_CHANNELS, MAX_GROUPS, MAX_HEADER_BYTES, MAX_PIXELS, MAX_SCALES, MAX_SIDE
 from .entropy import SYMBOL_LIMIT
-from .msp import STEP_A, STEP_B, StepKey, scale_sizes, schedule
+from .msp import STEP_A, StepKey, scale_sizes, schedule
 
 MAGIC = b"MSPV"
 VERSION = 1

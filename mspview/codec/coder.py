@@ -133,7 +133,7 @@ def quantize_latent(lm: LoadedModel, y: torch.Tensor) -> Quantized:
 
     def resolve(key, parts):
         out, syms, idxs = [], [], []
-        gs = _group_slice(key, msp)
+        gs = group_slice(key, msp)
         for i, (mu, sigma, target) in enumerate(parts):
             sym = quantize(target - mu)
             idx = sigma_index(sigma)
@@ -150,7 +150,7 @@ def quantize_latent(lm: LoadedModel, y: torch.Tensor) -> Quantized:
     return Quantized(y_hat, steps, maps, mu_full)
 
 
-def _group_slice(key: StepKey, msp) -> slice:
+def group_slice(key: StepKey, msp) -> slice:
     if key.step == 0:
         return slice(0, msp.M)
     return slice(key.group * msp.C, (key.group + 1) * msp.C)
@@ -239,7 +239,7 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
             n = mu.numel()
             s = torch.from_numpy(sym[pos:pos + n]).to(mu.device).view(mu.shape).float()
             pos += n
-            maps.add(key, j, symbol_bits(s, ix), S, _group_slice(key, msp))
+            maps.add(key, j, symbol_bits(s, ix), S, group_slice(key, msp))
             out.append(s + mu)
         state["chunk"] += 1
         state["bytes"] += rec.nbytes

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .coder import EncodedImage, analyse, encode, image_tensor, quantize_latent, synthesize, _group_slice
+from .coder import EncodedImage, analyse, encode, image_tensor, quantize_latent, synthesize, group_slice
 from .imageio import LoadedImage
 from .msp import part_grid, schedule
 from .profiles import Profile
@@ -182,7 +182,7 @@ def _greedy_rounding(lm, y, cost, true_cost, it, total, t0, emit, should_stop, b
         r = y - q.mu
         frac = r - torch.round(r)
         mask = torch.zeros_like(y, dtype=torch.bool)
-        gs = _group_slice(key, msp)
+        gs = group_slice(key, msp)
         for part in range(2 if key.step == 2 else 1):
             r0, c0, stride = part_grid(key, part, msp.S)
             mask[:, gs, r0::stride, c0::stride] = True

@@ -13,7 +13,6 @@ from .msp import MSPModel, StepKey, gaussian_likelihood
 from .transforms import AnalysisTransform, SynthesisTransform
 
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
-DOWNSCALE = 16  # four stride-2 stages
 
 
 @dataclass(frozen=True)

@@ -62,15 +62,6 @@ def scale_sizes(h: int, w: int, num_scales: int) -> list[tuple[int, int]]:
     return sizes
 
 
-def scale_of_positions(h: int, w: int, num_scales: int) -> torch.Tensor:
-    """For each latent position, the scale at which it is decoded (S for the base)."""
-    out = torch.zeros(h, w, dtype=torch.long)
-    for s in range(1, num_scales + 1):
-        step = 2 ** s
-        out[::step, ::step] = s
-    return out
-
-
 def part_grid(key: StepKey, part: int, num_scales: int) -> tuple[int, int, int]:
     """Where the elements of one part of a step sit in the full latent: (row0, col0, stride)."""
     if key.step == BASE:

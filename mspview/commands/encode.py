@@ -6,7 +6,6 @@ import sys
 import time
 
 from ..codec import profiles
-from ..codec.coder import encode
 from ..codec.errors import MSPError
 from ..codec.imageio import load_image
 from ..codec.lof import run_profile

@@ -21,8 +21,8 @@ import torch
 import torch.distributed as dist
 from PIL import Image
 
-from ..codec.model import LAMBDAS, MSPCodecModel, ModelConfig, DOWNSCALE
-from ..codec.weights import DEFAULT_WEIGHTS, load_weights, save_weights
+from ..codec.model import LAMBDAS, MSPCodecModel, ModelConfig
+from ..codec.weights import load_weights, save_weights
 from .data import PatchSampler
 
 REPO = Path(__file__).resolve().parent.parent.parent

@@ -1,0 +1,90 @@
+"""What each encode profile buys: BD-rate against `fast` (PSNR, PCHIP), encode seconds per image, and
+LOF iterations used, on Kodak with real .msp files decoded back.
+
+    python benchmarks/lof_gain.py [--images 24] [--lambdas 0.0018,0.0067,0.025,0.0483] [--profiles fast,quick,balanced,best]
+           [--write resources/profile_measurements.json]
+
+Targets (issue 4): `best` saves >= 5 % BD-rate over `fast`, `balanced` >= 3 %; `balanced` about a
+minute or less per Kodak image on this CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mspview.codec import profiles
+from mspview.codec.coder import decode
+from mspview.codec.imageio import load_image
+from mspview.codec.lof import run_profile
+from mspview.codec.weights import load_weights
+from mspview.eval.bdrate import bd_rate
+from mspview.eval.metrics import psnr
+
+KODAK = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kodak"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", type=int, default=24)
+    p.add_argument("--lambdas", default="0.0018,0.0067,0.025,0.0483")
+    p.add_argument("--profiles", default="fast,quick,balanced,best")
+    p.add_argument("--model", default=None)
+    p.add_argument("--write", default=None, help="save the measurements for the CLI and the app")
+    args = p.parse_args()
+    lm = load_weights(args.model)
+    files = sorted(KODAK.glob("*.png"))[: args.images]
+    lambdas = [float(v) for v in args.lambdas.split(",")]
+    names = args.profiles.split(",")
+    curves, stats = {}, {}
+    print(f"{len(files)} Kodak images, lambdas {lambdas}, {torch.get_num_threads()} threads, {platform.processor() or 'cpu'}")
+    print(f"{'profile':<9} {'lambda':>7} {'bpp':>7} {'PSNR':>7} {'enc s/img':>9} {'LOF it':>7}")
+    for name in names:
+        prof = profiles.get(name)
+        rates, dists, secs, iters = [], [], [], []
+        for lam in lambdas:
+            b, q = [], []
+            for f in files:
+                img = load_image(f)
+                t = time.perf_counter()
+                res = run_profile(lm, img, lam, prof)
+                secs.append(time.perf_counter() - t)
+                iters.append(res.iterations)
+                dec = decode(lm, res.encoded.data)  # the real file
+                b.append(8 * len(res.encoded.data) / (img.width * img.height))
+                q.append(psnr(dec.image, img.rgb))
+            rates.append(float(np.mean(b)))
+            dists.append(float(np.mean(q)))
+            print(f"{name:<9} {lam:>7.4f} {rates[-1]:>7.4f} {dists[-1]:>7.3f} "
+                  f"{statistics.mean(secs[-len(files):]):>9.2f} {statistics.mean(iters[-len(files):]):>7.1f}", flush=True)
+        curves[name] = (rates, dists)
+        stats[name] = {"seconds_per_image": statistics.mean(secs), "iterations": statistics.mean(iters)}
+    print("\nBD-rate against fast (PSNR-RGB, PCHIP, anchor = fast):")
+    for name in names:
+        if name == "fast":
+            stats[name]["bd_rate_vs_fast"] = 0.0
+            continue
+        try:
+            r = bd_rate(curves["fast"], curves[name], "fast", name)
+        except Exception as e:  # noqa: BLE001 - too few points or no overlap: say so
+            print(f"  {name}: {e}")
+            continue
+        stats[name]["bd_rate_vs_fast"] = r.bd_rate
+        print(f"  {r}   {stats[name]['seconds_per_image']:.1f} s/image, {stats[name]['iterations']:.0f} iterations")
+    if args.write:
+        Path(args.write).write_text(json.dumps({
+            "device": f"{torch.get_num_threads()}-thread CPU", "images": len(files), "lambdas": lambdas,
+            "weights_sha256": lm.sha256, "profiles": stats}, indent=2) + "\n")
+        print(f"wrote {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Evaluation: real classical codecs, bpp bisection, BD-rate, results JSON, the eval command."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mspview.codec.errors import MSPError
+from mspview.eval import classical, results
+from mspview.eval.bdrate import bd_rate
+from mspview.eval.metrics import ms_ssim, psnr
+from mspview.eval.sweep import main as eval_main
+
+from conftest import KODAK, noise_image
+
+IMG = noise_image(96, 128, seed=4)
+
+
+@pytest.mark.parametrize("name", list(classical.CODECS))
+def test_classical_roundtrip_and_bisection(name):
+    codec = classical.get(name)
+    data = codec.encode(IMG, codec.sweep[len(codec.sweep) // 2])
+    out = codec.decode(data)
+    assert out.shape == IMG.shape and out.dtype == np.uint8
+    assert 15 < psnr(out, IMG) < 60
+    target = 8 * len(data) / (IMG.shape[0] * IMG.shape[1])
+    try:
+        setting, hit = codec.at_bpp(IMG, target)
+    except MSPError as e:  # allowed, but it must say so clearly
+        assert "cannot reach" in str(e)
+        return
+    got = 8 * len(hit) / (IMG.shape[0] * IMG.shape[1])
+    assert abs(got - target) <= 0.05 * target
+
+
+def test_bisection_says_when_it_cannot():
+    with pytest.raises(MSPError, match="cannot reach"):
+        classical.get("jpeg").at_bpp(IMG, 0.0001)
+
+
+def test_bd_rate_known_values():
+    rate = [0.1, 0.2, 0.4, 0.8, 1.6]
+    psnr_ = [26.0, 28.5, 31.0, 33.5, 36.0]
+    assert abs(bd_rate((rate, psnr_), (rate, psnr_)).bd_rate) < 1e-9
+    shifted = [r * 0.8 for r in rate]  # same quality with 20 % fewer bits everywhere
+    r = bd_rate((rate, psnr_), (shifted, psnr_), "a", "b")
+    assert abs(r.bd_rate - (-20.0)) < 1e-6 and r.overlap == (26.0, 36.0)
+    with pytest.raises(MSPError, match="do not overlap"):
+        bd_rate((rate, psnr_), (rate, [p + 20 for p in psnr_]))
+
+
+def test_metrics():
+    assert psnr(IMG, IMG) == float("inf")
+    big = noise_image(200, 200, seed=1)
+    noisy = np.clip(big.astype(int) + 3, 0, 255).astype(np.uint8)
+    assert 0.9 < ms_ssim(big, noisy) < 1.0
+    assert np.isnan(ms_ssim(IMG, IMG))  # too small for five scales: NaN, not a wrong number
+
+
+def test_eval_command_writes_anchor_shaped_results(tmp_path, random_weights):
+    src = tmp_path / "imgs"
+    src.mkdir()
+    from PIL import Image
+    Image.open(KODAK / "kodim23.png").crop((0, 0, 192, 176)).save(src / "a.png")
+    out = tmp_path / "out"
+    rc = eval_main([str(src), "--codecs", "msp,webp,jpeg", "--lambdas", "0.0018,0.0067,0.025,0.0483",
+                    "--model", str(random_weights), "--out", str(out)])
+    assert rc == 0
+    anchor = results.load(results.ANCHORS / "webp.json")
+    for name in ("mspview-fast", "webp", "jpeg"):
+        ours = results.load(out / f"{name}.json")
+        assert set(ours) == set(anchor)
+        assert {"bpp", "psnr-rgb", "ms-ssim-rgb"} <= set(ours["results"])
+    ours = results.load(out / "mspview-fast.json")
+    assert len(ours["results"]["bpp"]) == 4
+    assert (out / "rd_psnr-rgb.png").stat().st_size > 10_000
+    table = json.loads((out / "bd_rate.json").read_text())
+    assert all({"test", "anchor", "bd_rate", "overlap"} <= set(t) for t in table)
+    assert (out / "per_image.csv").read_text().count("\n") == 1 + 4 + 9 + 10
