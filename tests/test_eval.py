@@ -12,7 +12,7 @@ from mspview.eval.bdrate import bd_rate
 from mspview.eval.metrics import ms_ssim, psnr
 from mspview.eval.sweep import main as eval_main
 
-from conftest import KODAK, noise_image
+from conftest import SAMPLE, noise_image
 
 IMG = noise_image(96, 128, seed=4)
 
@@ -62,15 +62,16 @@ def test_eval_command_writes_anchor_shaped_results(tmp_path, random_weights):
     src = tmp_path / "imgs"
     src.mkdir()
     from PIL import Image
-    Image.open(KODAK / "kodim23.png").crop((0, 0, 192, 176)).save(src / "a.png")
+    Image.open(SAMPLE).crop((0, 0, 192, 176)).save(src / "a.png")
     out = tmp_path / "out"
     rc = eval_main([str(src), "--codecs", "msp,webp,jpeg", "--lambdas", "0.0018,0.0067,0.025,0.0483",
                     "--model", str(random_weights), "--out", str(out)])
     assert rc == 0
-    anchor = results.load(results.ANCHORS / "webp.json")
+    anchor_file = results.ANCHORS / "webp.json"  # the published anchors, where ../shared is present
+    anchor_keys = set(results.load(anchor_file)) if anchor_file.is_file() else {"name", "description", "results"}
     for name in ("mspview-fast", "webp", "jpeg"):
         ours = results.load(out / f"{name}.json")
-        assert set(ours) == set(anchor)
+        assert set(ours) == anchor_keys
         assert {"bpp", "psnr-rgb", "ms-ssim-rgb"} <= set(ours["results"])
     ours = results.load(out / "mspview-fast.json")
     assert len(ours["results"]["bpp"]) == 4

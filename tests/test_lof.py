@@ -11,13 +11,14 @@ from mspview.codec.coder import decode
 from mspview.codec.imageio import LoadedImage, load_image
 from mspview.codec.lof import rd_cost, run_profile
 
-from conftest import KODAK
+from conftest import SAMPLE
 
 SHORT = dataclasses.replace(profiles.get("balanced"), name="short", iterations=24, check_every=4, patience=3)
 
 
 def crop(name: str, y: int, x: int, size: int = 96) -> LoadedImage:
-    img = load_image(KODAK / name)
+    """A crop of the bundled sample (tests must not depend on data outside the repository)."""
+    img = load_image(SAMPLE)
     return LoadedImage(img.rgb[y:y + size, x:x + size].copy(), "RGB", "RGB")
 
 
@@ -27,8 +28,8 @@ def true_cost(lm, data: bytes, img: LoadedImage, lam: float) -> float:
     return rd_cost(8 * len(data) / (img.width * img.height), mse, lam)
 
 
-@pytest.mark.parametrize("name,y,x,lam", [("kodim05.png", 200, 300, 0.0067), ("kodim19.png", 100, 100, 0.025),
-                                         ("kodim23.png", 150, 350, 0.0018)])
+@pytest.mark.parametrize("name,y,x,lam", [("parrot eye", 100, 200, 0.0067), ("feathers", 300, 500, 0.025),
+                                         ("background", 20, 20, 0.0018)])
 def test_lof_never_worse_than_fast(shipped_model, name, y, x, lam):
     img = crop(name, y, x)
     fast = run_profile(shipped_model, img, lam, profiles.get("fast"))
@@ -37,7 +38,7 @@ def test_lof_never_worse_than_fast(shipped_model, name, y, x, lam):
 
 
 def test_progress_events(shipped_model):
-    img = crop("kodim05.png", 0, 0, 64)
+    img = crop("sample", 0, 0, 64)
     events = []
     res = run_profile(shipped_model, img, 0.0067, SHORT, on_event=events.append)
     iters = [e.iteration for e in events if e.kind == "iter"]
@@ -51,7 +52,7 @@ def test_progress_events(shipped_model):
 
 
 def test_cancel_within_one_iteration(shipped_model):
-    img = crop("kodim05.png", 64, 64, 64)
+    img = crop("sample", 64, 64, 64)
     seen = []
 
     def on_event(e):
