@@ -1,18 +1,13 @@
 """Quality metrics on decoded 8-bit images: PSNR (RGB) and MS-SSIM (pytorch-msssim)."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from pytorch_msssim import ms_ssim as _ms_ssim
 
+from ..codec.lof import psnr_uint8 as psnr  # noqa: F401 - one PSNR for the codec and the evaluation
+
 MS_SSIM_MIN_SIDE = 161  # five scales with an 11-tap window need at least this many pixels a side
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * math.log10(255 ** 2 / mse) if mse > 0 else float("inf")
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
