@@ -251,7 +251,8 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
         if on_preview and s > 0:
             t = time.perf_counter()
             up = y_s.repeat_interleave(2 ** s, -2).repeat_interleave(2 ** s, -1)[..., :h, :w]
-            on_preview(Preview(state["scales"], S + 1, synthesize(lm, up, lam, H, W), start + state["bytes"],
+            state["image"] = synthesize(lm, up, lam, H, W)
+            on_preview(Preview(state["scales"], S + 1, state["image"], start + state["bytes"],
                                8 * (start + state["bytes"]) / (H * W)))
             timing["preview_s"] += time.perf_counter() - t
         if s > 0 and state["scales"] >= want:
@@ -270,7 +271,7 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
         s = S + 1 - done
         y_hat = state["y"].repeat_interleave(2 ** s, -2).repeat_interleave(2 ** s, -1)[..., :h, :w]
     t = time.perf_counter()
-    image = synthesize(lm, y_hat, lam, H, W)
+    image = state["image"] if stopped_early and "image" in state else synthesize(lm, y_hat, lam, H, W)
     timing["synthesis_s"] = time.perf_counter() - t
     timing["total_s"] = time.perf_counter() - t_start
     timing["network_s"] = timing["total_s"] - timing["entropy_s"] - timing["preview_s"]

@@ -52,8 +52,12 @@ class ProfileResult:
     events: list[LOFEvent] = field(default_factory=list)
 
 
+def mse_uint8(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+
+
 def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    mse = mse_uint8(a, b)
     return 10 * math.log10(255 ** 2 / mse) if mse > 0 else float("inf")
 
 
@@ -67,13 +71,12 @@ class _TrueCost:
 
     def __init__(self, lm: LoadedModel, image: LoadedImage, lam: float):
         self.lm, self.image, self.lam = lm, image, lam
-        self.ref = image.rgb.astype(np.float64)
         self.pixels = image.width * image.height
 
     def __call__(self, y: torch.Tensor):
         q = quantize_latent(self.lm, y)
         rec = synthesize(self.lm, q.y_hat, self.lam, self.image.height, self.image.width)
-        mse = float(np.mean((rec.astype(np.float64) - self.ref) ** 2))
+        mse = mse_uint8(rec, self.image.rgb)
         bpp = q.bits / self.pixels
         return rd_cost(bpp, mse, self.lam), bpp, (10 * math.log10(255 ** 2 / mse) if mse else 99.0), q
 
@@ -202,20 +205,17 @@ def run_profile(lm: LoadedModel, image: LoadedImage, lam: float, profile: Profil
                 on_event: Callable[[LOFEvent], None] | None = None,
                 should_stop: Callable[[], bool] | None = None) -> ProfileResult:
     """Encode with a profile. A cancelled LOF still gives a valid file (the best latent so far)."""
+    def file_cost(enc: EncodedImage) -> float:  # the real file's size and reconstruction
+        return rd_cost(enc.bpp, mse_uint8(enc.image, image.rgb), lam)
+
     if profile.iterations <= 0:
         enc = encode(lm, image, lam, profile.name)
-        psnr = psnr_uint8(enc.image, image.rgb)
-        mse = float(np.mean((enc.image.astype(np.float64) - image.rgb) ** 2))
-        return ProfileResult(enc, psnr, rd_cost(enc.bpp, mse, lam), 0, False)
+        return ProfileResult(enc, psnr_uint8(enc.image, image.rgb), file_cost(enc), 0, False)
     y, events, iters, cancelled = overfit_latent(lm, image, lam, profile, on_event, should_stop)
-    best = None
     # The overfitted latent, and the plain analysis as a guard; the guard is exactly the fast
     # encode, so it is labelled "fast" (a longer profile name would cost header bytes).
-    for latent, name in ((y, profile.name), (None, "fast")):
-        enc = encode(lm, image, lam, name, latent=latent)
-        mse = float(np.mean((enc.image.astype(np.float64) - image.rgb) ** 2))
-        cost = rd_cost(enc.bpp, mse, lam)
-        if best is None or cost < best[1]:
-            best = (enc, cost)
-    enc, cost = best
-    return ProfileResult(enc, psnr_uint8(enc.image, image.rgb), cost, iters, cancelled, events)
+    candidates = [encode(lm, image, lam, name, latent=latent) for latent, name in ((y, profile.name), (None, "fast"))]
+    costs = [file_cost(enc) for enc in candidates]
+    best = int(np.argmin(costs))  # ties keep the overfitted latent, as before
+    enc = candidates[best]
+    return ProfileResult(enc, psnr_uint8(enc.image, image.rgb), costs[best], iters, cancelled, events)
