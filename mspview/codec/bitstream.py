@@ -7,9 +7,14 @@ a Kodak image every 50 header bytes cost 1 % of the file.
 
 The header holds the model id and weight hash, image size and mode, lambda, profile, S, G, M, and a
 chunk table in decoding order (base, then per scale: step A groups, step B groups), each entry with
-its payload length, symbol range and the CRC-32 of its symbols. The table is covered by the header
-CRC, so a damaged length or range is caught before decoding; a damaged payload is caught by the
-symbol CRC; a file cut short still decodes the chunks it holds (progressive preview).
+its payload length and symbol range; the last chunk of each scale also carries the CRC-32 of all
+symbols of its scale. The table is covered by the header CRC, so a damaged length or range is caught
+before decoding; a damaged payload is caught by its scale's CRC; a file cut short still decodes the
+scales it holds (progressive preview).
+
+Version 2 keeps one CRC per scale instead of one per chunk (version 1): a damaged chunk makes the
+rest of its scale undecodable anyway (later chunks use it as context), and the 84 bytes saved on a
+Kodak image are 0.7 % of a file at 0.23 bpp.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from .entropy import SYMBOL_LIMIT
 from .msp import STEP_A, StepKey, scale_sizes, schedule
 
 MAGIC = b"MSPV"
-VERSION = 1
+VERSION = 2
 MODES = {0: "RGB", 1: "L"}
 _PREFIX = struct.Struct("<4sBH")
 _FIXED = struct.Struct("<8sBfBB")  # weight hash, mode, lambda, S, G
@@ -36,7 +41,7 @@ class ChunkRecord:
     nbytes: int
     sym_min: int
     sym_max: int
-    crc: int
+    crc: int | None  # CRC-32 of the symbols of the whole scale, on the scale's last chunk only
 
 
 @dataclass
@@ -60,6 +65,11 @@ class Header:
     @property
     def payload_bytes(self) -> int:
         return sum(c.nbytes for c in self.chunks)
+
+
+def closes_scale(keys: list[StepKey]) -> list[bool]:
+    """For each chunk in schedule order: is it the last chunk of its scale (the one with the CRC)?"""
+    return [i + 1 == len(keys) or keys[i + 1].scale != k.scale for i, k in enumerate(keys)]
 
 
 def chunk_symbol_counts(h: int, w: int, num_scales: int, groups: int, channels: int) -> list[int]:
@@ -107,9 +117,10 @@ def write(header: Header, payloads: list[bytes]) -> bytes:
     body = _pack_str(header.model_id, 64) + _pack_str(header.profile, 32)
     body += _FIXED.pack(header.weight_hash, mode, header.lam, header.num_scales, header.groups)
     body += _varint(header.width) + _varint(header.height) + _varint(header.channels)
-    for rec in header.chunks:
+    for rec, last in zip(header.chunks, closes_scale([c.key for c in header.chunks])):
         body += _varint(_zigzag(rec.sym_min)) + _varint(rec.sym_max - rec.sym_min) + _varint(rec.nbytes)
-        body += struct.pack("<I", rec.crc)
+        if last:
+            body += struct.pack("<I", rec.crc)
     prefix = _PREFIX.pack(MAGIC, VERSION, len(body))
     crc = zlib.crc32(prefix + body)
     return prefix + body + struct.pack("<I", crc) + b"".join(payloads)
@@ -197,11 +208,12 @@ def read(data: bytes) -> tuple[Header, int, bool]:
     header = Header(model_id, whash, width, height, MODES[mode], lam, profile, S, G, M)
     h, w = header.latent_size
     counts = chunk_symbol_counts(h, w, S, G, M)
-    for key, count in zip(schedule(S, G), counts):
+    keys = schedule(S, G)
+    for key, count, last in zip(keys, counts, closes_scale(keys)):
         lo = r.signed("symbol range")
         hi = lo + r.varint("symbol range")
         nbytes = r.varint("chunk length")
-        ccrc = r.u32("chunk CRC")
+        ccrc = r.u32("scale CRC") if last else None
         if not (-SYMBOL_LIMIT <= lo <= hi <= SYMBOL_LIMIT):
             raise BitstreamError(f"chunk {key}: symbol range [{lo}, {hi}] out of bounds")
         if nbytes > 4 * count + 16:

@@ -166,10 +166,13 @@ def encode(lm: LoadedModel, image: LoadedImage, lam: float, profile: str = "fast
     q = quantize_latent(lm, y)
     t2 = time.perf_counter()
     records, payloads = [], []
-    for key, sym, idx in q.steps:
+    crc = 0
+    for (key, sym, idx), last in zip(q.steps, bitstream.closes_scale([k for k, _, _ in q.steps])):
         payload, lo, hi = encode_chunk(sym, idx)
-        records.append(ChunkRecord(key, len(payload), lo, hi, symbols_crc(sym)))
+        crc = symbols_crc(sym, crc)
+        records.append(ChunkRecord(key, len(payload), lo, hi, crc if last else None))
         payloads.append(payload)
+        crc = 0 if last else crc
     t3 = time.perf_counter()
     cfg = lm.model.config
     header = Header(lm.model_id, lm.hash_prefix, image.width, image.height, image.mode, float(np.float32(lam)),
@@ -216,7 +219,7 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
     want = S + 1 if max_scales is None else max(1, min(S + 1, max_scales))
     maps = BitMaps.empty(h, w, header.channels)
     timing = {"entropy_s": 0.0, "preview_s": 0.0}
-    state = {"chunk": 0, "bytes": 0, "scales": 0, "y": None}
+    state = {"chunk": 0, "bytes": 0, "scales": 0, "y": None, "crc": 0}
     t_start = time.perf_counter()
 
     def resolve(key, parts):
@@ -230,9 +233,12 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
         idx = np.concatenate([p.flatten().cpu().numpy() for p in idx_parts])
         b, e = slices[i]
         sym = decode_chunk(data[b:e], idx, rec.sym_min, rec.sym_max)
-        if symbols_crc(sym) != rec.crc:
-            raise BitstreamError(f"CRC mismatch in chunk {key}: the file is damaged, or was encoded on a device "
-                                 f"whose arithmetic differs from this one")
+        state["crc"] = symbols_crc(sym, state["crc"])
+        if rec.crc is not None:
+            if state["crc"] != rec.crc:
+                raise BitstreamError(f"CRC mismatch in scale {key.scale}: the file is damaged, or was encoded on a "
+                                     f"device whose arithmetic differs from this one")
+            state["crc"] = 0
         timing["entropy_s"] += time.perf_counter() - t
         out, pos = [], 0
         for j, ((mu, _, _), ix) in enumerate(zip(parts, idx_parts)):

@@ -41,8 +41,9 @@ def symbol_bits(symbols: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return -torch.log2(p)
 
 
-def symbols_crc(symbols: np.ndarray) -> int:
-    return zlib.crc32(np.ascontiguousarray(symbols, dtype="<i4").tobytes())
+def symbols_crc(symbols: np.ndarray, crc: int = 0) -> int:
+    """CRC-32 of int32 symbols, continuing from `crc` (a scale's chunks are checked together)."""
+    return zlib.crc32(np.ascontiguousarray(symbols, dtype="<i4").tobytes(), crc)
 
 
 def encode_chunk(symbols: np.ndarray, index: np.ndarray) -> tuple[bytes, int, int]:

@@ -26,7 +26,7 @@ def describe(data: bytes) -> dict:
         "bpp": 8 * len(data) / px,
         "chunks": [{"chunk": str(r.key), "scale": r.key.scale, "step": "base" if r.key.step == BASE else
                     ("A" if r.key.step == 1 else "B"), "group": r.key.group, "bytes": r.nbytes,
-                    "symbols": [r.sym_min, r.sym_max], "crc32": f"{r.crc:08x}"} for r in header.chunks],
+                    "symbols": [r.sym_min, r.sym_max], "scale_crc32": None if r.crc is None else f"{r.crc:08x}"} for r in header.chunks],
         "bpp_per_scale": {str(s): 8 * b / px for s, b in sorted(scales.items(), reverse=True)},
     }
 
@@ -49,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
               + ("  (TRUNCATED)" if d["truncated"] else ""))
         print(f"model {d['model_id']} weights {d['weight_hash']}  lambda {d['lambda']:.5g}  profile {d['profile']}")
         print(f"S={d['scales']} G={d['groups']} M={d['channels']}  header {d['header_bytes']} bytes")
-        print(f"{'chunk':<10} {'bytes':>9} {'symbols':>14} {'crc32':>9}")
+        print(f"{'chunk':<10} {'bytes':>9} {'symbols':>14} {'scale CRC':>9}")
         for c in d["chunks"]:
-            print(f"{c['chunk']:<10} {c['bytes']:>9} {str(c['symbols']):>14} {c['crc32']:>9}")
+            print(f"{c['chunk']:<10} {c['bytes']:>9} {str(c['symbols']):>14} {c['scale_crc32'] or '':>9}")
         print("bpp per scale: " + "  ".join(f"s{s}: {v:.4f}" for s, v in d["bpp_per_scale"].items()))
         return 0
 
