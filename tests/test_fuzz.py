@@ -1,0 +1,19 @@
+"""Coverage-guided fuzzing (atheris when installed, else random mutation) of the .msp reader, the
+decoder and `mspview decode`, for a bounded time: every input decodes or is refused with our error."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def test_fuzz_reader_and_decoder_bounded():
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "fuzz_msp.py"), "--seconds", "20"],
+                         capture_output=True, text=True, timeout=240, cwd=REPO)
+    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+    assert "failures found: 0" in res.stdout
+    tried = int(re.search(r"(\d+) inputs tried", res.stdout).group(1))
+    refused = int(re.search(r"(\d+) refused with our error", res.stdout).group(1))
+    assert tried >= 200 and refused > 0, res.stdout
