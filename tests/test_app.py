@@ -169,3 +169,22 @@ def test_settings_persist(qtbot, tmp_path):
     qtbot.addWidget(w2)
     assert w2.profile_box.currentText() == "best" and abs(w2.lam() - 0.025) < 1e-6
     w2.close()
+
+
+def test_drop_an_image_file_opens_it(qtbot, window, tmp_path):
+    from PIL import Image
+    from PySide6.QtCore import QMimeData, QPoint, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    dropped = tmp_path / "dropped.png"
+    Image.fromarray(np.full((40, 56, 3), 90, np.uint8)).save(dropped)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(dropped))])
+    pos = QPoint(window.width() // 2, window.height() // 2)
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, drop)
+    assert window.image_path == dropped and window.image.width == 56 and window.image.height == 40

@@ -135,7 +135,10 @@ class MainWindow(QMainWindow):
         self.profile_info.setWordWrap(True)
         self.profile_box.currentTextChanged.connect(self._on_profile)
         form.addRow("Profile", self.profile_box)
-        form.addRow("", self.profile_info)
+        # a full-width row with room for three lines: a wrapped label in a form row gets clipped
+        self.profile_info.setMinimumHeight(3 * self.profile_info.fontMetrics().lineSpacing() + 4)
+        self.profile_info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        form.addRow(self.profile_info)
         self.lam_slider = QSlider(Qt.Orientation.Horizontal)
         self.lam_slider.setRange(0, LAMBDA_STEPS)
         self.lam_spin = QDoubleSpinBox()
