@@ -79,6 +79,13 @@ def test_eval_command_writes_anchor_shaped_results(tmp_path, random_weights):
     table = json.loads((out / "bd_rate.json").read_text())
     assert all({"test", "anchor", "bd_rate", "overlap"} <= set(t) for t in table)
     assert (out / "per_image.csv").read_text().count("\n") == 1 + 4 + 9 + 10
+    # --reuse: the classical rows come back from the CSV unchanged, mspview is run again
+    webp_before = (out / "webp.json").read_text()
+    (out / "jpeg.json").unlink()  # jpeg must then be encoded again
+    rc = eval_main([str(src), "--codecs", "msp,webp,jpeg", "--lambdas", "0.0018,0.0483", "--reuse",
+                    "--model", str(random_weights), "--out", str(out)])
+    assert rc == 0 and (out / "webp.json").read_text() == webp_before and (out / "jpeg.json").exists()
+    assert (out / "per_image.csv").read_text().count("\n") == 1 + 2 + 9 + 10
 
 
 def test_serial_context_model_roundtrip_is_exact():

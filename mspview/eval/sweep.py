@@ -150,6 +150,23 @@ def update_card(lm, rows: list[dict], n_images: int, folder: Path) -> None:
     card_file.write_text(json.dumps(card, indent=2) + "\n")
 
 
+def reusable(out: Path, codecs, image_names: set[str]) -> dict[str, tuple[dict, list[dict]]]:
+    """Classical results already in OUT for exactly these images: {codec: (results JSON, CSV rows)}."""
+    csv_path = out / "per_image.csv"
+    if not csv_path.exists():
+        return {}
+    with open(csv_path, newline="") as fh:
+        old = list(csv.DictReader(fh))
+    found = {}
+    for c in codecs:
+        rows = [{**r, **{k: float(r[k]) for k in ("setting", "bytes", "bpp", "psnr-rgb", "ms-ssim-rgb",
+                                                    "encoding_time", "decoding_time")}}
+                for r in old if r["codec"] == c.name]
+        if (out / f"{c.name}.json").exists() and rows and {r["image"] for r in rows} == image_names:
+            found[c.name] = (json.loads((out / f"{c.name}.json").read_text()), rows)
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="mspview eval", description=__doc__.splitlines()[0])
     p.add_argument("folder", help="folder of test images (e.g. ../shared/data/kodak)")
@@ -162,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--update-card", action="store_true",
                    help="store the per-lambda means (fast profile, all lambdas) in the weights' JSON card: "
                         "the app shows them as the expected bpp")
+    p.add_argument("--reuse", action="store_true",
+                   help="load classical codecs already measured in OUT (results JSON + per-image rows) "
+                        "instead of encoding them again; mspview is always run")
     add_model_options(p)
     args = p.parse_args(argv)
 
@@ -180,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
                    else list(lm.model.config.lambdas) if lm else [])
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
+        reused = reusable(out, codecs, {f.name for f in files}) if args.reuse else {}
+        codecs = [c for c in codecs if c.name not in reused]
         total = len(files) * (len(lambdas) + sum(len(c.sweep) for c in codecs))
         prog = Progress(total)
         rows: list[dict] = []
@@ -192,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
                                           f"device {lm.model.device}", r)
             if args.update_card and profile.name == "fast":
                 update_card(lm, r, len(files), folder)
+        for name, (res, r) in reused.items():
+            rows += r
+            measured[name] = res
         for c in codecs:
             r = sweep_classical(c, files, prog)
             rows += r
