@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t_last_ckpt = t_last_eval = time.time()
     t_prev = t_log = time.time()
+    cpu_prev = time.process_time()  # CPU time of all our threads: a paused or starved run is not billed
     acc = {"bpp": 0.0, "psnr": 0.0, "loss": 0.0, "n": 0}
     while progress() < 1.0 and not stop["now"]:
         lr = sched.lr(state["run_step"], progress())
@@ -198,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         state["step"] += 1
         state["run_step"] += 1
         state["run_elapsed"] += dt
-        state["cpu_hours"] += dt * (torch.get_num_threads() if device.type == "cpu" else 1) * world / 3600
+        cpu_now = time.process_time()
+        busy = (cpu_now - cpu_prev) if device.type == "cpu" else dt
+        cpu_prev = cpu_now
+        state["cpu_hours"] += busy * world / 3600
         acc["bpp"] += rd["bpp"].item()
         acc["psnr"] += rd["psnr"]
         acc["loss"] += rd["loss"].item()
@@ -228,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                                                      for r in rows), flush=True)
             t_last_eval = time.time()
             t_prev = t_log = t_last_eval  # evaluation time is not training time
+            cpu_prev = time.process_time()
             acc = {"bpp": 0.0, "psnr": 0.0, "loss": 0.0, "n": 0}
 
     save_checkpoint()
