@@ -135,8 +135,8 @@ class MainWindow(QMainWindow):
         self.profile_info.setWordWrap(True)
         self.profile_box.currentTextChanged.connect(self._on_profile)
         form.addRow("Profile", self.profile_box)
-        # a full-width row with room for three lines: a wrapped label in a form row gets clipped
-        self.profile_info.setMinimumHeight(3 * self.profile_info.fontMetrics().lineSpacing() + 4)
+        # a full-width row with room for five lines: a wrapped label in a form row gets clipped
+        self.profile_info.setMinimumHeight(5 * self.profile_info.fontMetrics().lineSpacing() + 4)
         self.profile_info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         form.addRow(self.profile_info)
         self.lam_slider = QSlider(Qt.Orientation.Horizontal)
