@@ -40,6 +40,7 @@ def main() -> int:
     p.add_argument("--lambdas", default="0.0018,0.0067,0.025,0.0483")
     p.add_argument("--profiles", default="fast,quick,balanced,best")
     p.add_argument("--stride", type=int, default=1, help="take every K-th of those images")
+    p.add_argument("--offset", type=int, default=0, help="starting from this one (with --stride)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--model", default=None)
     p.add_argument("--write", default=None, help="save the measurements for the CLI and the app")
@@ -47,7 +48,7 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     lm = load_weights(args.model)
-    files = sorted(KODAK.glob("*.png"))[: args.images][:: args.stride]
+    files = sorted(KODAK.glob("*.png"))[: args.images][args.offset:: args.stride]
     lambdas = [float(v) for v in args.lambdas.split(",")]
     names = args.profiles.split(",")
     curves, stats = {}, {}
