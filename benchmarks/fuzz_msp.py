@@ -78,13 +78,12 @@ def seed_files(lm) -> list[bytes]:
 
 
 class Harness:
-    def __init__(self, weights: Path, lm, workdir: Path, max_input_s: float, stats_path: Path | None):
-        from mspview.codec import bitstream
+    def __init__(self, weights: Path, lm, workdir: Path, max_input_s: float, stats_path: Path):
         from mspview.codec.coder import decode
         from mspview.codec.errors import MSPError
         from mspview.commands import decode as decode_cmd
 
-        self.read, self.decode, self.MSPError, self.cli = bitstream.read, decode, MSPError, decode_cmd.main
+        self.decode, self.MSPError, self.cli = decode, MSPError, decode_cmd.main
         self.weights, self.lm, self.workdir, self.max_input_s = weights, lm, workdir, max_input_s
         self.stats_path = stats_path
         self.stats = {"inputs": 0, "decoded": 0, "refused": 0, "cli_runs": 0, "failures": 0, "slowest_s": 0.0}
@@ -109,7 +108,7 @@ class Harness:
         self.stats["inputs"] += 1
         if self.stats["inputs"] % 25 == 0:
             self.run_cli(data)
-        if self.stats_path and time.time() - self.t_flush > 1.0:
+        if time.time() - self.t_flush > 1.0:
             self.flush()
 
     def run_cli(self, data: bytes) -> None:
