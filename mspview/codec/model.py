@@ -23,6 +23,7 @@ class ModelConfig:
     groups: int = 4
     hidden: int = 128
     lambdas: tuple[float, ...] = field(default=LAMBDAS)
+    Ns: int | None = None  # synthesis width when it differs from N (a model widened after training)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -35,15 +36,22 @@ class ModelConfig:
         if "lambdas" in known:
             known["lambdas"] = tuple(float(v) for v in known["lambdas"])
         cfg = cls(**known)
-        for name in ("N", "M", "num_scales", "groups", "hidden"):
+        for name in ("N", "M", "num_scales", "groups", "hidden", "Ns"):
             v = getattr(cfg, name)
+            if name == "Ns" and v is None:
+                continue
             if not isinstance(v, int) or not 1 <= v <= 1024:
                 raise ValueError(f"model config: bad {name}={v!r}")
         return cfg
 
     @property
+    def synthesis_width(self) -> int:
+        return self.Ns or self.N
+
+    @property
     def model_id(self) -> str:
-        return f"msp-n{self.N}-m{self.M}-s{self.num_scales}g{self.groups}h{self.hidden}"
+        wide = f"-syn{self.Ns}" if self.Ns and self.Ns != self.N else ""
+        return f"msp-n{self.N}-m{self.M}-s{self.num_scales}g{self.groups}h{self.hidden}{wide}"
 
 
 def ste_round(x: torch.Tensor) -> torch.Tensor:
@@ -62,7 +70,7 @@ class MSPCodecModel(nn.Module):
         super().__init__()
         self.config = config
         self.g_a = AnalysisTransform(config.N, config.M)
-        self.g_s = SynthesisTransform(config.N, config.M)
+        self.g_s = SynthesisTransform(config.synthesis_width, config.M)
         self.gain = GainUnits(config.M, list(config.lambdas))
         self.msp = MSPModel(config.M, config.num_scales, config.groups, config.hidden)
 

@@ -24,6 +24,7 @@ from PIL import Image
 from ..codec.model import LAMBDAS, MSPCodecModel, ModelConfig
 from ..codec.weights import load_weights, save_weights
 from .data import PatchSampler
+from .widen import widen_synthesis
 
 REPO = Path(__file__).resolve().parent.parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "train"
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-minutes", type=float, default=20.0)
     p.add_argument("--kodak", default=str(DEFAULT_KODAK))
     p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--widen-synthesis", type=int, default=None, metavar="NS",
+                   help="with --init: widen the synthesis transform to NS channels (new channels start silent)")
     p.add_argument("--export", default=None, help="write the final weights here (state dict + card)")
     for name in ("N", "M", "hidden"):
         p.add_argument(f"--{name}", type=int, default=getattr(ModelConfig(), name))
@@ -131,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         state["step"] = int(loaded.card.get("steps", 0))
         state["cpu_hours"] = float(loaded.card.get("cpu_hours", 0.0))
         state["history"] = list(loaded.card.get("history", []))
+        if args.widen_synthesis:
+            model = widen_synthesis(model, args.widen_synthesis)
+            config = model.config
     model.to(device).train()
     optim = torch.optim.Adam(model.parameters(), lr=args.lr)
     if args.resume and ckpt_path.is_file() and "optim" in ck:
