@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 
 from .errors import MSPError
-from .weights import RESOURCES
+from .weights import DEFAULT_WEIGHTS, RESOURCES, card_path
 
 MEASUREMENTS = RESOURCES / "profile_measurements.json"
 
@@ -60,7 +60,15 @@ def summary(name: str) -> str:
     threads = f", {m['threads']} CPU thread{'s' if m['threads'] > 1 else ''}" if "threads" in m else ""
     gain = "" if name == "fast" else f", {m['bd_rate_vs_fast']:+.1f} % BD-rate vs fast ({len(m.get('images', []))} Kodak images)"
     secs = m["seconds_per_image"]
-    return f"~{secs:.{1 if secs < 10 else 0}f} s per Kodak image{threads}{gain}"
+    older = "" if m.get("weights_sha256") in (None, _shipped_sha256()) else " (measured with earlier weights)"
+    return f"~{secs:.{1 if secs < 10 else 0}f} s per Kodak image{threads}{gain}{older}"
+
+
+def _shipped_sha256() -> str | None:
+    try:
+        return json.loads(card_path(DEFAULT_WEIGHTS).read_text()).get("sha256")
+    except (OSError, ValueError):
+        return None
 
 
 def describe_all() -> str:
