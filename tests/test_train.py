@@ -67,7 +67,8 @@ def test_widened_synthesis_starts_as_the_same_codec_and_learns(random_weights):
     x = torch.rand(1, 3, 64, 80)
     with torch.no_grad():
         a, b = narrow(x, 2), wide(x, 2)
-    assert torch.equal(a["x_hat"], b["x_hat"]) and torch.equal(a["bits"], b["bits"])
+    assert torch.equal(a["bits"], b["bits"])  # the synthesis may differ in float rounding only (wider sums)
+    assert torch.allclose(a["x_hat"], b["x_hat"], rtol=0, atol=1e-5)
     wide.train()
     out = wide(x, 2)
     wide.rd_loss(out, x, 0.0067)["loss"].backward()
