@@ -84,3 +84,11 @@ def test_train_widens_from_init_and_exports_a_loadable_model(tmp_path, data_dir,
     assert res.returncode == 0, res.stderr
     lm = load_weights(tmp_path / "wide.pt")
     assert lm.model.config.synthesis_width == 24 and lm.model.config.N == 16
+
+
+def test_widen_misuse_is_one_clear_line(tmp_path, data_dir, random_weights):
+    res = train("--data", str(data_dir), "--steps", "1", "--out", str(tmp_path / "w"), "--init", str(random_weights),
+                "--widen-synthesis", "8")
+    assert res.returncode != 0 and "cannot narrow" in res.stderr and "Traceback" not in res.stderr
+    res = train("--data", str(data_dir), "--steps", "1", "--out", str(tmp_path / "w"), "--widen-synthesis", "24")
+    assert res.returncode != 0 and "needs --init" in res.stderr and "Traceback" not in res.stderr

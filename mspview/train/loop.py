@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     if lead:
         out_dir.mkdir(parents=True, exist_ok=True)
 
+    if args.widen_synthesis and not args.init:
+        raise SystemExit("mspview train: --widen-synthesis needs --init (the trained weights to widen)")
     config = ModelConfig(N=args.N, M=args.M, num_scales=args.scales, groups=args.groups, hidden=args.hidden)
     model = MSPCodecModel(config)
     ckpt_path = out_dir / "last.pt"
@@ -135,7 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         state["cpu_hours"] = float(loaded.card.get("cpu_hours", 0.0))
         state["history"] = list(loaded.card.get("history", []))
         if args.widen_synthesis:
-            model = widen_synthesis(model, args.widen_synthesis)
+            try:
+                model = widen_synthesis(model, args.widen_synthesis)
+            except ValueError as e:
+                raise SystemExit(f"mspview train: {e}") from None
             config = model.config
     model.to(device).train()
     optim = torch.optim.Adam(model.parameters(), lr=args.lr)
