@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from mspview.codec.weights import load_weights
-from mspview.train.widen import widen_synthesis
+from mspview.train.widen import widen
 
 from conftest import REPO, noise_image
 
@@ -62,7 +62,7 @@ def test_ddp_two_processes_gloo(tmp_path, data_dir):
 def test_widened_synthesis_starts_as_the_same_codec_and_learns(random_weights):
     torch.manual_seed(0)
     narrow = load_weights(random_weights).model
-    wide = widen_synthesis(narrow, 24)
+    wide = widen(narrow, synthesis=24)
     assert wide.config.synthesis_width == 24 and wide.config.model_id.endswith("-syn24")
     x = torch.rand(1, 3, 64, 80)
     with torch.no_grad():
@@ -75,7 +75,25 @@ def test_widened_synthesis_starts_as_the_same_codec_and_learns(random_weights):
     grad = wide.g_s[0].weight.grad  # (in, out, k, k): the new output channels must get a gradient
     assert grad[:, 16:].abs().sum() > 0
     with pytest.raises(ValueError):
-        widen_synthesis(wide, 16)
+        widen(wide, synthesis=16)
+
+
+def test_widened_analysis_starts_as_the_same_codec_and_learns(random_weights):
+    torch.manual_seed(0)
+    narrow = load_weights(random_weights).model
+    wide = widen(narrow, analysis=24)
+    assert wide.config.N == 24 and wide.config.synthesis_width == narrow.config.synthesis_width
+    x = torch.rand(1, 3, 64, 80)
+    with torch.no_grad():
+        a, b = narrow(x, 2), wide(x, 2)
+    assert torch.allclose(a["y"], b["y"], rtol=0, atol=1e-5)
+    assert torch.allclose(a["x_hat"], b["x_hat"], rtol=0, atol=1e-4)
+    wide.train()
+    out = wide(x, 2)
+    wide.rd_loss(out, x, 0.0067)["loss"].backward()
+    assert wide.g_a[0].weight.grad[16:].abs().sum() > 0  # (out, in, k, k): new outputs learn
+    with pytest.raises(ValueError, match="cannot narrow the analysis"):
+        widen(wide, analysis=16)
 
 
 def test_train_widens_from_init_and_exports_a_loadable_model(tmp_path, data_dir, random_weights):

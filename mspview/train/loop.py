@@ -24,7 +24,7 @@ from PIL import Image
 from ..codec.model import LAMBDAS, MSPCodecModel, ModelConfig
 from ..codec.weights import load_weights, save_weights
 from .data import PatchSampler
-from .widen import widen_synthesis
+from .widen import widen
 
 REPO = Path(__file__).resolve().parent.parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "train"
@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-minutes", type=float, default=20.0)
     p.add_argument("--kodak", default=str(DEFAULT_KODAK))
     p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--widen-analysis", type=int, default=None, metavar="N",
+                   help="with --init: widen the analysis transform to N channels (new channels start silent)")
     p.add_argument("--widen-synthesis", type=int, default=None, metavar="NS",
                    help="with --init: widen the synthesis transform to NS channels (new channels start silent)")
     p.add_argument("--export", default=None, help="write the final weights here (state dict + card)")
@@ -87,7 +89,7 @@ def kodak_estimate(model: MSPCodecModel, folder: Path, lambda_indices=(0, 2, 5),
     for li in lambda_indices:
         bpps, psnrs = [], []
         for f in files:
-            x = torch.from_numpy(np.asarray(Image.open(f).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+            x = torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
             x = x.to(model.device)
             out = model(x, li)
             mse = torch.mean((out["x_hat"].clamp(0, 1) * 255).round().sub(x * 255).pow(2)).item()
@@ -117,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     if lead:
         out_dir.mkdir(parents=True, exist_ok=True)
 
-    if args.widen_synthesis and not args.init:
-        raise SystemExit("mspview train: --widen-synthesis needs --init (the trained weights to widen)")
+    widening = args.widen_analysis or args.widen_synthesis
+    if widening and not args.init:
+        raise SystemExit("mspview train: widening needs --init (the trained weights to widen)")
     config = ModelConfig(N=args.N, M=args.M, num_scales=args.scales, groups=args.groups, hidden=args.hidden)
     model = MSPCodecModel(config)
     ckpt_path = out_dir / "last.pt"
@@ -136,9 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         state["step"] = int(loaded.card.get("steps", 0))
         state["cpu_hours"] = float(loaded.card.get("cpu_hours", 0.0))
         state["history"] = list(loaded.card.get("history", []))
-        if args.widen_synthesis:
+        if widening:
             try:
-                model = widen_synthesis(model, args.widen_synthesis)
+                model = widen(model, analysis=args.widen_analysis, synthesis=args.widen_synthesis)
             except ValueError as e:
                 raise SystemExit(f"mspview train: {e}") from None
             config = model.config

@@ -1,0 +1,60 @@
+"""Compare training checkpoints or weight files on all 24 Kodak images, without writing files.
+
+For each model: bpp (model rate, hard rounding) and PSNR at every trained lambda, the CPU-hours
+it had, and its BD-rate against a measured anchor curve (default: our WebP measurement). This is
+the steering estimate for architecture and schedule choices (an A/B at equal CPU time); the
+figures that count come from `mspview eval` on real files, which adds ~1 % of entropy-coder overhead.
+
+    python benchmarks/checkpoint_rd.py runs/s4a/last.pt runs/s4b/last.pt resources/msp_default.pt
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from mspview.codec.model import MSPCodecModel, ModelConfig  # noqa: E402
+from mspview.codec.weights import load_weights  # noqa: E402
+from mspview.eval.bdrate import bd_rate  # noqa: E402
+from mspview.train.loop import kodak_estimate  # noqa: E402
+
+
+def load_any(path: Path) -> tuple[MSPCodecModel, float, int]:
+    """A training checkpoint (runs/X/last.pt) or exported weights; returns model, CPU-hours, steps."""
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(ck, dict) and "state" in ck and "config" in ck:
+        model = MSPCodecModel(ModelConfig.from_dict(ck["config"]))
+        model.load_state_dict(ck["model"])
+        return model, float(ck["state"]["cpu_hours"]), int(ck["state"]["step"])
+    lm = load_weights(path)
+    return lm.model, float(lm.card.get("cpu_hours", 0.0)), int(lm.card.get("steps", 0))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="+", type=Path)
+    p.add_argument("--kodak", type=Path, default=REPO.parent / "shared" / "data" / "kodak")
+    p.add_argument("--anchor", type=Path, default=REPO / "docs" / "results" / "kodak" / "webp.json")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    anchor = json.loads(args.anchor.read_text())
+    a_curve = (anchor["results"]["bpp"], anchor["results"]["psnr-rgb"])
+    for path in args.models:
+        model, cpu_h, steps = load_any(path)
+        rows = kodak_estimate(model, args.kodak, lambda_indices=range(len(model.config.lambdas)))
+        bd = bd_rate(a_curve, ([r["bpp"] for r in rows], [r["psnr"] for r in rows]), anchor.get("name", "anchor"))
+        points = "  ".join(f"{r['bpp']:.3f}/{r['psnr']:.2f}" for r in rows)
+        print(f"{str(path):<28} {model.config.model_id:<30} step {steps:>7} {cpu_h:6.2f} CPU-h  "
+              f"BD {bd.bd_rate:+6.2f} %  {points}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
