@@ -6,7 +6,7 @@ mutator where atheris is not installed. Prints the inputs tried and the failures
 A failure is anything but a decoded image or our own error (MSPError): another exception, an input
 slower than --max-input-s, or the CLI exiting with a traceback or a code other than 0/2. Inputs are
 mutations of real .msp files from a small random model; one input in three gets its header CRC
-repaired, so that the field checks, the chunk table and the decoder are reached, not only the CRC.
+repaired, so that the field checks, the scale table and the decoder are reached, not only the CRC.
 Each input is decoded in-process; every 25th also goes through the CLI's decode (`decode.main`).
 """
 from __future__ import annotations

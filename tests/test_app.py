@@ -85,13 +85,14 @@ def test_lof_curves_and_cancel(qtbot, window):
     window.profile_box.setCurrentText("balanced")
     window.encode()
     qtbot.waitUntil(lambda: window.curves.point_count() >= 6, timeout=60_000)
-    t0 = time.perf_counter()
+    seen = window.curves.last_iteration()
     with qtbot.waitSignal(window.job_finished, timeout=30_000) as blocker:
         window.cancel()
     result = blocker.args[0]
     assert result.cancelled
-    assert time.perf_counter() - t0 < 10  # includes decoding the kept latent and matching WebP
-    assert result.lof_iterations < 200
+    # LOF stops at once (not at its 100 iterations): at most a few iterations past the last one the
+    # UI had drawn (events are batched); the wait's timeout covers decoding the kept latent and WebP.
+    assert seen <= result.lof_iterations <= seen + 12
     assert decode(load_weights(), result.data).complete
 
 
@@ -151,7 +152,7 @@ def test_ui_thread_never_stalls(qtbot, window):
     timer.start(10)
     window.codec_box.setCurrentIndex(0)
     window.profile_box.setCurrentText("quick")
-    with qtbot.waitSignal(window.job_finished, timeout=120_000):
+    with qtbot.waitSignal(window.job_finished, timeout=300_000):  # a hang guard; slow only on a loaded machine
         window.encode()
     timer.stop()
     assert len(gaps) > 20

@@ -8,7 +8,7 @@ from PIL import Image
 
 from mspview.codec import bitstream
 from mspview.codec.coder import decode, encode
-from mspview.codec.entropy import SCALE_TABLE, SYMBOL_LIMIT, decode_chunk, encode_chunk, symbol_bits
+from mspview.codec.entropy import SCALE_TABLE, SYMBOL_LIMIT, StreamDecoder, StreamEncoder, symbol_bits, symbol_range
 from mspview.codec.errors import BitstreamError
 from mspview.codec.imageio import LoadedImage, load_image
 from mspview.codec.msp import SIGMA_LEVELS, scale_sizes, schedule
@@ -31,7 +31,7 @@ def test_roundtrip_separate_process(tmp_path, random_model, random_weights, h, w
     assert np.array_equal(latent, enc.y_hat[0].numpy()), "decoded latent differs from the encoder's"
     assert np.array_equal(np.asarray(Image.open(tmp_path / "x.png")), enc.image)
     # the symbols really vary: this is not an all-zero latent that any decoder would get right
-    assert len({(c.sym_min, c.sym_max) for c in enc.header.chunks}) > 1 or h * w < 300
+    assert (enc.header.payload_bytes > 0 and any(c.sym_min < c.sym_max for c in enc.header.scales)) or h * w < 300
 
 
 @pytest.mark.parametrize("mode,make", [
@@ -94,15 +94,13 @@ def test_truncation_gives_progressive_scales(random_model):
     img = LoadedImage(noise_image(96, 128, seed=5), "RGB", "RGB")
     enc = encode(random_model, img, 0.0067)
     header, start, _ = bitstream.read(enc.data)
-    S, G = header.num_scales, header.groups
+    S = header.num_scales
     full = decode(random_model, enc.data)
     assert full.complete and full.scales_decoded == S + 1
-    end = start
-    for k in range(1, S + 2):  # cut right after the chunks of the k-th scale
-        n_chunks = 1 if k == 1 else 1 + 2 * G * (k - 1)
-        end = start + sum(c.nbytes for c in header.chunks[:n_chunks])
+    for k in range(1, S + 2):  # cut right after the stream of the k-th scale
+        end = start + sum(c.nbytes for c in header.scales[:k])
         previews = []
-        cut = end + (1 if k <= S else 0)  # plus one byte of the next chunk, which must be ignored
+        cut = end + (1 if k <= S else 0)  # plus one byte of the next stream, which must be ignored
         dec = decode(random_model, enc.data[:cut], on_preview=previews.append)
         assert dec.scales_decoded == k
         assert len(previews) == k and previews[-1].scales_done == k
@@ -125,31 +123,55 @@ def test_previews_one_per_scale_with_growing_bytes(random_model):
 def test_bitmaps_match_the_rate(random_model):
     img = LoadedImage(noise_image(64, 96, seed=2), "RGB", "RGB")
     enc = encode(random_model, img, 0.0067)
-    payload = sum(c.nbytes for c in enc.header.chunks)
+    payload = enc.header.payload_bytes
     est = enc.bitmaps.spatial.sum() / 8
-    assert abs(est - payload) <= 0.05 * payload + 4 * len(enc.header.chunks)
+    assert abs(est - payload) <= 0.05 * payload + 8 * len(enc.header.scales)
     assert np.isclose(enc.bitmaps.spatial.sum(), enc.bitmaps.channels.sum())
+    assert np.isclose(enc.bitmaps.spatial.sum(), sum(enc.bitmaps.chunks.values()))
+    assert len(enc.bitmaps.chunks) == len(schedule(enc.header.num_scales, enc.header.groups))
     dec = decode(random_model, enc.data)
     assert np.allclose(dec.bitmaps.spatial, enc.bitmaps.spatial)
 
 
+def _stream_roundtrip(chunks: list[tuple[np.ndarray, np.ndarray]]) -> bytes:
+    lo, hi = symbol_range([sym for sym, _ in chunks])
+    enc = StreamEncoder(lo, hi)
+    for sym, idx in chunks:
+        enc.encode(sym, idx)
+    payload = enc.finish()
+    dec = StreamDecoder(payload, lo, hi)
+    for sym, idx in chunks:
+        assert np.array_equal(dec.decode(idx), sym)
+    return payload
+
+
 @pytest.mark.parametrize("spread,n", [(0.3, 5000), (3.0, 20000), (4000.0, 3000)])
-def test_entropy_chunk_roundtrip_near_ideal_length(spread, n):
-    """Level-by-level categorical coding: exact round trip, and a code length within 1 % (+ 8 bytes)
-    of the ideal -log2 p under the snapped Gaussians, also for wide symbol ranges."""
+def test_entropy_stream_roundtrip_near_ideal_length(spread, n):
+    """Level-by-level categorical coding of several chunks in one stream: exact round trip, and a code
+    length within 1 % (+ 8 bytes) of the ideal -log2 p under the snapped Gaussians, also for wide ranges."""
     rng = np.random.default_rng(int(spread * 10))
-    index = rng.integers(0, SIGMA_LEVELS, n).astype(np.uint8)
-    sigma = SCALE_TABLE[index]
-    symbols = np.clip(np.round(rng.normal(0, sigma * spread / 3)), -SYMBOL_LIMIT, SYMBOL_LIMIT).astype(np.int32)
-    payload, lo, hi = encode_chunk(symbols, index)
-    assert np.array_equal(decode_chunk(payload, index, lo, hi), symbols)
-    ideal = symbol_bits(torch.from_numpy(symbols), torch.from_numpy(index)).sum().item() / 8
+    chunks, ideal = [], 0.0
+    for part in range(3):  # chunks of different sizes and spreads share one stream
+        m = n // (part + 1)
+        index = rng.integers(0, SIGMA_LEVELS, m).astype(np.uint8)
+        sigma = SCALE_TABLE[index]
+        symbols = np.clip(np.round(rng.normal(0, sigma * spread / (3 + part))), -SYMBOL_LIMIT, SYMBOL_LIMIT).astype(np.int32)
+        chunks.append((symbols, index))
+        ideal += symbol_bits(torch.from_numpy(symbols), torch.from_numpy(index)).sum().item() / 8
+    payload = _stream_roundtrip(chunks)
     assert len(payload) <= 1.01 * ideal + 8
 
 
-def test_entropy_chunk_damage_is_reported():
+def test_entropy_constant_stream_needs_no_payload():
+    chunks = [(np.full(50, 3, np.int32), np.full(50, 10, np.uint8)), (np.zeros(0, np.int32), np.zeros(0, np.uint8))]
+    assert _stream_roundtrip(chunks) == b""
+
+
+def test_entropy_stream_damage_is_reported():
     index = np.full(1000, 40, np.uint8)
     symbols = np.random.default_rng(0).integers(-20, 20, 1000).astype(np.int32)
-    payload, lo, hi = encode_chunk(symbols, index)
+    enc = StreamEncoder(-20, 19)
+    enc.encode(symbols, index)
+    payload = enc.finish()
     with pytest.raises(BitstreamError):
-        decode_chunk(payload[:-3], index, lo, hi)
+        StreamDecoder(payload[:-3], -20, 19).decode(index)

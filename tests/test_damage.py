@@ -8,11 +8,10 @@ import pytest
 import torch
 
 from mspview.codec import bitstream
-from mspview.codec.bitstream import ChunkRecord, Header
+from mspview.codec.bitstream import Header, ScaleRecord
 from mspview.codec.coder import decode, encode
 from mspview.codec.errors import BitstreamError, MSPError, ModelError
 from mspview.codec.imageio import LoadedImage
-from mspview.codec.msp import schedule
 
 from conftest import noise_image, run_cli
 
@@ -64,8 +63,8 @@ def test_every_truncation_length(random_model, small_file):
 
 
 def _hostile(width=64, height=48, nbytes=10, lo=-3, hi=3, S=3, G=2, M=32) -> bytes:
-    chunks = [ChunkRecord(k, nbytes, lo, hi, 0) for k in schedule(S, G)]
-    h = Header("x", b"\0" * 8, width, height, "RGB", 0.0067, "fast", S, G, M, chunks)
+    scales = [ScaleRecord(s, nbytes, lo, hi, 0) for s in range(S, -1, -1)]
+    h = Header("x", b"\0" * 8, width, height, "RGB", 0.0067, "fast", S, G, M, scales)
     return bitstream.write(h, [])  # payloads absent: the header alone must be refused
 
 
@@ -74,6 +73,7 @@ def _hostile(width=64, height=48, nbytes=10, lo=-3, hi=3, S=3, G=2, M=32) -> byt
     (dict(width=20000, height=20000), "outside the limits"),
     (dict(nbytes=4_000_000_000), "more than"),
     (dict(lo=-100000, hi=100000), "out of bounds"),
+    (dict(lo=2, hi=2), "constant scale"),
     (dict(S=40), "out of range"),
     (dict(G=200, M=400), "out of range"),
 ])

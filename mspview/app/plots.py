@@ -59,6 +59,9 @@ class LOFCurves(QWidget):
     def point_count(self) -> int:
         return len(self._iter["cost"][0]) + len(self._check["cost"][0])
 
+    def last_iteration(self) -> int:
+        return max(self._iter["cost"][0], default=0)
+
     def add(self, ev: LOFEvent) -> None:
         store = self._iter if ev.kind == "iter" else self._check
         for key, value in (("bpp", ev.bpp), ("psnr", ev.psnr), ("cost", ev.cost)):
@@ -130,12 +133,13 @@ class HeatMap(pg.GraphicsLayoutWidget):
 
 
 class BitAllocation(QTabWidget):
-    """Exact bytes per chunk (from the file), a spatial heat map, and estimated bits per channel."""
+    """Bytes per chunk (estimated) and per scale (exact, from the file), a spatial heat map, and
+    estimated bits per channel."""
     hovered = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.chunks = pg.PlotWidget(title="bytes per chunk (exact, from the file): base, then per scale A/B groups")
+        self.chunks = pg.PlotWidget(title="bytes per chunk: base, then per scale A/B groups")
         self.chunks.setLabel("left", "bytes")
         self.chunks.showGrid(y=True, alpha=0.3)
         self.addTab(self.chunks, "Per scale / step / group")
@@ -165,14 +169,15 @@ class BitAllocation(QTabWidget):
 
     def set_data(self, header: Header, maps: BitMaps, image: np.ndarray) -> None:
         self.chunks.clear()
-        recs = header.chunks
-        x = np.arange(len(recs))
-        ys = np.array([r.nbytes for r in recs], float)
-        brushes = [SCALE_COLOURS[r.key.scale % len(SCALE_COLOURS)] for r in recs]
+        keys = list(maps.chunks)
+        x = np.arange(len(keys))
+        ys = np.array([maps.chunks[k] / 8 for k in keys], float)
+        brushes = [SCALE_COLOURS[k.scale % len(SCALE_COLOURS)] for k in keys]
         self.chunks.addItem(pg.BarGraphItem(x=x, height=ys, width=0.8, brushes=brushes))
-        ticks = [(i, "base" if r.key.step == BASE else f"s{r.key.scale}{STEP_NAMES[r.key.step]}{r.key.group}")
-                 for i, r in enumerate(recs)]
+        ticks = [(i, "base" if k.step == BASE else f"s{k.scale}{STEP_NAMES[k.step]}{k.group}") for i, k in enumerate(keys)]
         self.chunks.getAxis("bottom").setTicks([ticks])
+        exact = "  ".join(f"s{r.scale}: {r.nbytes}" for r in header.scales)
+        self.chunks.setTitle(f"bytes per chunk (estimated from the symbols' probabilities); per scale, exact: {exact}")
         self.channels.clear()
         self.channels.addItem(pg.BarGraphItem(x=np.arange(len(maps.channels)), height=maps.channels, width=0.9,
                                               brush="#4e79a7"))

@@ -1,7 +1,8 @@
 """Encoding images to .msp bytes and decoding them back, with progressive previews.
 
 Both directions walk the same MSP schedule (`MSPModel.run`); the encoder quantizes against the
-predicted means and records symbols, the decoder reads them back chunk by chunk. Decoding reports
+predicted means and records symbols, the decoder reads them back chunk by chunk (one entropy-coded
+stream per scale). Decoding reports
 one preview per scale through a callback, and a truncated file decodes to the scales it holds.
 """
 from __future__ import annotations
@@ -15,11 +16,11 @@ import torch
 import torch.nn.functional as F
 
 from . import bitstream
-from .bitstream import ChunkRecord, Header
-from .entropy import decode_chunk, encode_chunk, quantize, sigma_index, symbol_bits, symbols_crc
+from .bitstream import Header, ScaleRecord
+from .entropy import StreamDecoder, StreamEncoder, quantize, sigma_index, symbol_bits, symbol_range, symbols_crc
 from .errors import BitstreamError, ModelError
 from .imageio import LoadedImage, check_size, to_output
-from .msp import StepKey, part_grid
+from .msp import StepKey, part_grid, schedule
 from .transforms import channels_last
 from .weights import LoadedModel
 
@@ -28,9 +29,10 @@ STRIDE = bitstream.LATENT_STRIDE
 
 @dataclass
 class BitMaps:
-    """Estimated bits per latent position (h x w) and per channel, from the coded symbols."""
+    """Estimated bits per latent position (h x w), per channel and per chunk, from the coded symbols."""
     spatial: np.ndarray
     channels: np.ndarray
+    chunks: dict[StepKey, float] = field(default_factory=dict)  # schedule order
 
     @classmethod
     def empty(cls, h: int, w: int, m: int) -> "BitMaps":
@@ -39,6 +41,7 @@ class BitMaps:
     def add(self, key: StepKey, part: int, bits: torch.Tensor, num_scales: int, group_slice: slice) -> None:
         r0, c0, stride = part_grid(key, part, num_scales)
         b = bits[0].double().cpu().numpy()  # C x h x w
+        self.chunks[key] = self.chunks.get(key, 0.0) + float(b.sum())
         if b.size == 0:
             return
         self.spatial[r0::stride, c0::stride][: b.shape[1], : b.shape[2]] += b.sum(0)
@@ -167,13 +170,16 @@ def encode(lm: LoadedModel, image: LoadedImage, lam: float, profile: str = "fast
     q = quantize_latent(lm, y)
     t2 = time.perf_counter()
     records, payloads = [], []
-    crc = 0
-    for (key, sym, idx), last in zip(q.steps, bitstream.closes_scale([k for k, _, _ in q.steps])):
-        payload, lo, hi = encode_chunk(sym, idx)
-        crc = symbols_crc(sym, crc)
-        records.append(ChunkRecord(key, len(payload), lo, hi, crc if last else None))
+    for scale in range(lm.model.config.num_scales, -1, -1):
+        steps = [(sym, idx) for key, sym, idx in q.steps if key.scale == scale]
+        lo, hi = symbol_range([sym for sym, _ in steps])
+        stream, crc = StreamEncoder(lo, hi), 0
+        for sym, idx in steps:
+            stream.encode(sym, idx)
+            crc = symbols_crc(sym, crc)
+        payload = stream.finish()
+        records.append(ScaleRecord(scale, len(payload), lo, hi, crc))
         payloads.append(payload)
-        crc = 0 if last else crc
     t3 = time.perf_counter()
     cfg = lm.model.config
     header = Header(lm.model_id, lm.hash_prefix, image.width, image.height, image.mode, float(np.float32(lam)),
@@ -220,26 +226,32 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
     want = S + 1 if max_scales is None else max(1, min(S + 1, max_scales))
     maps = BitMaps.empty(h, w, header.channels)
     timing = {"entropy_s": 0.0, "preview_s": 0.0}
-    state = {"chunk": 0, "bytes": 0, "scales": 0, "y": None, "crc": 0}
+    keys = schedule(S, header.groups)
+    last_of_scale = {k for k, last in zip(keys, bitstream.closes_scale(keys)) if last}
+    state = {"stream": -1, "decoder": None, "bytes": 0, "scales": 0, "y": None, "crc": 0}
     t_start = time.perf_counter()
 
     def resolve(key, parts):
-        i = state["chunk"]
-        rec = header.chunks[i]
-        assert rec.key == key
-        if slices[i] is None:
-            raise _Truncated
-        idx_parts = [sigma_index(sigma) for _, sigma, _ in parts]
         t = time.perf_counter()
+        if state["decoder"] is None:  # the first chunk of a scale opens its stream
+            i = state["stream"] = state["stream"] + 1
+            rec = header.scales[i]
+            assert rec.scale == key.scale
+            if slices[i] is None:
+                raise _Truncated
+            b, e = slices[i]
+            state["decoder"], state["crc"] = StreamDecoder(data[b:e], rec.sym_min, rec.sym_max), 0
+        rec = header.scales[state["stream"]]
+        idx_parts = [sigma_index(sigma) for _, sigma, _ in parts]
         idx = np.concatenate([p.flatten().cpu().numpy() for p in idx_parts])
-        b, e = slices[i]
-        sym = decode_chunk(data[b:e], idx, rec.sym_min, rec.sym_max)
+        sym = state["decoder"].decode(idx)
         state["crc"] = symbols_crc(sym, state["crc"])
-        if rec.crc is not None:
+        if key in last_of_scale:
             if state["crc"] != rec.crc:
                 raise BitstreamError(f"CRC mismatch in scale {key.scale}: the file is damaged, or was encoded on a "
                                      f"device whose arithmetic differs from this one")
-            state["crc"] = 0
+            state["decoder"] = None
+            state["bytes"] += rec.nbytes
         timing["entropy_s"] += time.perf_counter() - t
         out, pos = [], 0
         for j, ((mu, _, _), ix) in enumerate(zip(parts, idx_parts)):
@@ -248,8 +260,6 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
             pos += n
             maps.add(key, j, symbol_bits(s, ix), S, group_slice(key, msp))
             out.append(s + mu)
-        state["chunk"] += 1
-        state["bytes"] += rec.nbytes
         return out
 
     def on_scale(s, y_s):

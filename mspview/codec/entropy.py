@@ -1,11 +1,11 @@
-"""Entropy coding of one chunk: discretized Gaussians with snapped scales, range coding via `constriction`.
+"""Entropy coding of a scale's chunks: discretized Gaussians with snapped scales, range coding via `constriction`.
 
 Symbols are round(y - mu) (mean-shifted quantization), so every distribution is zero-mean and only
 its scale matters. Scales are snapped to a fixed log-spaced table, so encoder and decoder pick the
 same distribution from a small index even when their float scales differ in the last bits.
 
 A chunk is coded level by level: its symbols are taken in the stable order of their scale index and
-each run of one level is coded with one categorical table over the chunk's [lo, hi]. That is the
+each run of one level is coded with one categorical table over the stream's [lo, hi]. That is the
 same code length as one quantized Gaussian per symbol, and 7x faster to decode (measured on a 2K
 latent), because constriction builds 64 tables at most instead of one model per symbol.
 """
@@ -72,35 +72,65 @@ def _level_runs(index: np.ndarray):
     return order, levels[starts], list(zip(starts.tolist(), ends.tolist()))
 
 
-def encode_chunk(symbols: np.ndarray, index: np.ndarray) -> tuple[bytes, int, int]:
-    """Returns (payload, sym_min, sym_max). A chunk whose symbols are all equal needs no payload."""
-    if symbols.size == 0:
-        return b"", 0, 0
-    lo, hi = int(symbols.min()), int(symbols.max())
-    if lo == hi:
-        return b"", lo, hi
-    order, levels, runs = _level_runs(index)
-    offsets = (symbols[order] - lo).astype(np.int32)
-    coder = constriction.stream.queue.RangeEncoder()
-    for table, (a, b) in zip(level_tables(levels, lo, hi), runs):
-        coder.encode(offsets[a:b], constriction.stream.model.Categorical(table, perfect=False))
-    return coder.get_compressed().astype("<u4").tobytes(), lo, hi
+def symbol_range(chunks: list[np.ndarray]) -> tuple[int, int]:
+    """One symbol range [lo, hi] for all chunks of a stream (0, 0 when there are no symbols)."""
+    sizes = [c for c in chunks if c.size]
+    if not sizes:
+        return 0, 0
+    return min(int(c.min()) for c in sizes), max(int(c.max()) for c in sizes)
 
 
-def decode_chunk(payload: bytes, index: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    n = index.size
-    if n == 0 or lo == hi:
-        return np.full(n, lo, dtype=np.int32)
-    if len(payload) % 4:
-        raise BitstreamError("chunk payload is not a whole number of 32-bit words")
-    words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
-    order, levels, runs = _level_runs(index)
-    symbols = np.empty(n, dtype=np.int32)
-    try:
-        coder = constriction.stream.queue.RangeDecoder(words)
-        for table, (a, b) in zip(level_tables(levels, lo, hi), runs):
-            model = constriction.stream.model.Categorical(table, perfect=False)
-            symbols[order[a:b]] = coder.decode(model, b - a)
-    except Exception as e:  # noqa: BLE001 - constriction reports damaged data as generic errors
-        raise BitstreamError(f"entropy decoding failed (damaged chunk): {e}") from None
-    return symbols + lo
+class StreamEncoder:
+    """One range-coded stream over the chunks of a scale, all with the symbol range [lo, hi].
+
+    One stream per scale instead of one per chunk saves the coder's flush and a length and range per
+    chunk in the header, ~120 bytes on a Kodak image (1 % of a file at 0.2 bpp). A stream whose
+    symbols are all equal (lo == hi) needs no payload.
+    """
+
+    def __init__(self, lo: int, hi: int):
+        self.lo, self.hi = lo, hi
+        self._coder = constriction.stream.queue.RangeEncoder()
+
+    def encode(self, symbols: np.ndarray, index: np.ndarray) -> None:
+        if self.lo == self.hi or symbols.size == 0:
+            return
+        order, levels, runs = _level_runs(index)
+        offsets = (symbols[order] - self.lo).astype(np.int32)
+        for table, (a, b) in zip(level_tables(levels, self.lo, self.hi), runs):
+            self._coder.encode(offsets[a:b], constriction.stream.model.Categorical(table, perfect=False))
+
+    def finish(self) -> bytes:
+        if self.lo == self.hi:
+            return b""
+        return self._coder.get_compressed().astype("<u4").tobytes()
+
+
+class StreamDecoder:
+    """Reads back, chunk by chunk, what a StreamEncoder wrote; the caller supplies each chunk's
+    scale indices, which the decoder only knows once the previous chunks are decoded."""
+
+    def __init__(self, payload: bytes, lo: int, hi: int):
+        self.lo, self.hi = lo, hi
+        if lo == hi:
+            return
+        if len(payload) % 4:
+            raise BitstreamError("stream payload is not a whole number of 32-bit words")
+        try:
+            self._coder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+        except Exception as e:  # noqa: BLE001 - constriction reports damaged data as generic errors
+            raise BitstreamError(f"entropy decoding failed (damaged stream): {e}") from None
+
+    def decode(self, index: np.ndarray) -> np.ndarray:
+        n = index.size
+        if n == 0 or self.lo == self.hi:
+            return np.full(n, self.lo, dtype=np.int32)
+        order, levels, runs = _level_runs(index)
+        symbols = np.empty(n, dtype=np.int32)
+        try:
+            for table, (a, b) in zip(level_tables(levels, self.lo, self.hi), runs):
+                model = constriction.stream.model.Categorical(table, perfect=False)
+                symbols[order[a:b]] = self._coder.decode(model, b - a)
+        except Exception as e:  # noqa: BLE001
+            raise BitstreamError(f"entropy decoding failed (damaged stream): {e}") from None
+        return symbols + self.lo
