@@ -1,6 +1,8 @@
 """Round trips through real .msp files decoded in a separate process; the O(1) step count."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -56,6 +58,21 @@ def test_modes_roundtrip(tmp_path, random_model, random_weights, mode, make):
     assert res.returncode == 0, res.stderr
     out = Image.open(tmp_path / "o.png")
     assert out.mode == ("L" if gray else "RGB") and out.size == (56, 40)
+
+
+def test_info_accounts_for_every_byte(tmp_path, random_model):
+    enc = encode(random_model, LoadedImage(noise_image(96, 112, seed=4), "RGB", "RGB"), 0.0067)
+    path = tmp_path / "n.msp"
+    path.write_bytes(enc.data)
+    res = run_cli("info", str(path), "--json")
+    assert res.returncode == 0, res.stderr
+    d = json.loads(res.stdout)
+    streams = d["scale_streams"]
+    assert [c["scale"] for c in streams] == list(range(d["scales"], -1, -1))
+    assert d["header_bytes"] + sum(c["bytes"] for c in streams) == d["file_bytes"] == len(enc.data)
+    assert sum(len(c["chunks"]) for c in streams) == 1 + 2 * d["scales"] * d["groups"]
+    text = run_cli("info", str(path)).stdout
+    assert f"header {d['header_bytes']} bytes" in text and all(f"s{c['scale']} " in text for c in streams)
 
 
 def test_step_count_is_constant(random_model):

@@ -139,8 +139,8 @@ class BitAllocation(QTabWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.chunks = pg.PlotWidget(title="bytes per chunk: base, then per scale A/B groups")
-        self.chunks.setLabel("left", "bytes")
+        self.chunks = pg.PlotWidget()
+        self.chunks.setLabel("left", "bytes per chunk (estimated)")
         self.chunks.showGrid(y=True, alpha=0.3)
         self.addTab(self.chunks, "Per scale / step / group")
         heat_page = QWidget()
@@ -176,8 +176,9 @@ class BitAllocation(QTabWidget):
         self.chunks.addItem(pg.BarGraphItem(x=x, height=ys, width=0.8, brushes=brushes))
         ticks = [(i, "base" if k.step == BASE else f"s{k.scale}{STEP_NAMES[k.step]}{k.group}") for i, k in enumerate(keys)]
         self.chunks.getAxis("bottom").setTicks([ticks])
-        exact = "  ".join(f"s{r.scale}: {r.nbytes}" for r in header.scales)
-        self.chunks.setTitle(f"bytes per chunk (estimated from the symbols' probabilities); per scale, exact: {exact}")
+        # Chunks share their scale's stream, so only the per-scale sizes are exact (from the file).
+        exact = " · ".join(f"s{r.scale} {r.nbytes}" for r in header.scales)
+        self.chunks.setTitle(f"per scale, exact: {exact} B")
         self.channels.clear()
         self.channels.addItem(pg.BarGraphItem(x=np.arange(len(maps.channels)), height=maps.channels, width=0.9,
                                               brush="#4e79a7"))
