@@ -3,7 +3,8 @@
 For each model: bpp (model rate, hard rounding) and PSNR at every trained lambda, the CPU-hours
 it had, and its BD-rate against a measured anchor curve (default: our WebP measurement). This is
 the steering estimate for architecture and schedule choices (an A/B at equal CPU time); the
-figures that count come from `mspview eval` on real files, which adds ~1 % of entropy-coder overhead.
+figures that count come from `mspview eval` on real files (format v4: about 0.5 % BD-rate behind
+the estimate, the header and the coder overhead).
 
     python benchmarks/checkpoint_rd.py runs/s4a/last.pt runs/s4b/last.pt resources/msp_default.pt
 """

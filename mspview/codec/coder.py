@@ -2,8 +2,8 @@
 
 Both directions walk the same MSP schedule (`MSPModel.run`); the encoder quantizes against the
 predicted means and records symbols, the decoder reads them back chunk by chunk (one entropy-coded
-stream per scale). Decoding reports
-one preview per scale through a callback, and a truncated file decodes to the scales it holds.
+stream per scale). Decoding reports one preview per scale through a callback, and a truncated file
+decodes to the scales it holds.
 """
 from __future__ import annotations
 

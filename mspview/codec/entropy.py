@@ -74,10 +74,10 @@ def _level_runs(index: np.ndarray):
 
 def symbol_range(chunks: list[np.ndarray]) -> tuple[int, int]:
     """One symbol range [lo, hi] for all chunks of a stream (0, 0 when there are no symbols)."""
-    sizes = [c for c in chunks if c.size]
-    if not sizes:
+    nonempty = [c for c in chunks if c.size]
+    if not nonempty:
         return 0, 0
-    return min(int(c.min()) for c in sizes), max(int(c.max()) for c in sizes)
+    return min(int(c.min()) for c in nonempty), max(int(c.max()) for c in nonempty)
 
 
 class StreamEncoder:
