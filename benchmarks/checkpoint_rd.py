@@ -7,11 +7,15 @@ figures that count come from `mspview eval` on real files (format v4: about 0.5 
 the estimate, the header and the coder overhead).
 
     python benchmarks/checkpoint_rd.py runs/s4a/last.pt runs/s4b/last.pt resources/msp_default.pt
+
+Models with different lambda sets: `--lambdas` keeps the ones they share, so that the BD-rates are
+taken over the same span.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -42,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("models", nargs="+", type=Path)
     p.add_argument("--kodak", type=Path, default=REPO.parent / "shared" / "data" / "kodak")
     p.add_argument("--anchor", type=Path, default=REPO / "docs" / "results" / "kodak" / "webp.json")
+    p.add_argument("--lambdas", default=None, help="comma-separated: only these trained lambdas")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -49,11 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     a_curve = (anchor["results"]["bpp"], anchor["results"]["psnr-rgb"])
     for path in args.models:
         model, cpu_h, steps = load_any(path)
-        rows = kodak_estimate(model, args.kodak, lambda_indices=range(len(model.config.lambdas)))
+        trained = model.config.lambdas
+        wanted = [float(v) for v in args.lambdas.split(",")] if args.lambdas else trained
+        indices = [i for i, lam in enumerate(trained) if any(math.isclose(lam, w, rel_tol=1e-6) for w in wanted)]
+        if len(indices) < 2:
+            print(f"{path}: fewer than two of the wanted lambdas are trained ({', '.join(map(str, trained))})")
+            return 1
+        rows = kodak_estimate(model, args.kodak, lambda_indices=indices)
         bd = bd_rate(a_curve, ([r["bpp"] for r in rows], [r["psnr"] for r in rows]), anchor.get("name", "anchor"))
         points = "  ".join(f"{r['bpp']:.3f}/{r['psnr']:.2f}" for r in rows)
         print(f"{str(path):<28} {model.config.model_id:<30} step {steps:>7} {cpu_h:6.2f} CPU-h  "
-              f"BD {bd.bd_rate:+6.2f} %  {points}", flush=True)
+              f"BD {bd.bd_rate:+6.2f} % ({bd.overlap[0]:.2f}-{bd.overlap[1]:.2f} dB)  {points}", flush=True)
     return 0
 
 

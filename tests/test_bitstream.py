@@ -60,6 +60,20 @@ def test_modes_roundtrip(tmp_path, random_model, random_weights, mode, make):
     assert out.mode == ("L" if gray else "RGB") and out.size == (56, 40)
 
 
+def test_quality_picks_the_models_trained_lambdas(tmp_path, random_model, random_weights):
+    src = tmp_path / "in.png"
+    Image.fromarray(noise_image(40, 56, seed=5)).save(src)
+    trained = random_model.model.config.lambdas
+    for q in (1, len(trained)):
+        res = run_cli("encode", str(src), str(tmp_path / f"q{q}.msp"), "--quality", str(q), "--model", str(random_weights))
+        assert res.returncode == 0, res.stderr
+        info = json.loads(run_cli("info", str(tmp_path / f"q{q}.msp"), "--json").stdout)
+        assert info["lambda"] == pytest.approx(trained[q - 1], rel=1e-6)
+    res = run_cli("encode", str(src), str(tmp_path / "bad.msp"), "--quality", str(len(trained) + 1),
+                  "--model", str(random_weights))
+    assert res.returncode != 0 and f"1..{len(trained)}" in res.stderr and "Traceback" not in res.stderr
+
+
 def test_info_accounts_for_every_byte(tmp_path, random_model):
     enc = encode(random_model, LoadedImage(noise_image(96, 112, seed=4), "RGB", "RGB"), 0.0067)
     path = tmp_path / "n.msp"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import torch
 from PIL import Image
 
 from mspview.codec.weights import load_weights
+from mspview.train.extend import extend_lambdas
 from mspview.train.widen import widen
 
 from conftest import REPO, noise_image
@@ -109,4 +111,41 @@ def test_widen_misuse_is_one_clear_line(tmp_path, data_dir, random_weights):
                 "--widen-synthesis", "8")
     assert res.returncode != 0 and "cannot narrow" in res.stderr and "Traceback" not in res.stderr
     res = train("--data", str(data_dir), "--steps", "1", "--out", str(tmp_path / "w"), "--widen-synthesis", "24")
+    assert res.returncode != 0 and "needs --init" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_extended_lambdas_keep_the_trained_codec_and_line_up_the_new_gains(random_weights):
+    model = load_weights(random_weights).model
+    old = list(model.config.lambdas)
+    inside = math.sqrt(old[0] * old[1])
+    wider = extend_lambdas(model, [old[0] / 2, inside, *old, old[-1] * 2])
+    assert wider.config.lambdas == (old[0] / 2, old[0], inside, *old[1:], old[-1] * 2)
+    x = torch.rand(1, 3, 64, 80)
+    with torch.no_grad():
+        for i, lam in enumerate(old):  # every trained lambda codes exactly as before
+            j = wider.config.lambdas.index(lam)
+            a, b = model(x, i), wider(x, j)
+            assert torch.equal(a["bits"], b["bits"]) and torch.equal(a["x_hat"], b["x_hat"])
+        # inside the trained range a new lambda starts where the rate control already put it
+        assert torch.allclose(wider.gain.gain_at(torch.tensor(2))[0].flatten(), model.gain.gain(inside).flatten())
+        # outside, on the line through the two nearest trained lambdas (log gain linear in log lambda)
+        g = model.gain.log_gain
+        slope = (g[1] - g[0]) / math.log(old[1] / old[0])
+        assert torch.allclose(wider.gain.log_gain[0], g[0] - slope * math.log(2), atol=1e-6)
+        assert wider(x, 0)["bits"].item() < model(x, 0)["bits"].item()  # a lower lambda: coarser, fewer bits
+    with pytest.raises(ValueError, match="must keep the trained lambdas"):
+        extend_lambdas(model, old[1:])
+
+
+def test_train_extends_lambdas_from_init(tmp_path, data_dir, random_weights):
+    old = load_weights(random_weights).model.config.lambdas
+    new = [old[0] / 2, *old, old[-1] * 2]
+    res = train("--data", str(data_dir), "--steps", "2", "--out", str(tmp_path / "ext"), "--init", str(random_weights),
+                "--lambdas", ",".join(map(repr, new)), "--export", str(tmp_path / "ext.pt"))
+    assert res.returncode == 0, res.stderr
+    assert load_weights(tmp_path / "ext.pt").model.config.lambdas == tuple(new)
+    res = train("--data", str(data_dir), "--steps", "1", "--out", str(tmp_path / "e2"), "--init", str(random_weights),
+                "--lambdas", repr(old[0]))
+    assert res.returncode != 0 and "must keep the trained lambdas" in res.stderr and "Traceback" not in res.stderr
+    res = train("--data", str(data_dir), "--steps", "1", "--out", str(tmp_path / "e3"), "--lambdas", "0.001,0.01")
     assert res.returncode != 0 and "needs --init" in res.stderr and "Traceback" not in res.stderr

@@ -22,7 +22,8 @@ from ..codec.coder import Preview
 from ..codec.errors import MSPError
 from ..codec.imageio import LoadedImage, load_image, save_image
 from ..codec.lof import LOFEvent
-from ..codec.model import LAMBDAS
+from ..codec.model import ModelConfig
+from ..codec.weights import read_card
 from ..eval import classical
 from . import jobs
 from .compare_view import CompareCanvas, to_qimage
@@ -79,6 +80,7 @@ class MainWindow(QMainWindow):
         if ICON.is_file():
             self.setWindowIcon(QIcon(str(ICON)))
         self.settings = settings or QSettings("mspview", "mspview")
+        self.lambdas, self.expected = trained_lambdas(model_path)
         self.runner = JobRunner(model_path, self)
         self.image: LoadedImage | None = None
         self.image_path: Path | None = None
@@ -142,9 +144,9 @@ class MainWindow(QMainWindow):
         self.lam_slider = QSlider(Qt.Orientation.Horizontal)
         self.lam_slider.setRange(0, LAMBDA_STEPS)
         self.lam_spin = QDoubleSpinBox()
-        self.lam_spin.setDecimals(4)
-        self.lam_spin.setRange(LAMBDAS[0], LAMBDAS[-1])
-        self.lam_spin.setSingleStep(0.0005)
+        self.lam_spin.setDecimals(5)
+        self.lam_spin.setRange(self.lambdas[0], self.lambdas[-1])
+        self.lam_spin.setSingleStep(0.0001)
         self.lam_slider.valueChanged.connect(self._on_lam_slider)
         self.lam_spin.valueChanged.connect(self._on_lam_spin)
         form.addRow("λ", self.lam_slider)
@@ -249,8 +251,8 @@ class MainWindow(QMainWindow):
     def _restore_settings(self) -> None:
         s = self.settings
         self.profile_box.setCurrentText(str(s.value("profile", "fast")))
-        lam = float(s.value("lambda", LAMBDAS[2]))
-        self.lam_spin.setValue(min(max(lam, LAMBDAS[0]), LAMBDAS[-1]))
+        lam = float(s.value("lambda", self.lambdas[(len(self.lambdas) - 1) // 2]))
+        self.lam_spin.setValue(min(max(lam, self.lambdas[0]), self.lambdas[-1]))
         self._on_lam_spin(self.lam_spin.value())
         codec = s.value("compare", "webp")
         i = self.codec_box.findData(codec)
@@ -296,7 +298,7 @@ class MainWindow(QMainWindow):
         return float(self.lam_spin.value())
 
     def _on_lam_slider(self, v: int) -> None:
-        lo, hi = math.log(LAMBDAS[0]), math.log(LAMBDAS[-1])
+        lo, hi = math.log(self.lambdas[0]), math.log(self.lambdas[-1])
         lam = math.exp(lo + (hi - lo) * v / LAMBDA_STEPS)
         self.lam_spin.blockSignals(True)
         self.lam_spin.setValue(lam)
@@ -304,14 +306,14 @@ class MainWindow(QMainWindow):
         self._update_bpp_hint()
 
     def _on_lam_spin(self, lam: float) -> None:
-        lo, hi = math.log(LAMBDAS[0]), math.log(LAMBDAS[-1])
+        lo, hi = math.log(self.lambdas[0]), math.log(self.lambdas[-1])
         self.lam_slider.blockSignals(True)
         self.lam_slider.setValue(round((math.log(max(lam, 1e-9)) - lo) / (hi - lo) * LAMBDA_STEPS))
         self.lam_slider.blockSignals(False)
         self._update_bpp_hint()
 
     def _update_bpp_hint(self) -> None:
-        pts = expected_points()
+        pts = self.expected
         if not pts:
             self.bpp_hint.setText("expected bpp: not measured")
             return
@@ -566,10 +568,12 @@ def _fmt(v, digits: int) -> str:
     return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
 
 
-def expected_points() -> list[dict]:
-    """Kodak mean bpp/PSNR per trained lambda for the shipped weights (from their card)."""
+def trained_lambdas(model_path: str | None) -> tuple[tuple[float, ...], list[dict]]:
+    """The weights' trained lambdas and their Kodak mean bpp/PSNR (card), read without loading the model.
+
+    An unreadable card falls back to the default lambda set: the worker reports the real error."""
     try:
-        card = json.loads((RESOURCES / "msp_default.json").read_text())
-        return sorted(card.get("kodak_fast", []), key=lambda p: p["lambda"])
-    except (OSError, ValueError):
-        return []
+        card, config = read_card(model_path)
+    except MSPError:
+        return ModelConfig().lambdas, []
+    return config.lambdas, sorted(card.get("kodak_fast", []), key=lambda p: p["lambda"])

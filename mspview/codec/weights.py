@@ -58,7 +58,8 @@ class LoadedModel:
         return self
 
 
-def load_weights(path: str | Path | None = None, device: str | torch.device = "cpu") -> LoadedModel:
+def read_card(path: str | Path | None = None) -> tuple[dict, ModelConfig]:
+    """The JSON card of a weights file and the model config it declares (cheap: no weights loaded)."""
     path = Path(path) if path else DEFAULT_WEIGHTS
     if not path.is_file():
         raise ModelError(f"weights file not found: {path}")
@@ -67,9 +68,14 @@ def load_weights(path: str | Path | None = None, device: str | torch.device = "c
         raise ModelError(f"weights card not found beside the weights: {card_file}")
     try:
         card = json.loads(card_file.read_text())
-        config = ModelConfig.from_dict(card["config"])
+        return card, ModelConfig.from_dict(card["config"])
     except (ValueError, KeyError, TypeError) as e:
         raise ModelError(f"unreadable weights card {card_file}: {e}") from None
+
+
+def load_weights(path: str | Path | None = None, device: str | torch.device = "cpu") -> LoadedModel:
+    path = Path(path) if path else DEFAULT_WEIGHTS
+    card, config = read_card(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file

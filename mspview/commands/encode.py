@@ -9,16 +9,16 @@ from ..codec import profiles
 from ..codec.errors import MSPError
 from ..codec.imageio import load_image
 from ..codec.lof import run_profile
-from ..codec.model import LAMBDAS
 from .common import add_model_options, open_model, run_tool, write_new_file
 
 
-def lambda_from_args(args: argparse.Namespace) -> float:
+def lambda_from_args(args: argparse.Namespace, trained: tuple[float, ...]) -> float:
+    """--quality Q picks the Q-th trained lambda; no rate option: the middle trained lambda."""
     if args.quality is not None:
-        if not 1 <= args.quality <= len(LAMBDAS):
-            raise MSPError(f"--quality must be 1..{len(LAMBDAS)}")
-        return LAMBDAS[args.quality - 1]
-    return args.lam
+        if not 1 <= args.quality <= len(trained):
+            raise MSPError(f"--quality must be 1..{len(trained)} for this model")
+        return trained[args.quality - 1]
+    return args.lam if args.lam is not None else trained[(len(trained) - 1) // 2]
 
 
 def progress_bar(total: int):
@@ -37,9 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("input", nargs="?")
     p.add_argument("output", nargs="?")
     rate = p.add_mutually_exclusive_group()
-    rate.add_argument("--lambda", dest="lam", type=float, default=LAMBDAS[2],
-                      help=f"rate-distortion trade-off, {LAMBDAS[0]}..{LAMBDAS[-1]} (default {LAMBDAS[2]})")
-    rate.add_argument("--quality", type=int, default=None, help=f"1..{len(LAMBDAS)}: the trained lambdas")
+    rate.add_argument("--lambda", dest="lam", type=float, default=None,
+                      help="rate-distortion trade-off within the model's trained range (see `mspview info --model`; "
+                           "default: the middle trained lambda)")
+    rate.add_argument("--quality", type=int, default=None,
+                      help="1..K: the K trained lambdas of the model, lowest rate first")
     p.add_argument("--profile", default="fast", help="encode profile (see --list-profiles)")
     p.add_argument("--list-profiles", action="store_true", help="list the profiles with their measured cost and gain")
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
@@ -54,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.input or not args.output:
             raise MSPError("give INPUT and OUTPUT (or --list-profiles)")
         profile = profiles.get(args.profile)
-        lam = lambda_from_args(args)
         lm = open_model(args)
+        lam = lambda_from_args(args, lm.model.config.lambdas)
         lo, hi = lm.model.gain.lambda_range()
         if not lo <= lam <= hi:
             raise MSPError(f"lambda {lam:g} outside the model's range {lo:g}..{hi:g}")

@@ -21,9 +21,10 @@ import torch
 import torch.distributed as dist
 from PIL import Image
 
-from ..codec.model import LAMBDAS, MSPCodecModel, ModelConfig
+from ..codec.model import MSPCodecModel, ModelConfig
 from ..codec.weights import load_weights, save_weights
 from .data import PatchSampler
+from .extend import extend_lambdas
 from .widen import widen
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --init: widen the analysis transform to N channels (new channels start silent)")
     p.add_argument("--widen-synthesis", type=int, default=None, metavar="NS",
                    help="with --init: widen the synthesis transform to NS channels (new channels start silent)")
+    p.add_argument("--lambdas", default=None, metavar="L1,L2,...",
+                   help="with --init: train for this lambda set, a superset of the model's (new gains start "
+                        "on the log-linear line through the nearest trained ones)")
     p.add_argument("--export", default=None, help="write the final weights here (state dict + card)")
     for name in ("N", "M", "hidden"):
         p.add_argument(f"--{name}", type=int, default=getattr(ModelConfig(), name))
@@ -80,8 +84,13 @@ class Schedule:
 
 
 @torch.no_grad()
-def kodak_estimate(model: MSPCodecModel, folder: Path, lambda_indices=(0, 2, 5), limit: int = 24) -> list[dict]:
-    """Estimated bpp (hard rounding, model rate) and PSNR on Kodak; the real-file figures come from eval."""
+def kodak_estimate(model: MSPCodecModel, folder: Path, lambda_indices=None, limit: int = 24) -> list[dict]:
+    """Estimated bpp (hard rounding, model rate) and PSNR on Kodak; the real-file figures come from eval.
+
+    Default lambdas: the lowest, one near the middle and the highest trained."""
+    lambdas = model.config.lambdas
+    if lambda_indices is None:
+        lambda_indices = (0, (len(lambdas) - 1) // 2, len(lambdas) - 1)
     files = sorted(folder.glob("*.png"))[:limit]
     was_training = model.training
     model.eval()
@@ -95,7 +104,7 @@ def kodak_estimate(model: MSPCodecModel, folder: Path, lambda_indices=(0, 2, 5),
             mse = torch.mean((out["x_hat"].clamp(0, 1) * 255).round().sub(x * 255).pow(2)).item()
             bpps.append(out["bpp"].item())
             psnrs.append(10 * math.log10(255 ** 2 / mse))
-        rows.append({"lambda": LAMBDAS[li], "bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs))})
+        rows.append({"lambda": lambdas[li], "bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs))})
     model.train(was_training)
     return rows
 
@@ -122,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     widening = args.widen_analysis or args.widen_synthesis
     if widening and not args.init:
         raise SystemExit("mspview train: widening needs --init (the trained weights to widen)")
+    if args.lambdas and not args.init:
+        raise SystemExit("mspview train: --lambdas needs --init (the trained weights to extend)")
     config = ModelConfig(N=args.N, M=args.M, num_scales=args.scales, groups=args.groups, hidden=args.hidden)
     model = MSPCodecModel(config)
     ckpt_path = out_dir / "last.pt"
@@ -142,6 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         if widening:
             try:
                 model = widen(model, analysis=args.widen_analysis, synthesis=args.widen_synthesis)
+            except ValueError as e:
+                raise SystemExit(f"mspview train: {e}") from None
+            config = model.config
+        if args.lambdas:
+            try:
+                model = extend_lambdas(model, [float(v) for v in args.lambdas.split(",")])
             except ValueError as e:
                 raise SystemExit(f"mspview train: {e}") from None
             config = model.config
