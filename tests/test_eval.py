@@ -8,7 +8,7 @@ import pytest
 
 from mspview.codec.errors import MSPError
 from mspview.eval import classical, results
-from mspview.eval.bdrate import bd_rate
+from mspview.eval.bdrate import bd_rate, span_gap
 from mspview.eval.metrics import ms_ssim, psnr
 from mspview.eval.sweep import main as eval_main
 
@@ -50,6 +50,21 @@ def test_bd_rate_known_values():
         bd_rate((rate, psnr_), (rate, [p + 20 for p in psnr_]))
 
 
+def test_span_gap_worst_point_and_coverage():
+    rate = [0.1, 0.2, 0.4, 0.8, 1.6]
+    psnr_ = [26.0, 28.5, 31.0, 33.5, 36.0]
+    up = span_gap((rate, psnr_), (rate, [p + 0.5 for p in psnr_]), (0.1, 1.0))
+    assert up.holds and up.covered == (0.1, 1.0) and up.worst == pytest.approx(0.5) and up.mean == pytest.approx(0.5)
+    # better at low rates, worse from 0.4 bpp up: the worst point is at the top of the span
+    tilted = [p + d for p, d in zip(psnr_, (1.0, 0.5, 0.0, -0.5, -1.0))]
+    g = span_gap((rate, psnr_), (rate, tilted), (0.1, 1.0))
+    assert not g.holds and g.worst < -0.5 and g.worst_at == pytest.approx(1.0)
+    # better everywhere it has points, but it does not reach 1.0 bpp: not "better over the span"
+    short = span_gap((rate, psnr_), (rate[:4], [p + 0.5 for p in psnr_[:4]]), (0.1, 1.0))
+    assert short.covered == (0.1, 0.8) and short.worst > 0 and not short.holds
+    assert span_gap((rate, psnr_), ([2.0, 3.0], [37.0, 38.0]), (0.1, 1.0)).covered is None
+
+
 def test_metrics():
     assert psnr(IMG, IMG) == float("inf")
     big = noise_image(200, 200, seed=1)
@@ -79,6 +94,11 @@ def test_eval_command_writes_anchor_shaped_results(tmp_path, random_weights):
     table = json.loads((out / "bd_rate.json").read_text())
     assert all({"test", "anchor", "bd_rate", "overlap"} <= set(t) for t in table)
     assert (out / "per_image.csv").read_text().count("\n") == 1 + 4 + 9 + 10
+    gaps = json.loads((out / "span.json").read_text())
+    webp = next(g for g in gaps if g["anchor"] == "webp (measured here)")
+    if webp["covered"]:  # the mspview and WebP curves of one image share some rates
+        assert webp["span"] == [0.1, 1.0] and webp["holds"] == (webp["worst_db"] > 0 and webp["covered"] == [0.1, 1.0])
+    assert "equal rate over 0.1–1 bpp" in (out / "bd_rate.md").read_text()
     # --reuse: the classical rows come back from the CSV unchanged, mspview is run again
     webp_before = (out / "webp.json").read_text()
     (out / "jpeg.json").unlink()  # jpeg must then be encoded again
@@ -86,6 +106,8 @@ def test_eval_command_writes_anchor_shaped_results(tmp_path, random_weights):
                     "--model", str(random_weights), "--out", str(out)])
     assert rc == 0 and (out / "webp.json").read_text() == webp_before and (out / "jpeg.json").exists()
     assert (out / "per_image.csv").read_text().count("\n") == 1 + 2 + 9 + 10
+    res = run_cli("eval", str(src), "--span", "1.0,0.1", "--out", str(tmp_path / "bad"))
+    assert res.returncode != 0 and "--span" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_serial_context_model_roundtrip_is_exact():

@@ -22,7 +22,7 @@ from ..codec.imageio import load_image
 from ..codec.lof import run_profile
 from ..commands.common import add_model_options, open_model, run_tool
 from . import classical, results
-from .bdrate import bd_rate
+from .bdrate import bd_rate, span_gap
 from .metrics import bpp, ms_ssim, psnr
 
 DEFAULT_CODECS = "msp,jpeg,webp,avif,avif420,heic,jxl,jpeg2000"
@@ -109,6 +109,36 @@ def bd_table(ours: dict[str, dict], measured: dict[str, dict], anchors: dict[str
     return table
 
 
+def parse_span(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise MSPError(f"--span must be LO,HI in bpp (got {text!r})") from None
+    if not 0 < lo < hi:
+        raise MSPError(f"--span needs 0 < LO < HI (got {text!r})")
+    return lo, hi
+
+
+def span_table(ours: dict[str, dict], measured: dict[str, dict], anchors: dict[str, dict],
+               span: tuple[float, float]) -> list[dict]:
+    """PSNR difference at equal rate over `span`, against every reference: worst point and mean."""
+    refs = [(f"{k} (measured here)", v) for k, v in measured.items()]
+    refs += [(f"{k} (published)", anchors[k]) for k in ANCHOR_STEMS if k in anchors]
+    table = []
+    for test_name, test in ours.items():
+        for ref_name, ref in refs:
+            try:
+                g = span_gap(results.curve(ref, "psnr-rgb"), results.curve(test, "psnr-rgb"), span, ref_name, test_name)
+            except (MSPError, ValueError, KeyError):
+                continue
+            row = {"test": test_name, "anchor": ref_name, "span": list(span), "holds": bool(g.holds),
+                   "covered": [round(v, 4) for v in g.covered] if g.covered else None}
+            if g.covered:
+                row.update(worst_db=round(g.worst, 3), worst_at_bpp=round(g.worst_at, 4), mean_db=round(g.mean, 3))
+            table.append(row)
+    return table
+
+
 def plot(out_dir: Path, curves: dict[str, dict], anchors: dict[str, dict]) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
@@ -173,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--codecs", default=DEFAULT_CODECS, help=f"comma-separated (default {DEFAULT_CODECS})")
     p.add_argument("--profile", default="fast", help="mspview encode profile")
     p.add_argument("--lambdas", default=None, help="comma-separated lambdas (default: the model's trained set)")
+    p.add_argument("--span", default="0.1,1.0", metavar="LO,HI",
+                   help="rate span (bpp) over which to report the worst and mean PSNR difference to each anchor")
     p.add_argument("--limit", type=int, default=None, help="use only the first N images")
     p.add_argument("--out", default="eval-results", help="output folder")
     p.add_argument("--anchors", default=str(results.ANCHORS), help="folder of published results JSON")
@@ -186,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     def body() -> int:
+        span = parse_span(args.span)
         folder = Path(args.folder)
         files = sorted(f for f in folder.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg", ".ppm", ".bmp"))
         if args.limit:
@@ -233,6 +266,15 @@ def main(argv: list[str] | None = None) -> int:
         md = ["| test | anchor | metric | BD-rate | overlap |", "| --- | --- | --- | ---: | --- |"]
         md += [f"| {t['test']} | {t['anchor']} | {t['metric']} | {t['bd_rate']:+.2f} % | "
                f"{t['overlap'][0]:.3f}–{t['overlap'][1]:.3f} |" for t in table]
+        gaps = span_table(ours, measured, anchors, span)
+        (out / "span.json").write_text(json.dumps(gaps, indent=2) + "\n")
+        md += ["", f"PSNR-RGB difference at equal rate over {span[0]:g}–{span[1]:g} bpp (PCHIP over log-rate, "
+                   "only where both curves have points; better over the span = covers all of it and worst > 0):", "",
+               "| test | anchor | covered (bpp) | worst (dB) | at bpp | mean (dB) | better over the span |",
+               "| --- | --- | --- | ---: | ---: | ---: | --- |"]
+        md += [f"| {g['test']} | {g['anchor']} | {g['covered'][0]:.3f}–{g['covered'][1]:.3f} | {g['worst_db']:+.2f} | "
+               f"{g['worst_at_bpp']:.3f} | {g['mean_db']:+.2f} | {'yes' if g['holds'] else 'no'} |"
+               for g in gaps if g["covered"]]
         (out / "bd_rate.md").write_text("\n".join(md) + "\n")
         plot(out, {**ours, **measured}, anchors)
         cmd = "mspview eval " + " ".join(argv if argv is not None else sys.argv[2:])
@@ -249,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
             if t["metric"] == "psnr-rgb":
                 print(f"  {t['test']} vs {t['anchor']:<52} {t['bd_rate']:+7.2f} %  "
                       f"(overlap {t['overlap'][0]:.2f}-{t['overlap'][1]:.2f} dB)")
+        print(f"\nPSNR difference at equal rate over {span[0]:g}-{span[1]:g} bpp (worst / mean, where both curves have points):")
+        for g in gaps:
+            where = (f"covered {g['covered'][0]:.3f}-{g['covered'][1]:.3f} bpp  worst {g['worst_db']:+.2f} dB "
+                     f"at {g['worst_at_bpp']:.3f}  mean {g['mean_db']:+.2f} dB" if g["covered"] else "no common rates")
+            print(f"  {g['test']} vs {g['anchor']:<52} {where}  {'BETTER' if g['holds'] else ''}")
         return 0
 
     return run_tool("eval", body)
