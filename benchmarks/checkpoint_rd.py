@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from mspview.codec.model import MSPCodecModel, ModelConfig  # noqa: E402
 from mspview.codec.weights import load_weights  # noqa: E402
-from mspview.eval.bdrate import bd_rate  # noqa: E402
+from mspview.eval.bdrate import bd_rate, span_gap  # noqa: E402
 from mspview.train.loop import kodak_estimate  # noqa: E402
 
 
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kodak", type=Path, default=REPO.parent / "shared" / "data" / "kodak")
     p.add_argument("--anchor", type=Path, default=REPO / "docs" / "results" / "kodak" / "webp.json")
     p.add_argument("--lambdas", default=None, help="comma-separated: only these trained lambdas")
+    p.add_argument("--span", default="0.1,1.0", help="LO,HI bpp: also print the worst PSNR difference to the anchor there")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -61,10 +62,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path}: fewer than two of the wanted lambdas are trained ({', '.join(map(str, trained))})")
             return 1
         rows = kodak_estimate(model, args.kodak, lambda_indices=indices)
-        bd = bd_rate(a_curve, ([r["bpp"] for r in rows], [r["psnr"] for r in rows]), anchor.get("name", "anchor"))
+        curve = ([r["bpp"] for r in rows], [r["psnr"] for r in rows])
+        bd = bd_rate(a_curve, curve, anchor.get("name", "anchor"))
+        gap = span_gap(a_curve, curve, tuple(float(v) for v in args.span.split(",")))
+        worst = (f"worst {gap.worst:+.2f} dB at {gap.worst_at:.3f} bpp over {gap.covered[0]:.3f}-{gap.covered[1]:.3f}"
+                 if gap.covered else "no common rates")
         points = "  ".join(f"{r['bpp']:.3f}/{r['psnr']:.2f}" for r in rows)
         print(f"{str(path):<28} {model.config.model_id:<30} step {steps:>7} {cpu_h:6.2f} CPU-h  "
-              f"BD {bd.bd_rate:+6.2f} % ({bd.overlap[0]:.2f}-{bd.overlap[1]:.2f} dB)  {points}", flush=True)
+              f"BD {bd.bd_rate:+6.2f} % ({bd.overlap[0]:.2f}-{bd.overlap[1]:.2f} dB)  {worst}  {points}", flush=True)
     return 0
 
 
