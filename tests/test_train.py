@@ -13,7 +13,7 @@ from PIL import Image
 
 from mspview.codec.weights import load_weights
 from mspview.train.extend import extend_lambdas
-from mspview.train.widen import widen
+from mspview.train.widen import widen, widen_latent
 
 from conftest import REPO, noise_image
 
@@ -100,10 +100,10 @@ def test_widened_analysis_starts_as_the_same_codec_and_learns(random_weights):
 
 def test_train_widens_from_init_and_exports_a_loadable_model(tmp_path, data_dir, random_weights):
     res = train("--data", str(data_dir), "--steps", "2", "--out", str(tmp_path / "wide"), "--init", str(random_weights),
-                "--widen-synthesis", "24", "--export", str(tmp_path / "wide.pt"))
+                "--widen-synthesis", "24", "--widen-latent", "40", "--export", str(tmp_path / "wide.pt"))
     assert res.returncode == 0, res.stderr
     lm = load_weights(tmp_path / "wide.pt")
-    assert lm.model.config.synthesis_width == 24 and lm.model.config.N == 16
+    assert lm.model.config.synthesis_width == 24 and lm.model.config.N == 16 and lm.model.config.M == 40
 
 
 def test_widen_misuse_is_one_clear_line(tmp_path, data_dir, random_weights):
@@ -149,3 +149,29 @@ def test_train_extends_lambdas_from_init(tmp_path, data_dir, random_weights):
     assert res.returncode != 0 and "must keep the trained lambdas" in res.stderr and "Traceback" not in res.stderr
     res = train("--data", str(data_dir), "--steps", "1", "--out", str(tmp_path / "e3"), "--lambdas", "0.001,0.01")
     assert res.returncode != 0 and "needs --init" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_widened_latent_starts_as_the_same_codec_and_learns(random_weights):
+    torch.manual_seed(0)
+    narrow = load_weights(random_weights).model
+    m, g = narrow.config.M, narrow.config.groups
+    wide = widen_latent(narrow, m + 2 * g)
+    assert wide.config.M == m + 2 * g and wide.config.model_id.startswith(f"msp-n16-m{m + 2 * g}-")
+    x = torch.rand(1, 3, 64, 80)
+    with torch.no_grad():
+        for li in (0, len(narrow.config.lambdas) - 1):
+            a, b = narrow(x, li), wide(x, li)
+            assert torch.allclose(a["x_hat"], b["x_hat"], rtol=0, atol=1e-5)
+            # the new channels code zeros at a small predicted scale: a few thousandths of a bit each
+            extra = (b["bits"] - a["bits"]).item()
+            assert 0 <= extra < 0.01 * 2 * g * (64 // 16) * (80 // 16)
+    wide.train()
+    out = wide(x, 2)
+    wide.rd_loss(out, x, 0.0067)["loss"].backward()
+    c, c2 = m // g, (m + 2 * g) // g
+    new_rows = torch.cat([torch.arange(c, c2) + i * c2 for i in range(g)])
+    assert wide.g_a[-1].weight.grad[new_rows].abs().sum() > 0  # the analysis learns to use them
+    with pytest.raises(ValueError, match="cannot narrow the latent"):
+        widen_latent(wide, m)
+    with pytest.raises(ValueError, match="multiple of the"):
+        widen_latent(narrow, m + 1)

@@ -25,7 +25,7 @@ from ..codec.model import MSPCodecModel, ModelConfig
 from ..codec.weights import load_weights, save_weights
 from .data import PatchSampler
 from .extend import extend_lambdas
-from .widen import widen
+from .widen import widen, widen_latent
 
 REPO = Path(__file__).resolve().parent.parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "train"
@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --init: widen the analysis transform to N channels (new channels start silent)")
     p.add_argument("--widen-synthesis", type=int, default=None, metavar="NS",
                    help="with --init: widen the synthesis transform to NS channels (new channels start silent)")
+    p.add_argument("--widen-latent", type=int, default=None, metavar="M",
+                   help="with --init: widen the latent to M channels (new channels start silent)")
     p.add_argument("--lambdas", default=None, metavar="L1,L2,...",
                    help="with --init: train for this lambda set, a superset of the model's (new gains start "
                         "on the log-linear line through the nearest trained ones)")
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if lead:
         out_dir.mkdir(parents=True, exist_ok=True)
 
-    widening = args.widen_analysis or args.widen_synthesis
+    widening = args.widen_analysis or args.widen_synthesis or args.widen_latent
     if widening and not args.init:
         raise SystemExit("mspview train: widening needs --init (the trained weights to widen)")
     if args.lambdas and not args.init:
@@ -153,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         if widening:
             try:
                 model = widen(model, analysis=args.widen_analysis, synthesis=args.widen_synthesis)
+                if args.widen_latent:
+                    model = widen_latent(model, args.widen_latent)
             except ValueError as e:
                 raise SystemExit(f"mspview train: {e}") from None
             config = model.config
