@@ -69,6 +69,10 @@ def test_quality_picks_the_models_trained_lambdas(tmp_path, random_model, random
         assert res.returncode == 0, res.stderr
         info = json.loads(run_cli("info", str(tmp_path / f"q{q}.msp"), "--json").stdout)
         assert info["lambda"] == pytest.approx(trained[q - 1], rel=1e-6)
+    res = run_cli("info", "--model", str(random_weights), "--json")  # the user's way to see the qualities
+    assert [r["lambda"] for r in json.loads(res.stdout)["lambdas"]] == list(trained)
+    res = run_cli("info", str(tmp_path / "q1.msp"), "--model", str(random_weights))
+    assert res.returncode != 0 and "not both" in res.stderr
     res = run_cli("encode", str(src), str(tmp_path / "bad.msp"), "--quality", str(len(trained) + 1),
                   "--model", str(random_weights))
     assert res.returncode != 0 and f"1..{len(trained)}" in res.stderr and "Traceback" not in res.stderr

@@ -1,4 +1,6 @@
-"""`mspview info FILE.msp`: header, bytes per scale (one entropy-coded stream each), bpp per scale."""
+"""`mspview info FILE.msp`: header, bytes per scale (one entropy-coded stream each), bpp per scale.
+`mspview info --model [PATH]`: what a weights file is (its card): architecture, trained lambdas with
+their Kodak figures, training steps and CPU-hours."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +10,7 @@ from pathlib import Path
 from ..codec import bitstream
 from ..codec.errors import MSPError
 from ..codec.msp import schedule
+from ..codec.weights import DEFAULT_WEIGHTS, file_sha256, read_card
 from .common import run_tool
 
 
@@ -29,13 +32,46 @@ def describe(data: bytes) -> dict:
     }
 
 
+def describe_weights(path: Path) -> dict:
+    card, config = read_card(path)
+    kodak = {round(p["lambda"], 8): p for p in card.get("kodak_fast", [])}
+    return {
+        "path": str(path), "model_id": config.model_id, "sha256": file_sha256(path),
+        "config": config.to_dict(), "steps": card.get("steps"), "cpu_hours": card.get("cpu_hours"),
+        "lambdas": [{"lambda": lam, **{k: kodak[round(lam, 8)][k] for k in ("bpp", "psnr") if round(lam, 8) in kodak}}
+                    for lam in config.lambdas],
+    }
+
+
+def print_weights(d: dict) -> None:
+    print(f"{d['path']}: {d['model_id']}  sha256 {d['sha256'][:16]}  "
+          f"{d['steps'] or '?'} steps, {d['cpu_hours'] or '?'} CPU-hours")
+    print(f"{'quality':>7} {'lambda':>8} {'Kodak bpp':>10} {'PSNR dB':>8}   (fast profile, real files, from the card)")
+    for q, r in enumerate(d["lambdas"], 1):
+        figures = f"{r['bpp']:>10.3f} {r['psnr']:>8.2f}" if "bpp" in r else f"{'-':>10} {'-':>8}"
+        print(f"{q:>7} {r['lambda']:>8g} {figures}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="mspview info", description="Describe a .msp file.")
-    p.add_argument("input")
+    p = argparse.ArgumentParser(prog="mspview info", description="Describe a .msp file or a weights file.")
+    p.add_argument("input", nargs="?", help=".msp file")
+    p.add_argument("--model", nargs="?", const=str(DEFAULT_WEIGHTS), default=None, metavar="PATH",
+                   help="describe a weights file instead (default: the shipped weights)")
     p.add_argument("--json", action="store_true", help="print JSON")
     args = p.parse_args(argv)
 
     def body() -> int:
+        if args.model is not None:
+            if args.input:
+                raise MSPError("give a .msp file or --model, not both")
+            d = describe_weights(Path(args.model))
+            if args.json:
+                print(json.dumps(d, indent=2))
+            else:
+                print_weights(d)
+            return 0
+        if not args.input:
+            raise MSPError("give a .msp file (or --model to describe weights)")
         path = Path(args.input)
         if not path.is_file():
             raise MSPError(f"no such file: {path}")
