@@ -52,6 +52,9 @@ def test_encode_fast_previews_readouts_bits(qtbot, window):
     window.set_compare_mode("split")
     window.split_right.setCurrentIndex(1)
     assert window.canvas.image_names()[1].startswith("WebP")
+    # the exact per-scale sizes from the file are shown beside the estimated per-chunk bars
+    text = window.bits.scale_bytes.text()
+    assert all(f"s{r.scale} {r.nbytes} B" in text for r in result.decoded.header.scales)
     # clicking a preview shows it large
     window.strip.buttons[0].click()
     assert "preview 1/" in window.canvas.image_names()[1]

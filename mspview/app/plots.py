@@ -139,10 +139,18 @@ class BitAllocation(QTabWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        chunk_page = QWidget()
+        chunk_lay = QVBoxLayout(chunk_page)
+        chunk_lay.setContentsMargins(4, 2, 4, 0)
+        # a wrapped label, not the plot title: a title is clipped when the dock is narrow
+        self.scale_bytes = QLabel("exact bytes per scale: encode or open a file")
+        self.scale_bytes.setWordWrap(True)
+        chunk_lay.addWidget(self.scale_bytes)
         self.chunks = pg.PlotWidget()
         self.chunks.setLabel("left", "bytes per chunk (estimated)")
         self.chunks.showGrid(y=True, alpha=0.3)
-        self.addTab(self.chunks, "Per scale / step / group")
+        chunk_lay.addWidget(self.chunks, 1)
+        self.addTab(chunk_page, "Per scale / step / group")
         heat_page = QWidget()
         lay = QVBoxLayout(heat_page)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -177,8 +185,8 @@ class BitAllocation(QTabWidget):
         ticks = [(i, "base" if k.step == BASE else f"s{k.scale}{STEP_NAMES[k.step]}{k.group}") for i, k in enumerate(keys)]
         self.chunks.getAxis("bottom").setTicks([ticks])
         # Chunks share their scale's stream, so only the per-scale sizes are exact (from the file).
-        exact = " · ".join(f"s{r.scale} {r.nbytes}" for r in header.scales)
-        self.chunks.setTitle(f"per scale, exact: {exact} B")
+        exact = " · ".join(f"s{r.scale} {r.nbytes} B" for r in header.scales)
+        self.scale_bytes.setText(f"exact bytes per scale stream (from the file): {exact}")
         self.channels.clear()
         self.channels.addItem(pg.BarGraphItem(x=np.arange(len(maps.channels)), height=maps.channels, width=0.9,
                                               brush="#4e79a7"))
