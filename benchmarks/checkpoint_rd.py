@@ -1,7 +1,7 @@
 """Compare training checkpoints or weight files on all 24 Kodak images, without writing files.
 
-For each model: bpp (model rate, hard rounding) and PSNR at every trained lambda, the CPU-hours
-it had, and its BD-rate against a measured anchor curve (default: our WebP measurement). This is
+For each model: bpp (model rate, hard rounding) and PSNR at every trained lambda, the CPU- and
+GPU-hours it had, and its BD-rate against a measured anchor curve (default: our WebP measurement). This is
 the steering estimate for architecture and schedule choices (an A/B at equal CPU time); the
 figures that count come from `mspview eval` on real files (format v4: about 0.5 % BD-rate behind
 the estimate, the header and the coder overhead).
@@ -31,14 +31,16 @@ from mspview.train.loop import kodak_estimate  # noqa: E402
 
 
 def load_any(path: Path) -> tuple[MSPCodecModel, float, int]:
-    """A training checkpoint (runs/X/last.pt) or exported weights; returns model, CPU-hours, steps."""
+    """A training checkpoint (runs/X/last.pt) or exported weights; returns model, (CPU-hours, GPU-hours), steps."""
     ck = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(ck, dict) and "state" in ck and "config" in ck:
         model = MSPCodecModel(ModelConfig.from_dict(ck["config"]))
         model.load_state_dict(ck["model"])
-        return model, float(ck["state"]["cpu_hours"]), int(ck["state"]["step"])
+        st = ck["state"]
+        return model, (float(st["cpu_hours"]), float(st.get("gpu_hours", 0.0))), int(st["step"])
     lm = load_weights(path)
-    return lm.model, float(lm.card.get("cpu_hours", 0.0)), int(lm.card.get("steps", 0))
+    hours = (float(lm.card.get("cpu_hours", 0.0)), float(lm.card.get("gpu_hours", 0.0)))
+    return lm.model, hours, int(lm.card.get("steps", 0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     anchor = json.loads(args.anchor.read_text())
     a_curve = (anchor["results"]["bpp"], anchor["results"]["psnr-rgb"])
     for path in args.models:
-        model, cpu_h, steps = load_any(path)
+        model, (cpu_h, gpu_h), steps = load_any(path)
         trained = model.config.lambdas
         wanted = [float(v) for v in args.lambdas.split(",")] if args.lambdas else trained
         indices = [i for i, lam in enumerate(trained) if any(math.isclose(lam, w, rel_tol=1e-6) for w in wanted)]
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         worst = (f"worst {gap.worst:+.2f} dB at {gap.worst_at:.3f} bpp over {gap.covered[0]:.3f}-{gap.covered[1]:.3f}"
                  if gap.covered else "no common rates")
         points = "  ".join(f"{r['bpp']:.3f}/{r['psnr']:.2f}" for r in rows)
-        print(f"{str(path):<28} {model.config.model_id:<30} step {steps:>7} {cpu_h:6.2f} CPU-h  "
+        print(f"{str(path):<28} {model.config.model_id:<30} step {steps:>7} {cpu_h:6.2f} CPU-h {gpu_h:5.2f} GPU-h  "
               f"BD {bd.bd_rate:+6.2f} % ({bd.overlap[0]:.2f}-{bd.overlap[1]:.2f} dB)  {worst}  {points}", flush=True)
     return 0
 

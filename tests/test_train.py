@@ -175,3 +175,41 @@ def test_widened_latent_starts_as_the_same_codec_and_learns(random_weights):
         widen_latent(wide, m)
     with pytest.raises(ValueError, match="multiple of the"):
         widen_latent(narrow, m + 1)
+
+
+def test_pack_downscales_caps_and_trains(tmp_path, data_dir):
+    from mspview.train import pack
+    (data_dir / "broken.png").write_bytes(b"not an image")
+    try:
+        packed = tmp_path / "pack"
+        assert pack.main([str(data_dir), str(packed), "--scale", "0.5", "--lossless-scale", "0.8", "--min-side", "66"]) == 0
+        out = sorted(packed.iterdir())
+        assert len(out) == 7 and all(f.suffix == ".jpg" for f in out)  # every image but the broken one
+        jpeg = next(f for f in out if f.stem.endswith("photo"))
+        assert Image.open(jpeg).size == (90, 100)  # 180x200 at 0.5
+        png = next(f for f in out if f.stem.endswith("img0"))
+        assert Image.open(png).size == (120, 96)  # 150x120 at 0.8
+        with pytest.raises(SystemExit, match="not empty"):
+            pack.main([str(data_dir), str(packed)])
+        capped = tmp_path / "capped"
+        pack.main([str(data_dir), str(capped), "--max-mib", str(3 * out[0].stat().st_size / 2**20)])
+        assert 1 <= len(list(capped.iterdir())) < 7
+        sizes = sum(f.stat().st_size for f in capped.iterdir())
+        assert sizes <= 3 * out[0].stat().st_size
+    finally:
+        (data_dir / "broken.png").unlink()
+    res = train("--data", str(packed), "--jpeg-scale", "0.9,1", "--steps", "2", "--out", str(tmp_path / "run"),
+                "--export", str(tmp_path / "w.pt"))
+    assert res.returncode == 0, res.stderr
+    card = json.loads((tmp_path / "w.json").read_text())
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["state"]
+    assert card["gpu_hours"] == state["gpu_hours"] == 0 and state["cpu_hours"] > 0  # a CPU run bills CPU time only
+    from mspview.codec.model import fast_bf16
+    assert f"amp {fast_bf16(torch.device('cpu'))}" in res.stdout  # bf16 only where it is native
+
+
+def test_train_bad_data_or_scale_is_one_clear_line(tmp_path, data_dir):
+    res = train("--data", str(tmp_path), "--steps", "1", "--out", str(tmp_path / "run"))
+    assert res.returncode != 0 and "no training images under" in res.stderr and "Traceback" not in res.stderr
+    res = train("--data", str(data_dir), "--jpeg-scale", "0.9", "--steps", "1", "--out", str(tmp_path / "run"))
+    assert res.returncode != 0 and "--jpeg-scale wants LO,HI" in res.stderr and "Traceback" not in res.stderr

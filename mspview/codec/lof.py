@@ -22,6 +22,7 @@ import torch
 
 from .coder import EncodedImage, analyse, encode, image_tensor, quantize_latent, synthesize, group_slice
 from .imageio import LoadedImage
+from .model import fast_bf16
 from .msp import part_grid, schedule
 from .profiles import Profile
 from .weights import LoadedModel
@@ -141,7 +142,7 @@ def overfit_latent(lm: LoadedModel, image: LoadedImage, lam: float, profile: Pro
                 cancelled = True
                 break
             lr = profile.lr * scale * 0.5 * (1 + math.cos(math.pi * it / total))
-            out = model.from_latent(y, inv_gain, amp=profile.amp and dev.type == "cpu", noisy=True)
+            out = model.from_latent(y, inv_gain, amp=profile.amp and dev.type == "cpu" and fast_bf16(dev), noisy=True)
             x_hat = out["x_hat"][..., : image.height, : image.width]
             mse = torch.mean((x_hat - x) ** 2)
             bpp_t = out["bits"].sum() / true_cost.pixels

@@ -1,6 +1,6 @@
 """`mspview info FILE.msp`: header, bytes per scale (one entropy-coded stream each), bpp per scale.
 `mspview info --model [PATH]`: what a weights file is (its card): architecture, trained lambdas with
-their Kodak figures, training steps and CPU-hours."""
+their Kodak figures, training steps, CPU-hours and GPU-hours."""
 from __future__ import annotations
 
 import argparse
@@ -38,6 +38,7 @@ def describe_weights(path: Path) -> dict:
     return {
         "path": str(path), "model_id": config.model_id, "sha256": file_sha256(path),
         "config": config.to_dict(), "steps": card.get("steps"), "cpu_hours": card.get("cpu_hours"),
+        "gpu_hours": card.get("gpu_hours", 0.0),
         "lambdas": [{"lambda": lam, **{k: kodak[round(lam, 8)][k] for k in ("bpp", "psnr") if round(lam, 8) in kodak}}
                     for lam in config.lambdas],
     }
@@ -45,7 +46,8 @@ def describe_weights(path: Path) -> dict:
 
 def print_weights(d: dict) -> None:
     print(f"{d['path']}: {d['model_id']}  sha256 {d['sha256'][:16]}  "
-          f"{d['steps'] or '?'} steps, {d['cpu_hours'] or '?'} CPU-hours")
+          f"{d['steps'] or '?'} steps, {d['cpu_hours'] or '?'} CPU-hours"
+          + (f" + {d['gpu_hours']} GPU-hours" if d["gpu_hours"] else ""))
     print(f"{'quality':>7} {'lambda':>8} {'Kodak bpp':>10} {'PSNR dB':>8}   (fast profile, real files, from the card)")
     for q, r in enumerate(d["lambdas"], 1):
         figures = f"{r['bpp']:>10.3f} {r['psnr']:>8.2f}" if "bpp" in r else f"{'-':>10} {'-':>8}"

@@ -48,6 +48,7 @@ class PatchSampler:
             self.cache[i] = self._load(self.files[i])
 
     def batch(self, n: int) -> torch.Tensor:
+        """n random patches, uint8 NCHW (converted to float on the training device: 4x less to copy)."""
         p = self.patch
         out = np.empty((n, p, p, 3), dtype=np.uint8)
         for k in range(n):
@@ -60,4 +61,4 @@ class PatchSampler:
             if self.rng.random() < 0.5:
                 crop = crop[::-1]
             out[k] = crop
-        return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
+        return torch.from_numpy(out).permute(0, 3, 1, 2)

@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     model = MSPCodecModel(ModelConfig.from_dict(ck["config"]))
     model.load_state_dict(ck["model"])
     state = ck["state"]
-    info = {"steps": state["step"], "cpu_hours": round(state["cpu_hours"], 3), "history": state.get("history", [])}
+    info = {"steps": state["step"], "cpu_hours": round(state["cpu_hours"], 3),
+            "gpu_hours": round(state.get("gpu_hours", 0.0), 3), "history": state.get("history", [])}
     info.update(kv.split("=", 1) for kv in args.info)
     card = save_weights(model, args.output, info)
     print(f"{args.output}: {card['model_id']} step {state['step']} sha256 {card['sha256'][:16]}")

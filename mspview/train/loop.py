@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from PIL import Image
 
-from ..codec.model import MSPCodecModel, ModelConfig
+from ..codec.model import MSPCodecModel, ModelConfig, fast_bf16
 from ..codec.weights import load_weights, save_weights
 from .data import PatchSampler
 from .extend import extend_lambdas
@@ -42,13 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="step budget of this run (if no --hours)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--patch", type=int, default=128)
+    p.add_argument("--jpeg-scale", default="0.5,0.9", metavar="LO,HI",
+                   help="random downscale of JPEG sources (a folder already downscaled wants less, e.g. 0.85,1)")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--warmup", type=int, default=300)
     p.add_argument("--decay-frac", type=float, default=0.2)
     p.add_argument("--clip", type=float, default=1.0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
-                   help="bf16 autocast for the transforms (likelihoods stay fp32)")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast for the transforms (likelihoods stay fp32); default: where it pays "
+                        "(CUDA, CPUs with AVX512-BF16 or AMX)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ckpt-minutes", type=float, default=5.0)
@@ -123,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             torch.cuda.set_device(device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch size: pick the fastest convolution once
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(args.seed + rank)
     random.seed(args.seed + rank)
     lead = rank == 0
@@ -138,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     config = ModelConfig(N=args.N, M=args.M, num_scales=args.scales, groups=args.groups, hidden=args.hidden)
     model = MSPCodecModel(config)
     ckpt_path = out_dir / "last.pt"
-    state = {"step": 0, "cpu_hours": 0.0, "run_elapsed": 0.0, "run_step": 0, "history": []}
+    state = {"step": 0, "cpu_hours": 0.0, "gpu_hours": 0.0, "run_elapsed": 0.0, "run_step": 0, "history": []}
     if args.resume and ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         config = ModelConfig.from_dict(ck["config"])
@@ -151,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         config = model.config
         state["step"] = int(loaded.card.get("steps", 0))
         state["cpu_hours"] = float(loaded.card.get("cpu_hours", 0.0))
+        state["gpu_hours"] = float(loaded.card.get("gpu_hours", 0.0))
         state["history"] = list(loaded.card.get("history", []))
         if widening:
             try:
@@ -171,9 +178,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and ckpt_path.is_file() and "optim" in ck:
         optim.load_state_dict(ck["optim"])
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    amp = args.amp
+    amp = fast_bf16(device) if args.amp is None else args.amp
 
-    sampler = PatchSampler(args.data, args.patch, seed=args.seed + state["step"], rank=rank, world=world)
+    try:
+        jpeg_scale = tuple(float(v) for v in args.jpeg_scale.split(","))
+        if len(jpeg_scale) != 2 or not 0 < jpeg_scale[0] <= jpeg_scale[1] <= 1:
+            raise ValueError
+    except ValueError:
+        raise SystemExit(f"mspview train: --jpeg-scale wants LO,HI with 0 < LO <= HI <= 1, not {args.jpeg_scale!r}") from None
+    try:
+        sampler = PatchSampler(args.data, args.patch, seed=args.seed + state["step"], rank=rank, world=world,
+                               jpeg_scale=jpeg_scale)
+    except FileNotFoundError as e:
+        raise SystemExit(f"mspview train: {e}") from None
     sched = Schedule(args.lr, args.warmup, args.decay_frac)
     budget_s = args.hours * 3600 if args.hours else None
     if budget_s is None and args.steps is None:
@@ -220,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         for group in optim.param_groups:
             group["lr"] = lr
         li = random.randrange(len(config.lambdas))
-        x = sampler.batch(args.batch).to(device, non_blocking=True)
+        x = sampler.batch(args.batch).to(device, non_blocking=True).float().div_(255.0)
         out = net(x, li, amp)
         rd = model.rd_loss(out, x, config.lambdas[li])
         optim.zero_grad(set_to_none=True)
@@ -235,25 +252,27 @@ def main(argv: list[str] | None = None) -> int:
         state["run_step"] += 1
         state["run_elapsed"] += dt
         cpu_now = time.process_time()
-        busy = (cpu_now - cpu_prev) if device.type == "cpu" else dt
+        if device.type == "cpu":
+            state["cpu_hours"] += (cpu_now - cpu_prev) * world / 3600
+        else:  # one GPU-hour per GPU busy for an hour
+            state["gpu_hours"] += dt * world / 3600
         cpu_prev = cpu_now
-        state["cpu_hours"] += busy * world / 3600
-        acc["bpp"] += rd["bpp"].item()
-        acc["psnr"] += rd["psnr"]
-        acc["loss"] += rd["loss"].item()
+        for k in ("bpp", "psnr", "loss"):  # summed on the device, read at log time only
+            acc[k] = acc[k] + rd[k].detach()
         acc["n"] += 1
         if state["step"] % 2000 == 0:
             sampler.refresh()
         if lead and state["step"] % args.log_every == 0:
             n = acc["n"]
+            mean = {k: float(acc[k]) / n for k in ("bpp", "psnr", "loss")}
             rate = n / max(1e-9, now - t_log)
             eta = (budget_s - state["run_elapsed"]) if budget_s else (args.steps - state["run_step"]) / rate
             writer.writerow([state["step"], round(state["cpu_hours"], 4), config.lambdas[li],
-                             round(acc["bpp"] / n, 4), round(acc["psnr"] / n, 3), round(acc["loss"] / n, 4),
+                             round(mean["bpp"], 4), round(mean["psnr"], 3), round(mean["loss"], 4),
                              f"{lr:.2e}", round(rate, 3)])
             csv_file.flush()
-            print(f"{state['step']:>8} {'mixed':>7} {acc['bpp'] / n:>6.3f} {acc['psnr'] / n:>6.2f} "
-                  f"{acc['loss'] / n:>7.3f} {lr:>8.2e} {rate:>5.2f} "
+            print(f"{state['step']:>8} {'mixed':>7} {mean['bpp']:>6.3f} {mean['psnr']:>6.2f} "
+                  f"{mean['loss']:>7.3f} {lr:>8.2e} {rate:>5.2f} "
                   f"{time.strftime('%H:%M:%S', time.gmtime(max(0, eta))):>8}", flush=True)
             acc = {"bpp": 0.0, "psnr": 0.0, "loss": 0.0, "n": 0}
             t_log = now
@@ -273,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     save_checkpoint()
     if lead and args.export:
         card = save_weights(model, args.export, {"steps": state["step"], "cpu_hours": round(state["cpu_hours"], 3),
+                                                 "gpu_hours": round(state["gpu_hours"], 3),
                                                  "data": str(args.data), "history": state["history"]})
         print(f"exported {args.export} sha256 {card['sha256'][:16]}", flush=True)
     if csv_file:
