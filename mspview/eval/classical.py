@@ -94,7 +94,10 @@ def _pil_decode(data: bytes) -> np.ndarray:
 
 def _j2k_encode(rgb: np.ndarray, ratio: float) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(buf, format="JPEG2000", quality_mode="rates", quality_layers=[ratio])
+    # Lossy J2K proper: the 9/7 wavelet and the colour transform (Pillow's defaults, 5/3 and none, are the
+    # lossless setup: 2-4 dB worse on Kodak at equal rate).
+    Image.fromarray(rgb, "RGB").save(buf, format="JPEG2000", quality_mode="rates", quality_layers=[ratio],
+                                     irreversible=True, mct=1)
     return buf.getvalue()
 
 
@@ -138,7 +141,7 @@ CODECS: dict[str, Classical] = {c.name: c for c in (
               _heic_encode, _heic_decode),
     Classical("jxl", "JPEG XL (libjxl, effort 7)", "distance", 0.1, 15.0, (0.5, 0.8, 1.2, 1.8, 2.6, 3.6, 5.0, 7.0, 10.0),
               _jxl_encode, _jxl_decode, integer=False, increasing=False, log_knob=True),
-    Classical("jpeg2000", "JPEG 2000 (Pillow, OpenJPEG)", "compression ratio", 4.0, 400.0,
+    Classical("jpeg2000", "JPEG 2000 (Pillow, OpenJPEG 9/7 + ICT)", "compression ratio", 4.0, 400.0,
               (10, 16, 24, 32, 48, 64, 96, 128, 192), _j2k_encode, _pil_decode, integer=False, increasing=False,
               log_knob=True),
 )}
