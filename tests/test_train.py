@@ -47,6 +47,7 @@ def test_train_resume_export(tmp_path, data_dir):
     assert card["steps"] == 5 and card["sha256"] and card["config"]["M"] == 32
     rows = list(csv.DictReader(open(out / "log.csv")))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5]
+    assert all(float(r["gpu_hours"]) == 0 and r["lambda"] for r in rows)
     lm = load_weights(tmp_path / "w.pt")
     assert lm.model.config.N == 16 and not lm.model.training
 
@@ -213,3 +214,15 @@ def test_train_bad_data_or_scale_is_one_clear_line(tmp_path, data_dir):
     assert res.returncode != 0 and "no training images under" in res.stderr and "Traceback" not in res.stderr
     res = train("--data", str(data_dir), "--jpeg-scale", "0.9", "--steps", "1", "--out", str(tmp_path / "run"))
     assert res.returncode != 0 and "--jpeg-scale wants LO,HI" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_log_appended_to_an_older_run_keeps_its_columns(tmp_path, data_dir):
+    out = tmp_path / "run"
+    out.mkdir()
+    old = "step,cpu_hours,lambda,bpp,psnr,loss,lr,steps_per_s\n7,0.1,0.0067,0.5,30.0,1.0,1e-4,3.0\n"
+    (out / "log.csv").write_text(old)
+    res = train("--data", str(data_dir), "--steps", "2", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    lines = (out / "log.csv").read_text().splitlines()
+    assert lines[:2] == old.splitlines() and len(lines) == 4
+    assert all(len(line.split(",")) == 8 for line in lines)

@@ -1,7 +1,6 @@
 """The whole learned codec as one module: transforms, gain units, MSP model."""
 from __future__ import annotations
 
-import math
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 

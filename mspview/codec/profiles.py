@@ -58,6 +58,8 @@ def summary(name: str) -> str:
     if not m:
         return "not measured yet"
     threads = f", {m['threads']} CPU thread{'s' if m['threads'] > 1 else ''}" if "threads" in m else ""
+    if "cpu" in m:
+        threads += f" ({m['cpu']})"
     gain = "" if name == "fast" else f", {m['bd_rate_vs_fast']:+.1f} % BD-rate vs fast ({len(m.get('images', []))} Kodak images)"
     secs = m["seconds_per_image"]
     older = "" if m.get("weights_sha256") in (None, _shipped_sha256()) else " (measured with earlier weights)"

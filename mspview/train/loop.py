@@ -217,10 +217,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    csv_file = open(out_dir / "log.csv", "a", newline="") if lead else None
-    writer = csv.writer(csv_file) if csv_file else None
+    log_path = out_dir / "log.csv"
+    fields = ["step", "cpu_hours", "gpu_hours", "lambda", "bpp", "psnr", "loss", "lr", "steps_per_s"]
+    if lead and log_path.is_file() and log_path.stat().st_size:
+        with open(log_path, newline="") as fh:
+            fields = next(csv.reader(fh))  # a resumed run keeps the columns of the log it appends to
+    csv_file = open(log_path, "a", newline="") if lead else None
+    writer = csv.DictWriter(csv_file, fieldnames=fields, extrasaction="ignore") if csv_file else None
     if writer and csv_file.tell() == 0:
-        writer.writerow(["step", "cpu_hours", "lambda", "bpp", "psnr", "loss", "lr", "steps_per_s"])
+        writer.writeheader()
     if lead:
         print(f"model {config.model_id}  params {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M  "
               f"device {device}  amp {amp}  world {world}  images {len(sampler.files)}  from step {state['step']}",
@@ -267,9 +272,10 @@ def main(argv: list[str] | None = None) -> int:
             mean = {k: float(acc[k]) / n for k in ("bpp", "psnr", "loss")}
             rate = n / max(1e-9, now - t_log)
             eta = (budget_s - state["run_elapsed"]) if budget_s else (args.steps - state["run_step"]) / rate
-            writer.writerow([state["step"], round(state["cpu_hours"], 4), config.lambdas[li],
-                             round(mean["bpp"], 4), round(mean["psnr"], 3), round(mean["loss"], 4),
-                             f"{lr:.2e}", round(rate, 3)])
+            writer.writerow({"step": state["step"], "cpu_hours": round(state["cpu_hours"], 4),
+                             "gpu_hours": round(state["gpu_hours"], 4), "lambda": config.lambdas[li],
+                             "bpp": round(mean["bpp"], 4), "psnr": round(mean["psnr"], 3),
+                             "loss": round(mean["loss"], 4), "lr": f"{lr:.2e}", "steps_per_s": round(rate, 3)})
             csv_file.flush()
             print(f"{state['step']:>8} {'mixed':>7} {mean['bpp']:>6.3f} {mean['psnr']:>6.2f} "
                   f"{mean['loss']:>7.3f} {lr:>8.2e} {rate:>5.2f} "
