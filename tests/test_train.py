@@ -190,8 +190,10 @@ def test_pack_downscales_caps_and_trains(tmp_path, data_dir):
         assert Image.open(jpeg).size == (90, 100)  # 180x200 at 0.5
         png = next(f for f in out if f.stem.endswith("img0"))
         assert Image.open(png).size == (120, 96)  # 150x120 at 0.8
-        with pytest.raises(SystemExit, match="not empty"):
+        with pytest.raises(SystemExit, match="not an empty folder"):
             pack.main([str(data_dir), str(packed)])
+        with pytest.raises(SystemExit, match="not an empty folder"):  # a file, never overwritten
+            pack.main([str(data_dir), str(out[0])])
         capped = tmp_path / "capped"
         pack.main([str(data_dir), str(capped), "--max-mib", str(3 * out[0].stat().st_size / 2**20)])
         assert 1 <= len(list(capped.iterdir())) < 7

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".ppm"}
+JPEG_SUFFIXES = {".jpg", ".jpeg"}  # lossy sources: downscaled more, to remove block artefacts
+IMAGE_SUFFIXES = JPEG_SUFFIXES | {".png", ".webp", ".bmp", ".ppm"}
 
 
 def list_images(root: str | Path) -> list[Path]:
@@ -36,7 +37,7 @@ class PatchSampler:
     def _load(self, path: Path) -> np.ndarray:
         with Image.open(path) as im:
             im = im.convert("RGB")
-            lo, hi = self.jpeg_scale if path.suffix.lower() in {".jpg", ".jpeg"} else self.lossless_scale
+            lo, hi = self.jpeg_scale if path.suffix.lower() in JPEG_SUFFIXES else self.lossless_scale
             f = self.rng.uniform(lo, hi)
             f = max(f, (self.patch + 1) / min(im.size))  # a patch must fit
             size = (max(self.patch, round(im.width * f)), max(self.patch, round(im.height * f)))

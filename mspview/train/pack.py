@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .data import list_images
+from .data import JPEG_SUFFIXES, list_images
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     dst = Path(args.dst)
-    if dst.exists() and any(dst.iterdir()):
-        raise SystemExit(f"pack: {dst} is not empty")
+    if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
+        raise SystemExit(f"pack: {dst} is not an empty folder")
     try:
         files = list_images(args.src)
     except FileNotFoundError as e:
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with Image.open(f) as im:
                 im = im.convert("RGB")
-                s = args.scale if f.suffix.lower() in {".jpg", ".jpeg"} else args.lossless_scale
+                s = args.scale if f.suffix.lower() in JPEG_SUFFIXES else args.lossless_scale
                 s = min(1.0, max(s, args.min_side / min(im.size)))
                 if s < 1:
                     im = im.resize((round(im.width * s), round(im.height * s)), Image.Resampling.LANCZOS)
