@@ -1,12 +1,17 @@
 """Compare training checkpoints or weight files on all 24 Kodak images, without writing files.
 
 For each model: bpp (model rate, hard rounding) and PSNR at every trained lambda, the CPU- and
-GPU-hours it had, and its BD-rate against a measured anchor curve (default: our WebP measurement). This is
+GPU-hours it had, and its BD-rate against measured anchor curves (default: our WebP measurement; repeat
+`--anchor` for more, e.g. docs/results/kodak/jpeg2000.json for issue 3's second half). This is
 the steering estimate for architecture and schedule choices (an A/B at equal CPU time); the
 figures that count come from `mspview eval` on real files (format v4: about 0.5 % BD-rate behind
 the estimate, the header and the coder overhead).
 
     python benchmarks/checkpoint_rd.py runs/s4a/last.pt runs/s4b/last.pt resources/msp_default.pt
+
+`--ceiling` also prints the auto-encoder's own PSNR at the top lambda with no quantization at all,
+g_s(g_a(x) * gain * inverse gain): no rate buys more than that (session 6: 34.3 dB, where JPEG 2000
+reaches 36.0 dB at 1 bpp).
 
 Models with different lambda sets: `--lambdas` keeps the ones they share, so that the BD-rates are
 taken over the same span.
@@ -19,7 +24,9 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -43,35 +50,57 @@ def load_any(path: Path) -> tuple[MSPCodecModel, float, int]:
     return lm.model, hours, int(lm.card.get("steps", 0))
 
 
+@torch.no_grad()
+def ae_ceiling(model: MSPCodecModel, folder: Path) -> float:
+    """Mean PSNR-RGB over Kodak of the unquantized auto-encoder at the top lambda, output rounded to 8 bits."""
+    model.eval()
+    gain, inv_gain = model.gain.gain_at(torch.tensor(len(model.config.lambdas) - 1))
+    psnrs = []
+    for f in sorted(folder.glob("*.png")):
+        x = torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+        x_hat = model.g_s(model.g_a(x) * gain * inv_gain).clamp(0, 1)
+        mse = torch.mean((x_hat * 255).round().sub(x * 255).pow(2)).item()
+        psnrs.append(10 * math.log10(255 ** 2 / mse))
+    return float(np.mean(psnrs))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="+", type=Path)
     p.add_argument("--kodak", type=Path, default=REPO.parent / "shared" / "data" / "kodak")
-    p.add_argument("--anchor", type=Path, default=REPO / "docs" / "results" / "kodak" / "webp.json")
+    p.add_argument("--anchor", type=Path, action="append", default=None,
+                   help="a results JSON to compare with (repeatable; default docs/results/kodak/webp.json)")
     p.add_argument("--lambdas", default=None, help="comma-separated: only these trained lambdas")
     p.add_argument("--span", default="0.1,1.0", help="LO,HI bpp: also print the worst PSNR difference to the anchor there")
+    p.add_argument("--ceiling", action="store_true", help="also print the unquantized auto-encoder's PSNR (top lambda)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    anchor = json.loads(args.anchor.read_text())
-    a_curve = (anchor["results"]["bpp"], anchor["results"]["psnr-rgb"])
+    anchors = [json.loads(a.read_text()) for a in (args.anchor or [REPO / "docs" / "results" / "kodak" / "webp.json"])]
+    span = tuple(float(v) for v in args.span.split(","))
     for path in args.models:
         model, (cpu_h, gpu_h), steps = load_any(path)
         trained = model.config.lambdas
         wanted = [float(v) for v in args.lambdas.split(",")] if args.lambdas else trained
         indices = [i for i, lam in enumerate(trained) if any(math.isclose(lam, w, rel_tol=1e-6) for w in wanted)]
-        if len(indices) < 2:
-            print(f"{path}: fewer than two of the wanted lambdas are trained ({', '.join(map(str, trained))})")
+        if len(indices) < 4:  # what a BD-rate needs
+            print(f"{path}: fewer than four of the wanted lambdas are trained ({', '.join(map(str, trained))})")
             return 1
         rows = kodak_estimate(model, args.kodak, lambda_indices=indices)
         curve = ([r["bpp"] for r in rows], [r["psnr"] for r in rows])
-        bd = bd_rate(a_curve, curve, anchor.get("name", "anchor"))
-        gap = span_gap(a_curve, curve, tuple(float(v) for v in args.span.split(",")))
-        worst = (f"worst {gap.worst:+.2f} dB at {gap.worst_at:.3f} bpp over {gap.covered[0]:.3f}-{gap.covered[1]:.3f}"
-                 if gap.covered else "no common rates")
         points = "  ".join(f"{r['bpp']:.3f}/{r['psnr']:.2f}" for r in rows)
         print(f"{str(path):<28} {model.config.model_id:<30} step {steps:>7} {cpu_h:6.2f} CPU-h {gpu_h:5.2f} GPU-h  "
-              f"BD {bd.bd_rate:+6.2f} % ({bd.overlap[0]:.2f}-{bd.overlap[1]:.2f} dB)  {worst}  {points}", flush=True)
+              f"{points}", flush=True)
+        if args.ceiling:
+            print(f"  auto-encoder ceiling (top lambda, no quantization): {ae_ceiling(model, args.kodak):.2f} dB", flush=True)
+        for anchor in anchors:
+            a_curve = (anchor["results"]["bpp"], anchor["results"]["psnr-rgb"])
+            name = anchor.get("name", "anchor")
+            bd = bd_rate(a_curve, curve, name)
+            gap = span_gap(a_curve, curve, span)
+            worst = (f"worst {gap.worst:+.2f} dB at {gap.worst_at:.3f} bpp over {gap.covered[0]:.3f}-{gap.covered[1]:.3f}"
+                     if gap.covered else "no common rates")
+            print(f"  vs {name:<42} BD {bd.bd_rate:+6.2f} % ({bd.overlap[0]:.2f}-{bd.overlap[1]:.2f} dB)  {worst}", flush=True)
     return 0
 
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from mspview.codec.model import ModelConfig
 from mspview.codec.weights import load_weights
 from mspview.train.extend import extend_lambdas
 from mspview.train.widen import widen, widen_latent
@@ -228,3 +229,15 @@ def test_log_appended_to_an_older_run_keeps_its_columns(tmp_path, data_dir):
     lines = (out / "log.csv").read_text().splitlines()
     assert lines[:2] == old.splitlines() and len(lines) == 4
     assert all(len(line.split(",")) == 8 for line in lines)
+
+
+def test_lambda_weights_steer_the_sampling(tmp_path, data_dir):
+    out = tmp_path / "run"
+    n = len(ModelConfig().lambdas)
+    weights = ["0"] * n
+    weights[-2] = "1"  # every batch at the second-highest lambda
+    res = train("--data", str(data_dir), "--steps", "4", "--out", str(out), "--lambda-weights", ",".join(weights))
+    assert res.returncode == 0, res.stderr
+    assert {float(r["lambda"]) for r in csv.DictReader(open(out / "log.csv"))} == {ModelConfig().lambdas[-2]}
+    res = train("--data", str(data_dir), "--steps", "1", "--out", str(tmp_path / "bad"), "--lambda-weights", "1,2")
+    assert res.returncode != 0 and "--lambda-weights wants" in res.stderr and "Traceback" not in res.stderr

@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lambdas", default=None, metavar="L1,L2,...",
                    help="with --init: train for this lambda set, a superset of the model's (new gains start "
                         "on the log-linear line through the nearest trained ones)")
+    p.add_argument("--lambda-weights", default=None, metavar="W1,W2,...",
+                   help="relative sampling weights of the lambdas, one per lambda (default: uniform)")
     p.add_argument("--export", default=None, help="write the final weights here (state dict + card)")
     for name in ("N", "M", "hidden"):
         p.add_argument(f"--{name}", type=int, default=getattr(ModelConfig(), name))
@@ -192,6 +194,14 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as e:
         raise SystemExit(f"mspview train: {e}") from None
     sched = Schedule(args.lr, args.warmup, args.decay_frac)
+    try:
+        lambda_weights = [float(v) for v in args.lambda_weights.split(",")] if args.lambda_weights else None
+        if lambda_weights and (len(lambda_weights) != len(config.lambdas) or min(lambda_weights) < 0
+                               or sum(lambda_weights) <= 0):
+            raise ValueError
+    except ValueError:
+        raise SystemExit(f"mspview train: --lambda-weights wants {len(config.lambdas)} non-negative numbers "
+                         f"(one per lambda, not all 0), not {args.lambda_weights!r}") from None
     budget_s = args.hours * 3600 if args.hours else None
     if budget_s is None and args.steps is None:
         raise SystemExit("give --hours or --steps")
@@ -241,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         lr = sched.lr(state["run_step"], progress())
         for group in optim.param_groups:
             group["lr"] = lr
-        li = random.randrange(len(config.lambdas))
+        li = random.choices(range(len(config.lambdas)), lambda_weights)[0]
         x = sampler.batch(args.batch).to(device, non_blocking=True).float().div_(255.0)
         out = net(x, li, amp)
         rd = model.rd_loss(out, x, config.lambdas[li])
