@@ -142,7 +142,11 @@ def test_close_during_encode_leaves_no_thread(qtbot, window):
 
 
 def test_ui_thread_never_stalls(qtbot, window):
-    """A 10 ms heartbeat on the UI thread during a LOF encode: the longest gap stays under 100 ms."""
+    """A 10 ms heartbeat on the UI thread during a LOF encode: the longest gap stays under 250 ms.
+
+    Codec work on the UI thread would stall it for longer (one fast encode of this image takes ~0.8 s on a
+    2-core CPU, one LOF iteration over 1 s). The worker thread shares the GIL, so gaps of 50-90 ms occur on a
+    2-core AVX2 CPU while it runs (measured, session 6): the bound keeps a margin above them."""
     gaps, last = [], [time.perf_counter()]
 
     def beat():
@@ -159,7 +163,7 @@ def test_ui_thread_never_stalls(qtbot, window):
         window.encode()
     timer.stop()
     assert len(gaps) > 20
-    assert max(gaps[1:]) < 0.1, f"longest UI stall {max(gaps) * 1000:.0f} ms"
+    assert max(gaps[1:]) < 0.25, f"longest UI stall {max(gaps) * 1000:.0f} ms"
 
 
 def test_settings_persist(qtbot, tmp_path):
