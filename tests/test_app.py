@@ -145,8 +145,9 @@ def test_ui_thread_never_stalls(qtbot, window):
     """A 10 ms heartbeat on the UI thread during a LOF encode: the longest gap stays under 250 ms.
 
     Codec work on the UI thread would stall it for longer (one fast encode of this image takes ~0.8 s on a
-    2-core CPU, one LOF iteration over 1 s). The worker thread shares the GIL, so gaps of 50-90 ms occur on a
-    2-core AVX2 CPU while it runs (measured, session 6): the bound keeps a margin above them."""
+    2-core CPU, one LOF iteration over 1 s). The codec runs in its own process, but on 2 cores its threads and
+    the UI's redraws share the CPU: gaps of 50-90 ms were measured on a 2-core AVX2 CPU (session 6), and the
+    bound keeps a margin above them."""
     gaps, last = [], [time.perf_counter()]
 
     def beat():
