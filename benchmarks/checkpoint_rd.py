@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -34,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from mspview.codec.model import MSPCodecModel, ModelConfig  # noqa: E402
 from mspview.codec.weights import load_weights  # noqa: E402
 from mspview.eval.bdrate import bd_rate, span_gap  # noqa: E402
-from mspview.train.loop import kodak_estimate  # noqa: E402
+from mspview.train.loop import image_batch, kodak_estimate, psnr_8bit  # noqa: E402
 
 
 def load_any(path: Path) -> tuple[MSPCodecModel, float, int]:
@@ -57,10 +56,8 @@ def ae_ceiling(model: MSPCodecModel, folder: Path) -> float:
     gain, inv_gain = model.gain.gain_at(torch.tensor(len(model.config.lambdas) - 1))
     psnrs = []
     for f in sorted(folder.glob("*.png")):
-        x = torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
-        x_hat = model.g_s(model.g_a(x) * gain * inv_gain).clamp(0, 1)
-        mse = torch.mean((x_hat * 255).round().sub(x * 255).pow(2)).item()
-        psnrs.append(10 * math.log10(255 ** 2 / mse))
+        x = image_batch(f)
+        psnrs.append(psnr_8bit(model.g_s(model.g_a(x) * gain * inv_gain), x))
     return float(np.mean(psnrs))
 
 

@@ -90,6 +90,17 @@ class Schedule:
         return self.peak * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+def image_batch(path: Path) -> torch.Tensor:
+    """An image file as a 1x3xHxW float tensor in [0, 1]."""
+    return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+
+
+def psnr_8bit(x_hat: torch.Tensor, x: torch.Tensor) -> float:
+    """PSNR-RGB of a reconstruction clamped and rounded to 8 bits, as a decoder would write it."""
+    mse = torch.mean((x_hat.clamp(0, 1) * 255).round().sub(x * 255).pow(2)).item()
+    return 10 * math.log10(255 ** 2 / mse)
+
+
 @torch.no_grad()
 def kodak_estimate(model: MSPCodecModel, folder: Path, lambda_indices=None, limit: int = 24) -> list[dict]:
     """Estimated bpp (hard rounding, model rate) and PSNR on Kodak; the real-file figures come from eval.
@@ -105,12 +116,10 @@ def kodak_estimate(model: MSPCodecModel, folder: Path, lambda_indices=None, limi
     for li in lambda_indices:
         bpps, psnrs = [], []
         for f in files:
-            x = torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
-            x = x.to(model.device)
+            x = image_batch(f).to(model.device)
             out = model(x, li)
-            mse = torch.mean((out["x_hat"].clamp(0, 1) * 255).round().sub(x * 255).pow(2)).item()
             bpps.append(out["bpp"].item())
-            psnrs.append(10 * math.log10(255 ** 2 / mse))
+            psnrs.append(psnr_8bit(out["x_hat"], x))
         rows.append({"lambda": lambdas[li], "bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs))})
     model.train(was_training)
     return rows
