@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from mspview.codec.model import ModelConfig
+from mspview.codec.transforms import SimplifiedGDN, seed_cross_terms
 from mspview.codec.weights import load_weights
 from mspview.train.extend import extend_lambdas
 from mspview.train.widen import widen, widen_latent
@@ -73,11 +74,13 @@ def test_widened_synthesis_starts_as_the_same_codec_and_learns(random_weights):
         a, b = narrow(x, 2), wide(x, 2)
     assert torch.equal(a["bits"], b["bits"])  # the synthesis may differ in float rounding only (wider sums)
     assert torch.allclose(a["x_hat"], b["x_hat"], rtol=0, atol=1e-5)
+    assert wide.g_s[0].weight[:, 16:].abs().sum() > 0  # (in, out, k, k): the new channels compute something
+    out_of_new = wide.g_s[2].weight[16:, :16]  # ... that reaches the trained ones through zeros
+    assert torch.equal(out_of_new, torch.zeros_like(out_of_new))
     wide.train()
     out = wide(x, 2)
     wide.rd_loss(out, x, 0.0067)["loss"].backward()
-    grad = wide.g_s[0].weight.grad  # (in, out, k, k): the new output channels must get a gradient
-    assert grad[:, 16:].abs().sum() > 0
+    assert wide.g_s[2].weight.grad[16:, :16].abs().sum() > 0  # which learn at once
     with pytest.raises(ValueError):
         widen(wide, synthesis=16)
 
@@ -92,12 +95,33 @@ def test_widened_analysis_starts_as_the_same_codec_and_learns(random_weights):
         a, b = narrow(x, 2), wide(x, 2)
     assert torch.allclose(a["y"], b["y"], rtol=0, atol=1e-5)
     assert torch.allclose(a["x_hat"], b["x_hat"], rtol=0, atol=1e-4)
+    assert wide.g_a[0].weight[16:].abs().sum() > 0  # (out, in, k, k): the new channels compute something
+    assert torch.equal(wide.g_a[2].weight[:16, 16:], torch.zeros(16, 8, 5, 5))  # unseen by the trained ones
     wide.train()
     out = wide(x, 2)
     wide.rd_loss(out, x, 0.0067)["loss"].backward()
-    assert wide.g_a[0].weight.grad[16:].abs().sum() > 0  # (out, in, k, k): new outputs learn
+    assert wide.g_a[2].weight.grad[:16, 16:].abs().sum() > 0  # until those weights learn, at once
     with pytest.raises(ValueError, match="cannot narrow the analysis"):
         widen(wide, analysis=16)
+
+
+def test_gdn_cross_channel_weights_learn_once_seeded():
+    torch.manual_seed(0)
+    gdn = SimplifiedGDN(8)
+    off = ~torch.eye(8, dtype=torch.bool)
+    x = torch.randn(2, 8, 6, 6)
+
+    def cross_grad() -> torch.Tensor:
+        gdn.zero_grad()
+        (gdn(x) - x.roll(1, dims=1)).square().mean().backward()
+        return gdn.gamma_sqrt.grad[off]
+
+    assert (cross_grad() != 0).all()  # a fresh layer's cross terms learn
+    with torch.no_grad():
+        gdn.gamma_sqrt[off] = 0  # as in every model trained before session 7
+    assert torch.equal(cross_grad(), torch.zeros(56))  # stuck: d gamma / d gamma_sqrt = 0 there
+    assert seed_cross_terms(gdn) == 56 and seed_cross_terms(gdn) == 0
+    assert (cross_grad() != 0).all()
 
 
 def test_train_widens_from_init_and_exports_a_loadable_model(tmp_path, data_dir, random_weights):

@@ -10,14 +10,20 @@ class SimplifiedGDN(nn.Module):
     """GDN with an L1 norm and no square root (Johnston et al. 2019): y = x / (beta + gamma * |x|).
 
     As good as full GDN for compression and cheaper per training step, which is what counts on a CPU.
-    Parameters are stored as square roots so that beta and gamma stay non-negative.
+    Parameters are stored as square roots so that beta and gamma stay non-negative. An entry of
+    gamma_sqrt at exactly 0 gets no gradient (d gamma / d gamma_sqrt = 2 gamma_sqrt), so the
+    cross-channel entries start at CROSS_SEED, not 0. Weights trained before session 7 have them at 0
+    (a per-channel normalisation that could never learn more); `seed_cross_terms` revives them.
     """
+
+    CROSS_SEED = 1e-3  # gamma = 1e-6 across channels: no measurable change to the output, but a gradient
 
     def __init__(self, channels: int, inverse: bool = False, gamma_init: float = 0.1):
         super().__init__()
         self.inverse = inverse
         self.beta_sqrt = nn.Parameter(torch.ones(channels))
-        self.gamma_sqrt = nn.Parameter(torch.eye(channels) * gamma_init ** 0.5)
+        eye = torch.eye(channels)
+        self.gamma_sqrt = nn.Parameter(eye * gamma_init ** 0.5 + (1 - eye) * self.CROSS_SEED)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         beta = self.beta_sqrt.square() + 1e-6
@@ -34,6 +40,18 @@ class SimplifiedGDN(nn.Module):
             norm = F.conv2d(rows.abs(), weight, bias)
             rows.mul_(norm) if self.inverse else rows.div_(norm)
         return x
+
+
+def seed_cross_terms(module: nn.Module) -> int:
+    """Give every GDN gamma entry that sits at exactly 0 the seed value, so that it can learn; the count."""
+    seeded = 0
+    with torch.no_grad():
+        for gdn in module.modules():
+            if isinstance(gdn, SimplifiedGDN):
+                dead = gdn.gamma_sqrt == 0
+                gdn.gamma_sqrt[dead] = SimplifiedGDN.CROSS_SEED
+                seeded += int(dead.sum())
+    return seeded
 
 
 def _conv(cin: int, cout: int) -> nn.Conv2d:

@@ -22,6 +22,7 @@ import torch.distributed as dist
 from PIL import Image
 
 from ..codec.model import MSPCodecModel, ModelConfig, fast_bf16
+from ..codec.transforms import SimplifiedGDN, seed_cross_terms
 from ..codec.weights import load_weights, save_weights
 from .data import PatchSampler
 from .extend import extend_lambdas
@@ -59,11 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kodak", default=str(DEFAULT_KODAK))
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--widen-analysis", type=int, default=None, metavar="N",
-                   help="with --init: widen the analysis transform to N channels (new channels start silent)")
+                   help="with --init: widen the analysis transform to N channels (zero weights out of the new ones)")
     p.add_argument("--widen-synthesis", type=int, default=None, metavar="NS",
-                   help="with --init: widen the synthesis transform to NS channels (new channels start silent)")
+                   help="with --init: widen the synthesis transform to NS channels (zero weights out of the new ones)")
     p.add_argument("--widen-latent", type=int, default=None, metavar="M",
                    help="with --init: widen the latent to M channels (new channels start silent)")
+    p.add_argument("--gdn-cross", action=argparse.BooleanOptionalAction, default=True,
+                   help="seed the GDN cross-channel weights that sit at exactly 0 (else they never learn)")
     p.add_argument("--lambdas", default=None, metavar="L1,L2,...",
                    help="with --init: train for this lambda set, a superset of the model's (new gains start "
                         "on the log-linear line through the nearest trained ones)")
@@ -184,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
             except ValueError as e:
                 raise SystemExit(f"mspview train: {e}") from None
             config = model.config
+    if args.gdn_cross and not (args.resume and ckpt_path.is_file()):
+        seeded = seed_cross_terms(model)
+        if seeded and lead:
+            print(f"GDN: {seeded} cross-channel weights at 0 seeded with {SimplifiedGDN.CROSS_SEED:g}", flush=True)
     model.to(device).train()
     optim = torch.optim.Adam(model.parameters(), lr=args.lr)
     if args.resume and ckpt_path.is_file() and "optim" in ck:

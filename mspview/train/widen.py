@@ -1,8 +1,13 @@
 """Widen a trained model in place (transforms or latent), so that training goes on instead of restarting.
 
-The new channels start silent: weights into a new channel are zero, so it outputs 0 and the widened
-model computes exactly what the trained one did. Weights out of a new channel get the layer's usual
-random init; they see zeros at first, but they carry the gradient back, so the new channels learn.
+Transforms: a new channel reads its inputs through the layer's usual random init, and every weight out
+of it into a trained channel starts at 0, so the widened model computes what the trained one did (up to
+the GDN's cross-channel seed, 1e-6). The zero outgoing weights get a gradient at once (new feature x
+error), then the incoming ones follow. Session 7 measured the opposite start (zero in, random out) on an
+H100: after 6,000 steps the new channels' weights were still ~300x smaller than the trained ones, a
+stable silence, since any output of theirs only perturbed the trained channels through random weights.
+The latent (`widen_latent`) still starts silent: a new latent channel that carried anything would cost
+bits at once. Session 7 saw its new channels stay silent too.
 """
 from __future__ import annotations
 
@@ -21,15 +26,12 @@ def _copy_layer(old: nn.Module, new: nn.Module) -> None:
         w_old = old.weight.transpose(0, 1) if transposed else old.weight
         w_new = new.weight.transpose(0, 1) if transposed else new.weight  # a view: writes go through
         cout, cin = w_old.shape[:2]
-        w_new[cout:] = 0
-        new.bias[cout:] = 0
-        w_new[:cout, :cin] = w_old
+        w_new[:cout] = 0  # trained outputs read nothing from the new inputs ...
+        w_new[:cout, :cin] = w_old  # ... and what they read before
         new.bias[:cout] = old.bias
     elif isinstance(old, SimplifiedGDN):
         c = old.beta_sqrt.shape[0]
         new.beta_sqrt[:c] = old.beta_sqrt
-        new.gamma_sqrt[:c, :] = 0
-        new.gamma_sqrt[:, :c] = 0
         new.gamma_sqrt[:c, :c] = old.gamma_sqrt
 
 
