@@ -11,7 +11,7 @@ from .gain import GainUnits
 from .msp import MSPModel, StepKey, gaussian_likelihood
 from .transforms import AnalysisTransform, SynthesisTransform
 
-# Kodak 0.07–1.0 bpp (fast, real files) with the session-5 weights; sessions 1–4 trained 0.0018–0.0483 (0.21–0.81 bpp).
+# Kodak 0.07–1.0 bpp (fast, real files) with the session-5 and session-7 weights; sessions 1–4 trained 0.0018–0.0483 (0.21–0.81 bpp).
 LAMBDAS = (0.0004, 0.00085, 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.11)
 
 
