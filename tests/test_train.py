@@ -100,7 +100,7 @@ def test_widened_analysis_starts_as_the_same_codec_and_learns(random_weights):
     wide.train()
     out = wide(x, 2)
     wide.rd_loss(out, x, 0.0067)["loss"].backward()
-    assert wide.g_a[2].weight.grad[:16, 16:].abs().sum() > 0  # until those weights learn, at once
+    assert wide.g_a[2].weight.grad[:16, 16:].abs().sum() > 0  # and those zeros learn at once
     with pytest.raises(ValueError, match="cannot narrow the analysis"):
         widen(wide, analysis=16)
 

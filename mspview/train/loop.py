@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--widen-latent", type=int, default=None, metavar="M",
                    help="with --init: widen the latent to M channels (new channels start silent)")
     p.add_argument("--gdn-cross", action=argparse.BooleanOptionalAction, default=True,
-                   help="seed the GDN cross-channel weights that sit at exactly 0 (else they never learn)")
+                   help="seed the GDN gamma weights that sit at exactly 0, else they never learn (all cross-channel ones "
+                        "of weights trained before session 7)")
     p.add_argument("--lambdas", default=None, metavar="L1,L2,...",
                    help="with --init: train for this lambda set, a superset of the model's (new gains start "
                         "on the log-linear line through the nearest trained ones)")
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.gdn_cross and not (args.resume and ckpt_path.is_file()):
         seeded = seed_cross_terms(model)
         if seeded and lead:
-            print(f"GDN: {seeded} cross-channel weights at 0 seeded with {SimplifiedGDN.CROSS_SEED:g}", flush=True)
+            print(f"GDN: {seeded} gamma weights at 0 seeded with {SimplifiedGDN.CROSS_SEED:g}", flush=True)
     model.to(device).train()
     optim = torch.optim.Adam(model.parameters(), lr=args.lr)
     if args.resume and ckpt_path.is_file() and "optim" in ck:
