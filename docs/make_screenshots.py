@@ -24,7 +24,6 @@ def main() -> int:
     win = MainWindow(settings=settings)
     win.setGeometry(0, 0, 1600, 1000)
     win.show()
-    win.open_path(SAMPLE)
     win.profile_box.setCurrentText("quick")
     win.codec_box.setCurrentIndex(win.codec_box.findData("webp"))
     shots = []
@@ -52,7 +51,8 @@ def main() -> int:
 
     win.job_finished.connect(after_encode)
     win.job_failed.connect(lambda m: (print("encode failed:", m), win.close()))
-    QTimer.singleShot(500, win.encode)
+    win.image_loaded.connect(lambda _path: QTimer.singleShot(500, win.encode))
+    win.open_path(SAMPLE)
     app.exec()
     for p in shots:
         print(p)

@@ -23,7 +23,8 @@ def window(qtbot, tmp_path):
     qtbot.addWidget(win)
     win.resize(1400, 900)
     win.show()
-    win.open_path(SAMPLE)
+    with qtbot.waitSignal(win.image_loaded, timeout=10_000):
+        win.open_path(SAMPLE)
     win.codec_box.setCurrentIndex(win.codec_box.findData("webp"))
     yield win
     win.close()
@@ -128,8 +129,10 @@ def test_damaged_msp_shows_error_dialog(qtbot, window, tmp_path):
 def test_unreadable_image_shows_error(qtbot, window, tmp_path):
     p = tmp_path / "not_an_image.png"
     p.write_bytes(b"garbage")
-    window.open_path(p)
+    with qtbot.waitSignal(window.image_failed, timeout=10_000):
+        window.open_path(p)
     assert "not an image" in window.last_error
+    assert window.image_path == SAMPLE  # the image shown before stays
 
 
 def test_close_during_encode_leaves_no_thread(qtbot, window):
@@ -195,5 +198,6 @@ def test_drop_an_image_file_opens_it(qtbot, window, tmp_path):
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
     drop = QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, drop)
+    with qtbot.waitSignal(window.image_loaded, timeout=10_000):
+        QApplication.sendEvent(window, drop)
     assert window.image_path == dropped and window.image.width == 56 and window.image.height == 40

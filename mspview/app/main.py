@@ -29,23 +29,25 @@ def main(argv: list[str] | None = None) -> int:
     win = MainWindow(args.model)
     win.resize(1500, 950)
     win.show()
-    files = args.files or [str(SAMPLE)]
-    for f in files:
-        win.open_path(f)
+    status = {"code": 1}
     if args.smoke_test:
-        status = {"code": 1}
-
         def done(_result) -> None:
             status["code"] = 0
             print(f"smoke test: encoded {win.image_path.name}: {win.result.readouts[0].bpp:.4f} bpp, "
                   f"{win.result.readouts[0].psnr:.2f} dB")
             win.close()
 
+        def failed(message: str) -> None:
+            print(f"smoke test failed: {message}")
+            win.close()
+
         win.profile_box.setCurrentText("fast")
         win.codec_box.setCurrentIndex(0)
         win.job_finished.connect(done)
-        win.job_failed.connect(lambda m: (print(f"smoke test failed: {m}"), win.close()))
-        QTimer.singleShot(0, win.encode)
-        app.exec()
-        return status["code"]
-    return app.exec()
+        win.job_failed.connect(failed)
+        win.image_failed.connect(failed)
+        win.image_loaded.connect(lambda _path: QTimer.singleShot(0, win.encode))
+    for f in args.files or [str(SAMPLE)]:
+        win.open_path(f)
+    code = app.exec()
+    return status["code"] if args.smoke_test else code

@@ -6,11 +6,12 @@ import csv
 import json
 import math
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QHeaderView, QLabel, QMainWindow, QMessageBox,
@@ -73,6 +74,8 @@ class PreviewStrip(QWidget):
 class MainWindow(QMainWindow):
     job_finished = Signal(object)
     job_failed = Signal(str)
+    image_loaded = Signal(object)  # the path, once its pixels are in
+    image_failed = Signal(str)  # why an image file could not be opened
 
     def __init__(self, model_path: str | None = None, settings: QSettings | None = None):
         super().__init__()
@@ -88,6 +91,10 @@ class MainWindow(QMainWindow):
         self.previews: list[Preview] = []
         self.last_error = ""
         self._job_started = 0.0
+        # Image files decode off the UI thread (a 64 MP PNG takes seconds); a timer collects the result.
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mspview-load")
+        self._loading: tuple[Path, Future] | None = None
+        self._load_timer = QTimer(self, interval=30, timeout=self._collect_image)
         self._build_ui()
         self._restore_settings()
         self.runner.event.connect(self._on_event)
@@ -358,10 +365,24 @@ class MainWindow(QMainWindow):
             self.open_image(path)
 
     def open_image(self, path: Path) -> None:
+        """Start reading an image file; `image_loaded` fires once it is shown (a newer open wins)."""
+        self._loading = (path, self._loader.submit(load_image, path))
+        self.stage.setText(f"loading {path.name}…")
+        self._load_timer.start()
+
+    def _collect_image(self) -> None:
+        path, future = self._loading or (None, None)
+        if future is None or not future.done():
+            return
+        self._load_timer.stop()
+        self._loading = None
         try:
-            img = load_image(path)
-        except MSPError as e:
-            self.show_error(str(e))
+            img = future.result()
+        except (MSPError, MemoryError) as e:
+            message = str(e) if isinstance(e, MSPError) else f"{path.name}: not enough memory to read this image"
+            self.stage.setText(f"could not open {path.name}")
+            self.show_error(message)
+            self.image_failed.emit(message)
             return
         self.runner.cancel()
         self.image, self.image_path, self.result = img, path, None
@@ -374,6 +395,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         note = f" ({'; '.join(img.notes)})" if img.notes else ""
         self.stage.setText(f"loaded {path.name}: {img.width}×{img.height} {img.source_mode}{note}")
+        self.image_loaded.emit(path)
 
     def open_msp(self, path: Path) -> None:
         try:
@@ -559,6 +581,8 @@ class MainWindow(QMainWindow):
                           "progressive probability model and latent overfitting.\nWeights trained on our own CPU.")
 
     def closeEvent(self, event) -> None:
+        self._load_timer.stop()
+        self._loader.shutdown(wait=False, cancel_futures=True)
         self.runner.stop()
         self._save_settings()
         super().closeEvent(event)

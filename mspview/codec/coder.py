@@ -13,7 +13,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import bitstream
 from .bitstream import Header, ScaleRecord
@@ -21,7 +20,7 @@ from .entropy import StreamDecoder, StreamEncoder, quantize, sigma_index, symbol
 from .errors import BitstreamError, ModelError
 from .imageio import LoadedImage, check_size, to_output
 from .msp import StepKey, part_grid, schedule
-from .transforms import channels_last
+from .transforms import activation_bytes_per_row, channels_last, row_bands, with_halo
 from .weights import LoadedModel
 
 STRIDE = bitstream.LATENT_STRIDE
@@ -86,14 +85,22 @@ class DecodedImage:
         return to_output(self.image, self.header.mode)
 
 
+def padded_pixels(rgb: np.ndarray) -> np.ndarray:
+    """H x W x 3 uint8 padded at the bottom and right to a multiple of 16 (edges replicated; zeros
+    for an image one pixel wide or high)."""
+    h, w = rgb.shape[:2]
+    pad = ((0, (-h) % STRIDE), (0, (-w) % STRIDE), (0, 0))
+    return np.pad(rgb, pad, mode="edge" if min(h, w) > 1 else "constant")
+
+
+def pixels_tensor(px: np.ndarray, device: torch.device) -> torch.Tensor:
+    """H x W x 3 uint8 -> 1 x 3 x H x W float in [0, 1]."""
+    return torch.as_tensor(np.array(px, dtype=np.uint8, copy=True)).to(device).permute(2, 0, 1)[None].float() / 255.0
+
+
 def image_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
-    """H x W x 3 uint8 -> 1 x 3 x H' x W' in [0,1], padded (edge replicate) to a multiple of 16."""
-    x = torch.as_tensor(np.array(rgb, dtype=np.uint8, copy=True)).to(device).permute(2, 0, 1)[None].float() / 255.0
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % STRIDE, (-w) % STRIDE
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode="replicate") if min(h, w) > 1 else F.pad(x, (0, pw, 0, ph))
-    return x
+    """H x W x 3 uint8 -> 1 x 3 x H' x W' in [0,1], padded to a multiple of 16 (see padded_pixels)."""
+    return pixels_tensor(padded_pixels(rgb), device)
 
 
 def to_uint8(x: torch.Tensor, h: int, w: int) -> np.ndarray:
@@ -102,16 +109,28 @@ def to_uint8(x: torch.Tensor, h: int, w: int) -> np.ndarray:
 
 @torch.no_grad()
 def analyse(lm: LoadedModel, rgb: np.ndarray, lam: float) -> torch.Tensor:
-    """The gained latent y of an image (what LOF optimises and what gets quantized)."""
+    """The gained latent y of an image (what LOF optimises and what gets quantized), band by band."""
     model = lm.model
-    x = image_tensor(rgb, model.device)
-    return model.g_a(channels_last(x)).contiguous() * model.gain.gain(lam).to(x.device)
+    px = padded_pixels(rgb)
+    h, w = px.shape[0] // STRIDE, px.shape[1] // STRIDE
+    y = torch.empty(1, model.config.M, h, w, device=model.device)
+    for a, b in row_bands(h, activation_bytes_per_row(w, model.config.N)):
+        a0, b0 = with_halo(a, b, h)
+        band = model.g_a(channels_last(pixels_tensor(px[STRIDE * a0: STRIDE * b0], model.device)))
+        y[..., a:b, :] = band[..., a - a0: b - a0, :]
+    return y * model.gain.gain(lam).to(y.device)
 
 
 @torch.no_grad()
 def synthesize(lm: LoadedModel, y_hat: torch.Tensor, lam: float, h: int, w: int) -> np.ndarray:
+    """The 8-bit reconstruction (H x W x 3) of a quantized latent, band by band."""
     model = lm.model
-    return to_uint8(model.g_s.decode(y_hat * model.gain.inverse_gain(lam).to(y_hat.device)), h, w)
+    out = np.empty((h, w, 3), np.uint8)
+    for r0, x in model.g_s.decode_bands(y_hat * model.gain.inverse_gain(lam).to(y_hat.device)):
+        rows = min(x.shape[-2], h - r0)
+        if rows > 0:
+            out[r0: r0 + rows] = to_uint8(x, rows, w)
+    return out
 
 
 @dataclass

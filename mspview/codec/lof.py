@@ -20,11 +20,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .coder import EncodedImage, analyse, encode, image_tensor, quantize_latent, synthesize, group_slice
+from .coder import STRIDE, EncodedImage, analyse, encode, group_slice, pixels_tensor, quantize_latent, synthesize
 from .imageio import LoadedImage
-from .model import fast_bf16
+from .model import autocast_for, fast_bf16
 from .msp import part_grid, schedule
 from .profiles import Profile
+from .transforms import activation_bytes_per_row, row_bands, with_halo
 from .weights import LoadedModel
 
 
@@ -54,7 +55,12 @@ class ProfileResult:
 
 
 def mse_uint8(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    """Exact (integer sums), a band of rows at a time: no full-size float copies of large images."""
+    total = 0
+    for r in range(0, a.shape[0], 512):
+        d = a[r: r + 512].astype(np.int32) - b[r: r + 512]
+        total += int(np.square(d).sum(dtype=np.int64))
+    return total / a.size
 
 
 def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
@@ -103,6 +109,28 @@ class _Adam:
         self.p.sub_(lr * m_hat / (v_hat.sqrt() + self.eps))
 
 
+def distortion_grad(model, y_hat: torch.Tensor, inv_gain: torch.Tensor, rgb: np.ndarray, lam: float, amp: bool,
+                    budget: int | None = None) -> tuple[float, torch.Tensor]:
+    """MSE of the synthesis of y_hat against the image (pixels in [0, 1]) and the gradient of
+    lam * 255^2 * MSE with respect to y_hat, band by band (exact: transforms.BAND_HALO), so that
+    an iteration's memory stays bounded at any image size."""
+    height, width = rgb.shape[:2]
+    yd = y_hat.detach().requires_grad_(True)
+    rows, n = yd.shape[-2], 3 * height * width
+    se = 0.0
+    per_row = 4 * activation_bytes_per_row(yd.shape[-1], model.g_s[0].out_channels)  # a backward holds ~4 of them
+    for a, b in row_bands(rows, per_row, budget):
+        a0, b0 = with_halo(a, b, rows)
+        r0, r1 = STRIDE * a, min(STRIDE * b, height)
+        with autocast_for(yd.device, amp):
+            x_hat = model.g_s(yd[..., a0:b0, :] * inv_gain.detach())
+        top = STRIDE * (a - a0)
+        d = torch.sum((x_hat.float()[..., top: top + r1 - r0, :width] - pixels_tensor(rgb[r0:r1], yd.device)) ** 2)
+        (d * (lam * 255 ** 2 / n)).backward()
+        se += d.item()
+    return se / n, yd.grad
+
+
 def overfit_latent(lm: LoadedModel, image: LoadedImage, lam: float, profile: Profile,
                    on_event: Callable[[LOFEvent], None] | None = None,
                    should_stop: Callable[[], bool] | None = None) -> tuple[torch.Tensor, list[LOFEvent], int, bool]:
@@ -126,8 +154,8 @@ def overfit_latent(lm: LoadedModel, image: LoadedImage, lam: float, profile: Pro
     if total <= 0:
         return best_y, events, 0, False
 
-    x = image_tensor(image.rgb, dev)[..., : image.height, : image.width]
     inv_gain = model.gain.inverse_gain(lam).detach().to(dev)
+    amp = profile.amp and dev.type == "cpu" and fast_bf16(dev)
     for p in model.parameters():
         p.requires_grad_(False)
     y = y0.clone().requires_grad_(True)
@@ -142,18 +170,17 @@ def overfit_latent(lm: LoadedModel, image: LoadedImage, lam: float, profile: Pro
                 cancelled = True
                 break
             lr = profile.lr * scale * 0.5 * (1 + math.cos(math.pi * it / total))
-            out = model.from_latent(y, inv_gain, amp=profile.amp and dev.type == "cpu" and fast_bf16(dev), noisy=True)
-            x_hat = out["x_hat"][..., : image.height, : image.width]
-            mse = torch.mean((x_hat - x) ** 2)
-            bpp_t = out["bits"].sum() / true_cost.pixels
-            loss = bpp_t + lam * 255 ** 2 * mse
+            rate = model.latent_rate(y, noisy=True)
+            bpp_t = rate["bits"].sum() / true_cost.pixels
+            mse, grad = distortion_grad(model, rate["y_hat"], inv_gain, image.rgb, lam, amp)
             y.grad = None
-            loss.backward()
+            torch.autograd.backward([bpp_t, rate["y_hat"]], [None, grad])
+            loss = bpp_t.item() + lam * 255 ** 2 * mse
             opt.step(lr)
             it += 1
             elapsed = time.perf_counter() - t0
             remaining = elapsed / it * (total - it)
-            emit(LOFEvent("iter", it, total, bpp_t.item(), -10 * math.log10(max(mse.item(), 1e-12)), loss.item(),
+            emit(LOFEvent("iter", it, total, bpp_t.item(), -10 * math.log10(max(mse, 1e-12)), loss,
                           best_cost, elapsed, remaining, lr))
             if it % profile.check_every == 0 or it == total:
                 cost, bpp, psnr, _ = true_cost(y.detach())

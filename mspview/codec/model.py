@@ -109,6 +109,14 @@ class MSPCodecModel(nn.Module):
         straight-through rounded values (mixed quantization, Minnen & Singh 2020). Likelihoods are
         computed in fp32 whatever `amp` says; only the synthesis runs under autocast.
         """
+        out = self.latent_rate(y, noisy)
+        with autocast_for(y.device, amp):
+            x_hat = self.g_s(out["y_hat"] * inv_gain)
+        out["x_hat"] = x_hat.float()
+        return out
+
+    def latent_rate(self, y: torch.Tensor, noisy: bool) -> dict:
+        """The rate half of `from_latent`: bits per image, per step, and the straight-through y_hat."""
         bits: dict[StepKey, torch.Tensor] = {}
 
         def resolve(key, parts):
@@ -123,9 +131,7 @@ class MSPCodecModel(nn.Module):
             return out
 
         y_hat = self.msp.run(tuple(y.shape), resolve, target=y)
-        with autocast_for(y.device, amp):
-            x_hat = self.g_s(y_hat * inv_gain)
-        return {"x_hat": x_hat.float(), "bits": sum(bits.values()), "step_bits": bits, "y_hat": y_hat}
+        return {"bits": sum(bits.values()), "step_bits": bits, "y_hat": y_hat}
 
     def rd_loss(self, out: dict, x: torch.Tensor, lam: float) -> dict:
         mse = torch.mean((out["x_hat"] - x) ** 2)

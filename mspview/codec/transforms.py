@@ -1,9 +1,36 @@
 """Analysis and synthesis transforms (Ballé et al. 2018 layout, 4 stride-2 stages = x16)."""
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+# Inference runs the transforms on bands of latent rows, so memory stays bounded at any image size.
+# A band carries BAND_HALO latent rows of context on each side: the receptive fields reach 30 pixels
+# (g_a) and 1.9 latent rows (g_s), so banded results equal whole-image ones. BAND_BYTES bounds the
+# largest activation of a band: Kodak and 1080p run as one band, a 4K image as two.
+BAND_HALO = 2
+BAND_BYTES = 512 * 2 ** 20
+
+
+def row_bands(rows: int, bytes_per_row: int, budget: int | None = None) -> list[tuple[int, int]]:
+    """Split `rows` latent rows into equal bands [a, b) whose largest activation fits `budget` bytes
+    (default BAND_BYTES)."""
+    per = max(1, (budget or BAND_BYTES) // max(1, bytes_per_row))
+    count = -(-rows // per)
+    size = -(-rows // count)
+    return [(a, min(rows, a + size)) for a in range(0, rows, size)]
+
+
+def with_halo(a: int, b: int, rows: int) -> tuple[int, int]:
+    return max(0, a - BAND_HALO), min(rows, b + BAND_HALO)
+
+
+def activation_bytes_per_row(latent_width: int, channels: int) -> int:
+    """fp32 bytes of a half-resolution activation per latent row (8 rows of 8x the latent width)."""
+    return 8 * 8 * latent_width * channels * 4
 
 
 class SimplifiedGDN(nn.Module):
@@ -88,6 +115,13 @@ class SynthesisTransform(nn.Sequential):
         for layer in list(self)[:-1]:
             x = layer(x)
         return subpixel_deconv(self[-1], x)
+
+    def decode_bands(self, y: torch.Tensor, budget: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+        """Inference band by band: yields (first output row, 1 x 3 x rows x W) for consecutive bands."""
+        rows = y.shape[-2]
+        for a, b in row_bands(rows, activation_bytes_per_row(y.shape[-1], self[0].out_channels), budget):
+            a0, b0 = with_halo(a, b, rows)
+            yield 16 * a, self.decode(y[..., a0:b0, :])[..., 16 * (a - a0): 16 * (b - a0), :]
 
 
 def channels_last(x: torch.Tensor) -> torch.Tensor:

@@ -33,10 +33,17 @@ class Classical:
     log_knob: bool = False  # bisect in log space (ratios, distances)
 
     def encode(self, rgb: np.ndarray, setting: float) -> bytes:
-        return self._encode(np.ascontiguousarray(rgb), int(round(setting)) if self.integer else float(setting))
+        try:
+            return self._encode(np.ascontiguousarray(rgb), int(round(setting)) if self.integer else float(setting))
+        except (OSError, ValueError, RuntimeError, MemoryError) as e:  # e.g. WebP's 16383-pixel side limit
+            h, w = rgb.shape[:2]
+            raise MSPError(f"{self.label} cannot encode this {w}x{h} image: {e}") from None
 
     def decode(self, data: bytes) -> np.ndarray:
-        return self._decode(data)
+        try:
+            return self._decode(data)
+        except (OSError, ValueError, RuntimeError, MemoryError) as e:
+            raise MSPError(f"{self.label} cannot decode its own file: {e}") from None
 
     def at_bpp(self, rgb: np.ndarray, target: float, tolerance: float = 0.05):
         """Bisection on the setting to land within `tolerance` (relative) of `target` bpp.

@@ -8,11 +8,12 @@ from pytorch_msssim import ms_ssim as _ms_ssim
 from ..codec.lof import psnr_uint8 as psnr  # noqa: F401 - one PSNR for the codec and the evaluation
 
 MS_SSIM_MIN_SIDE = 161  # five scales with an 11-tap window need at least this many pixels a side
+MS_SSIM_MAX_PIXELS = 16_000_000  # pytorch-msssim holds about ten float64 copies: ~4 GB at this size
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """MS-SSIM on RGB 8-bit images; NaN for images too small for five scales."""
-    if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:
+    """MS-SSIM on RGB 8-bit images; NaN for images too small for five scales or over 16 megapixels."""
+    if min(a.shape[:2]) < MS_SSIM_MIN_SIDE or a.shape[0] * a.shape[1] > MS_SSIM_MAX_PIXELS:
         return float("nan")
 
     def t(x: np.ndarray) -> torch.Tensor:
