@@ -1,5 +1,6 @@
 """Large images: the transforms and LOF's distortion run in bands of latent rows with a halo, which
-must give exactly the whole-image results; images over the pixel limit are refused before decoding."""
+must give exactly the whole-image results; images over the pixel limit are refused before decoding;
+the phases that grow with the image (verifying decode, classical comparison) can be cancelled."""
 from __future__ import annotations
 
 import struct
@@ -99,3 +100,30 @@ def test_classical_codec_limits_are_our_error():
 
     with pytest.raises(MSPError, match="WebP.*16400x2"):
         classical.get("webp").encode(np.zeros((2, 16400, 3), np.uint8), 50)
+
+
+def test_cancel_reaches_the_verifying_decode_and_the_comparison(random_model):
+    """Long phases after the encode (one synthesis per scale, a classical bisection: minutes at 64 MP)
+    stop on cancel; a cancelled comparison keeps the finished .msp."""
+    import threading
+
+    from mspview.app import jobs
+    from mspview.codec.errors import Cancelled
+    from mspview.codec.imageio import LoadedImage
+
+    image = LoadedImage(noise_image(96, 128, seed=9), "RGB", "RGB")
+
+    def run(cancel_when):
+        cancel, seen = threading.Event(), []
+
+        def emit(ev):
+            seen.append(ev)
+            if cancel_when(ev):
+                cancel.set()
+        return jobs.encode_job(random_model, image, 0.0067, "fast", "jpeg", emit, cancel), seen
+
+    with pytest.raises(Cancelled):
+        run(lambda ev: isinstance(ev, jobs.PreviewEvent))
+    result, seen = run(lambda ev: isinstance(ev, jobs.Stage) and ev.text.startswith("matching"))
+    assert result.data and result.decoded.complete
+    assert result.readouts[1].note == "comparison cancelled" and result.readouts[1].nbytes == 0

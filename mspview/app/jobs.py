@@ -107,7 +107,9 @@ def encode_job(lm: LoadedModel, image: LoadedImage, lam: float, profile_name: st
     data = res.encoded.data
     emit(Stage("decoding the real file scale by scale", 0.82))
     ref = image.rgb
-    dec, previews, dec_s = _previews(lm, data, emit, threading.Event(), ref)  # the file exists: always finish
+    # A cancel during LOF keeps the best latent so far: that file is then decoded to the end. A cancel
+    # during this decode (minutes at 64 MP, one full synthesis per scale) stops the job.
+    dec, previews, dec_s = _previews(lm, data, emit, threading.Event() if res.cancelled else cancel, ref)
     readouts = [CodecReadout(f"mspview ({profile.name})", len(data), bits_per_pixel(len(data), image.width, image.height),
                              psnr(dec.image, ref), ms_ssim(dec.image, ref), enc_s, dec_s,
                              "cancelled: best latent so far" if res.cancelled else "")]
@@ -117,7 +119,7 @@ def encode_job(lm: LoadedModel, image: LoadedImage, lam: float, profile_name: st
         codec = classical.get(compare)
         try:
             t = time.perf_counter()
-            setting, cdata = codec.at_bpp(ref, readouts[0].bpp)
+            setting, cdata = codec.at_bpp(ref, readouts[0].bpp, should_stop=cancel.is_set)
             c_enc = time.perf_counter() - t
             t = time.perf_counter()
             cimg = codec.decode(cdata)
@@ -126,6 +128,8 @@ def encode_job(lm: LoadedModel, image: LoadedImage, lam: float, profile_name: st
                                          psnr(cimg, ref), ms_ssim(cimg, ref), c_enc, c_dec,
                                          f"{codec.knob} {setting:g} (bisection, all tries)"))
             result.classical_image, result.classical_name = cimg, codec.label
+        except Cancelled:  # the mspview file is done: keep it, drop the comparison
+            readouts.append(CodecReadout(codec.label, 0, float("nan"), None, None, None, None, "comparison cancelled"))
         except MSPError as e:
             readouts.append(CodecReadout(codec.label, 0, float("nan"), None, None, None, None, str(e)))
     if len(readouts) == 2 and readouts[1].nbytes and not cancel.is_set():
@@ -133,9 +137,11 @@ def encode_job(lm: LoadedModel, image: LoadedImage, lam: float, profile_name: st
         other.note += f"; mspview {ours.psnr - other.psnr:+.2f} dB at the same bpp"
         emit(Stage(f"matching {compare} to the same PSNR", 0.95))
         try:  # "% smaller at equal quality": the classical file that reaches our PSNR
-            _, eq = codec.at_psnr(ref, ours.psnr)
+            _, eq = codec.at_psnr(ref, ours.psnr, should_stop=cancel.is_set)
             ours.note = (ours.note + "; " if ours.note else "") + \
                 f"{100 * (1 - ours.nbytes / len(eq)):.1f} % smaller than {compare} at equal PSNR"
+        except Cancelled:
+            ours.note = (ours.note + "; " if ours.note else "") + "equal-PSNR match cancelled"
         except MSPError as e:
             ours.note = (ours.note + "; " if ours.note else "") + f"equal-PSNR match: {e}"
     emit(Stage("done", 1.0))

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from ..codec.errors import MSPError
+from ..codec.errors import Cancelled, MSPError
 from .metrics import bpp as bits_per_pixel
 from .metrics import psnr
 
@@ -45,20 +45,24 @@ class Classical:
         except (OSError, ValueError, RuntimeError, MemoryError) as e:
             raise MSPError(f"{self.label} cannot decode its own file: {e}") from None
 
-    def at_bpp(self, rgb: np.ndarray, target: float, tolerance: float = 0.05):
+    def at_bpp(self, rgb: np.ndarray, target: float, tolerance: float = 0.05, should_stop=None):
         """Bisection on the setting to land within `tolerance` (relative) of `target` bpp.
-        Returns (setting, bytes); raises MSPError when the codec cannot get close enough."""
+        Returns (setting, bytes); raises MSPError when the codec cannot get close enough, Cancelled
+        when `should_stop()` turns true between tries."""
         h, w = rgb.shape[:2]
-        return self._bisect(rgb, lambda data: bits_per_pixel(len(data), w, h), target, tolerance * target, "bpp")
+        return self._bisect(rgb, lambda data: bits_per_pixel(len(data), w, h), target, tolerance * target, "bpp",
+                            should_stop)
 
-    def at_psnr(self, rgb: np.ndarray, target: float, tolerance: float = 0.05):
+    def at_psnr(self, rgb: np.ndarray, target: float, tolerance: float = 0.05, should_stop=None):
         """Bisection on the setting to land within `tolerance` dB of `target` PSNR."""
-        return self._bisect(rgb, lambda data: psnr(self.decode(data), rgb), target, tolerance, "dB")
+        return self._bisect(rgb, lambda data: psnr(self.decode(data), rgb), target, tolerance, "dB", should_stop)
 
-    def _bisect(self, rgb, measure, target: float, tol: float, unit: str, max_iter: int = 24):
+    def _bisect(self, rgb, measure, target: float, tol: float, unit: str, should_stop=None, max_iter: int = 24):
         lo, hi = self.lo, self.hi
         best = None
         for _ in range(max_iter):
+            if should_stop and should_stop():
+                raise Cancelled(f"{self.label} bisection cancelled")
             mid = math.sqrt(lo * hi) if self.log_knob else (lo + hi) / 2
             if self.integer:
                 mid = int(round(mid))
