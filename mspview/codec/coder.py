@@ -98,11 +98,6 @@ def pixels_tensor(px: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(np.array(px, dtype=np.uint8, copy=True)).to(device).permute(2, 0, 1)[None].float() / 255.0
 
 
-def image_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
-    """H x W x 3 uint8 -> 1 x 3 x H' x W' in [0,1], padded to a multiple of 16 (see padded_pixels)."""
-    return pixels_tensor(padded_pixels(rgb), device)
-
-
 def to_uint8(x: torch.Tensor, h: int, w: int) -> np.ndarray:
     return (x[0, :, :h, :w].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
