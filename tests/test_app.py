@@ -73,6 +73,17 @@ def test_heat_map_hover(qtbot, window):
     assert "bits" in window.bits.hover_label.text()
 
 
+def test_chunk_bars_ticks_and_hover(qtbot, window):
+    encode_and_wait(qtbot, window)
+    bits = window.bits
+    major, minor = bits.chunks.getAxis("bottom")._tickLevels
+    assert [name for _, name in major] == ["base"] + [f"scale {s}" for s in reversed(range(len(major) - 1))]
+    assert len(minor) == len(bits.chunk_rows) - 1
+    scene_pos = bits.chunks.getPlotItem().vb.mapViewToScene(QPointF(1.0, 0.0))
+    bits.chunks.scene().sigMouseMoved.emit(scene_pos)
+    assert bits.chunk_hover.text() == bits.chunk_rows[1] and " B (" in bits.chunk_rows[1]
+
+
 def test_split_handle_drag_and_zoom(qtbot, window):
     encode_and_wait(qtbot, window)
     c = window.canvas

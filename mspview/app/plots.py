@@ -150,6 +150,10 @@ class BitAllocation(QTabWidget):
         self.chunks.setLabel("left", "bytes per chunk (estimated)")
         self.chunks.showGrid(y=True, alpha=0.3)
         chunk_lay.addWidget(self.chunks, 1)
+        self.chunk_hover = QLabel("hover a bar for its chunk")
+        chunk_lay.addWidget(self.chunk_hover)
+        self.chunk_rows: list[str] = []
+        self.chunks.scene().sigMouseMoved.connect(self._on_chunk_move)
         self.addTab(chunk_page, "Per scale / step / group")
         heat_page = QWidget()
         lay = QVBoxLayout(heat_page)
@@ -182,8 +186,9 @@ class BitAllocation(QTabWidget):
         ys = np.array([maps.chunks[k] / 8 for k in keys], float)
         brushes = [SCALE_COLOURS[k.scale % len(SCALE_COLOURS)] for k in keys]
         self.chunks.addItem(pg.BarGraphItem(x=x, height=ys, width=0.8, brushes=brushes))
-        ticks = [(i, "base" if k.step == BASE else f"s{k.scale}{STEP_NAMES[k.step]}{k.group}") for i, k in enumerate(keys)]
-        self.chunks.getAxis("bottom").setTicks([ticks])
+        self.chunks.getAxis("bottom").setTicks(chunk_ticks(keys))
+        total = max(float(ys.sum()), 1e-9)
+        self.chunk_rows = [f"{k}: {y:.0f} B ({100 * y / total:.1f} % of the estimate)" for k, y in zip(keys, ys)]
         # Chunks share their scale's stream, so only the per-scale sizes are exact (from the file).
         exact = " · ".join(f"s{r.scale} {r.nbytes} B" for r in header.scales)
         self.scale_bytes.setText(f"exact bytes per scale stream (from the file): {exact}")
@@ -191,3 +196,23 @@ class BitAllocation(QTabWidget):
         self.channels.addItem(pg.BarGraphItem(x=np.arange(len(maps.channels)), height=maps.channels, width=0.9,
                                               brush="#4e79a7"))
         self.heat.set_data(image, maps.spatial)
+
+    def chunk_at(self, x: float) -> str:
+        i = int(round(x))
+        return self.chunk_rows[i] if 0 <= i < len(self.chunk_rows) else ""
+
+    def _on_chunk_move(self, pos) -> None:
+        text = self.chunk_at(self.chunks.getPlotItem().vb.mapSceneToView(pos).x())
+        if text:
+            self.chunk_hover.setText(text)
+
+
+def chunk_ticks(keys: list) -> list[list[tuple[float, str]]]:
+    """Axis ticks for the chunk bars: one labelled tick per scale (at the middle of its chunks), and
+    the step and group of each chunk as minor ticks (pyqtgraph drops those that would overlap)."""
+    spans: dict[str, list[int]] = {}
+    for i, k in enumerate(keys):
+        spans.setdefault("base" if k.step == BASE else f"scale {k.scale}", []).append(i)
+    major = [((idx[0] + idx[-1]) / 2, name) for name, idx in spans.items()]
+    minor = [(i, f"{STEP_NAMES[k.step]}{k.group}") for i, k in enumerate(keys) if k.step != BASE]
+    return [major, minor]

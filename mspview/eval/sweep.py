@@ -139,32 +139,47 @@ def span_table(ours: dict[str, dict], measured: dict[str, dict], anchors: dict[s
     return table
 
 
-def plot(out_dir: Path, curves: dict[str, dict], anchors: dict[str, dict]) -> list[Path]:
+def plot(out_dir: Path, curves: dict[str, dict], anchors: dict[str, dict], title: str = "Kodak",
+         max_bpp: float = 1.3) -> list[Path]:
+    """One RD plot per metric: published anchors dashed, measured codecs solid, mspview on top; the
+    legend beside the axes (inside, it hid the curves' high-rate ends), the y range fitted to what is
+    drawn below max_bpp. MS-SSIM is drawn in dB, -10 log10(1 - MS-SSIM), as papers do: on its own scale
+    all curves crowd under 1.0 above 0.5 bpp."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     paths = []
-    for metric, label in (("psnr-rgb", "PSNR-RGB (dB)"), ("ms-ssim-rgb", "MS-SSIM (RGB)")):
-        fig, ax = plt.subplots(figsize=(8, 6), dpi=110)
+    for metric, label in (("psnr-rgb", "PSNR-RGB (dB)"), ("ms-ssim-rgb", "MS-SSIM-RGB (dB)")):
+        to_y = (lambda v: -10 * np.log10(max(1 - v, 1e-10))) if metric.startswith("ms-ssim") else float
+        fig, ax = plt.subplots(figsize=(10, 6), dpi=110)
+        shown: list[float] = []
+
+        def draw(r: dict, *style, **kw) -> None:
+            ys = [to_y(v) for v in r[metric]]
+            ax.plot(r["bpp"], ys, *style, **kw)
+            shown.extend(y for b, y in zip(r["bpp"], ys) if b <= max_bpp and np.isfinite(y))
+
         for k in ANCHOR_STEMS:
             if k in anchors and metric in anchors[k]["results"]:
-                r = anchors[k]["results"]
-                ax.plot(r["bpp"], r[metric], "--", lw=1, alpha=0.7, label=f"{anchors[k]['name']} (published)")
+                draw(anchors[k]["results"], "--", lw=1, alpha=0.7, label=f"{anchors[k]['name']} (published)")
         for name, res in curves.items():
-            r = res["results"]
-            if metric in r:
-                style = "o-" if name.startswith("msp") else "s-"
-                ax.plot(r["bpp"], r[metric], style, lw=2 if name.startswith("msp") else 1.2, ms=4, label=res["name"])
-        ax.set_xlim(0, 1.3)
+            if metric in res["results"]:
+                ours = name.startswith("msp")
+                draw(res["results"], "o-" if ours else "s-", lw=2.5 if ours else 1.2, ms=4, label=res["name"],
+                     zorder=5 if ours else 3)
+        ax.set_xlim(0, max_bpp)
+        if shown:
+            lo, hi = min(shown), max(shown)
+            pad = 0.04 * (hi - lo or 1)
+            ax.set_ylim(lo - pad, hi + pad)
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-        ax.set_title(f"Kodak rate-distortion ({label})")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        ax.set_title(f"{title} rate-distortion, {label}")
         p = out_dir / f"rd_{metric}.png"
-        fig.tight_layout()
-        fig.savefig(p)
+        fig.savefig(p, bbox_inches="tight")
         plt.close(fig)
         paths.append(p)
     return paths
@@ -276,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                f"{g['worst_at_bpp']:.3f} | {g['mean_db']:+.2f} | {'yes' if g['holds'] else 'no'} |"
                for g in gaps if g["covered"]]
         (out / "bd_rate.md").write_text("\n".join(md) + "\n")
-        plot(out, {**ours, **measured}, anchors)
+        plot(out, {**ours, **measured}, anchors, title=folder.resolve().name.capitalize())
         cmd = "mspview eval " + " ".join(argv if argv is not None else sys.argv[2:])
         (out / "COMMAND.txt").write_text(cmd + "\n")
 
