@@ -41,9 +41,13 @@ def test_encode_fast_previews_readouts_bits(qtbot, window):
     result = encode_and_wait(qtbot, window)
     S = result.decoded.header.num_scales
     assert len(window.previews) == S + 1 and len(window.strip.buttons) == S + 1
-    assert window.table.rowCount() == 2  # mspview and WebP at the same bpp
-    assert window.table.item(0, 0).text().startswith("mspview")
+    assert window.curves.point_count() == 0 and "no latent overfitting" in window.curves.message.toPlainText()
+    assert window.table.columnCount() == 2  # mspview and WebP at the same bpp
+    assert window.table.horizontalHeaderItem(0).text().startswith("mspview")
     ours, webp = result.readouts
+    assert window.table.item(0, 0).text() == f"{ours.nbytes:,}"
+    assert f"{ours.psnr - webp.psnr:+.2f} dB against WebP" in window.headline.text()
+    assert result.equal_psnr_bytes and f"{result.equal_psnr_bytes:,}-byte file of equal PSNR" in window.headline.text()
     assert abs(webp.bpp - ours.bpp) <= 0.05 * ours.bpp
     assert result.classical_image is not None
     # the compare view holds original | mspview in split mode, all three side by side
@@ -101,12 +105,14 @@ def test_lof_curves_and_cancel(qtbot, window):
     window.encode()
     qtbot.waitUntil(lambda: window.curves.point_count() >= 6, timeout=60_000)
     seen = window.curves.last_iteration()
+    assert window.curves.message.toPlainText() == ""
     with qtbot.waitSignal(window.job_finished, timeout=30_000) as blocker:
         window.cancel()
     result = blocker.args[0]
     assert result.cancelled
     # LOF stops at once (not at its 100 iterations): at most a few iterations past the last one the
-    # UI had drawn (events are batched); the wait's timeout covers decoding the kept latent and WebP.
+    # UI had drawn (events are batched); the wait's timeout covers the iteration in flight and decoding
+    # the kept latent (no classical match after a cancel).
     assert seen <= result.lof_iterations <= seen + 12
     assert decode(load_weights(), result.data).complete
 

@@ -51,6 +51,7 @@ class JobResult:
     classical_name: str = ""
     lof_iterations: int = 0
     cancelled: bool = False
+    equal_psnr_bytes: int | None = None  # the classical file that reaches our PSNR (when matched)
 
     @property
     def bitmaps(self) -> BitMaps:
@@ -138,6 +139,7 @@ def encode_job(lm: LoadedModel, image: LoadedImage, lam: float, profile_name: st
         emit(Stage(f"matching {compare} to the same PSNR", 0.95))
         try:  # "% smaller at equal quality": the classical file that reaches our PSNR
             _, eq = codec.at_psnr(ref, ours.psnr, should_stop=cancel.is_set)
+            result.equal_psnr_bytes = len(eq)
             ours.note = (ours.note + "; " if ours.note else "") + \
                 f"{100 * (1 - ours.nbytes / len(eq)):.1f} % smaller than {compare} at equal PSNR"
         except Cancelled:

@@ -45,9 +45,14 @@ class LOFCurves(QWidget):
         lay.addWidget(self.plots["bpp"][0])
         lay.addWidget(self.plots["psnr"][0])
         lay.addWidget(self.plots["cost"][0])
+        self.message = pg.TextItem("", color="#bbbbbb", anchor=(0.5, 0.5))
+        self.message.setPos(0.5, 0.5)  # the middle of an empty plot's default range
+        self.plots["psnr"][0].addItem(self.message)
         self.clear()
 
-    def clear(self) -> None:
+    def clear(self, message: str = "") -> None:
+        """Empty the curves; `message` says in the middle plot why they will stay empty."""
+        self.message.setText(message)
         self._iter = {k: ([], []) for k in self.plots}
         self._check = {k: ([], []) for k in self.plots}
         self._best = ([], [])

@@ -200,16 +200,31 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setMinimumHeight(170)
         self.strip_dock = self._dock("Progressive decode", scroll, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.table = QTableWidget(0, 8)
-        self.table.setHorizontalHeaderLabels(["codec", "bytes", "bpp", "PSNR dB", "MS-SSIM", "enc s", "dec s", "notes"])
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table_dock = self._dock("Readouts", self.table, Qt.DockWidgetArea.LeftDockWidgetArea)
-        # progressive strip under the compare view; LOF curves | bit allocation side by side below it
+        # One column per codec, so that a narrow dock shows every figure and the notes (wrapped) without
+        # scrolling; the headline says what a comparison is for: the dB gap and the size saved.
+        readouts = QWidget()
+        lay = QVBoxLayout(readouts)
+        lay.setContentsMargins(4, 2, 4, 2)
+        self.headline = QLabel("encode to compare")
+        self.headline.setWordWrap(True)
+        self.headline.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.headline)
+        self.table = QTableWidget(len(READOUT_ROWS), 0)
+        self.table.setVerticalHeaderLabels(READOUT_ROWS)
+        self.table.setWordWrap(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        lay.addWidget(self.table, 1)
+        self.table_dock = self._dock("Readouts", readouts, Qt.DockWidgetArea.LeftDockWidgetArea)
+        # progressive strip under the compare view; LOF curves | bit allocation side by side below it;
+        # the left column (controls, readouts) runs the full height, so the readouts need no scrolling
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.splitDockWidget(self.strip_dock, self.curves_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(self.curves_dock, self.bits_dock, Qt.Orientation.Horizontal)
         self.resizeDocks([self.strip_dock, self.curves_dock], [175, 300], Qt.Orientation.Vertical)
         self.resizeDocks([self.controls_dock], [330], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.controls_dock, self.table_dock], [330, 500], Qt.Orientation.Vertical)
+        self.resizeDocks([self.curves_dock, self.bits_dock], [700, 500], Qt.Orientation.Horizontal)
 
         self.device_label = QLabel()
         self.statusBar().addPermanentWidget(self.device_label)
@@ -389,7 +404,8 @@ class MainWindow(QMainWindow):
         self.previews = []
         self.strip.clear()
         self.curves.clear()
-        self.table.setRowCount(0)
+        self.table.setColumnCount(0)
+        self.headline.setText("encode to compare")
         self._remember(path)
         self._refresh_canvas(keep_view=False)
         self._update_title()
@@ -479,7 +495,8 @@ class MainWindow(QMainWindow):
             self.show_error("open an image first")
             return
         image, lam, profile, compare = self.image, self.lam(), self.profile_box.currentText(), self.codec_box.currentData()
-        self.curves.clear()
+        no_lof = profiles.get(profile).iterations == 0
+        self.curves.clear(f"the {profile} profile does no latent overfitting" if no_lof else "")
         self._start_job(f"encoding ({profile}, λ {lam:.4g})", "encode_job", image, lam, profile, compare)
 
     def _start_job(self, text: str, name: str, *args) -> None:
@@ -530,12 +547,14 @@ class MainWindow(QMainWindow):
         self.job_failed.emit(message)
 
     def _fill_table(self, result: jobs.JobResult) -> None:
-        self.table.setRowCount(len(result.readouts))
-        for i, r in enumerate(result.readouts):
-            vals = [r.codec, f"{r.nbytes}", f"{r.bpp:.4f}", _fmt(r.psnr, 2), _fmt(r.ms_ssim, 4), _fmt(r.encode_s, 2),
-                    _fmt(r.decode_s, 3), r.note]
-            for j, v in enumerate(vals):
+        self.table.setColumnCount(len(result.readouts))
+        self.table.setHorizontalHeaderLabels([r.codec for r in result.readouts])
+        for j, r in enumerate(result.readouts):
+            vals = [f"{r.nbytes:,}", f"{r.bpp:.4f}", _fmt(r.psnr, 2), _fmt(r.ms_ssim, 4), _fmt(r.encode_s, 2),
+                    _fmt(r.decode_s, 3), r.note.strip("; ").replace("; ", "\n")]
+            for i, v in enumerate(vals):
                 self.table.setItem(i, j, QTableWidgetItem(v))
+        self.headline.setText(headline(result))
 
     # ------------------------------------------------------------------ views
     def _images(self) -> list[tuple[str, np.ndarray]]:
@@ -586,6 +605,26 @@ class MainWindow(QMainWindow):
         self.runner.stop()
         self._save_settings()
         super().closeEvent(event)
+
+
+READOUT_ROWS = ["bytes", "bpp", "PSNR dB", "MS-SSIM", "encode s", "decode s", "notes"]
+
+
+def headline(result: jobs.JobResult) -> str:
+    """What the comparison found, in words: our size and quality, the PSNR gap at the same bpp, the
+    size saved against the classical file of equal PSNR."""
+    ours = result.readouts[0]
+    lines = [f"{ours.codec}: {ours.nbytes:,} bytes, {ours.bpp:.3f} bpp"
+             + (f", {ours.psnr:.2f} dB" if ours.psnr is not None else "")]
+    if len(result.readouts) > 1:
+        other = result.readouts[1]
+        if other.nbytes and ours.psnr is not None and other.psnr is not None:
+            lines.append(f"{ours.psnr - other.psnr:+.2f} dB against {other.codec} at the same bpp")
+        if result.equal_psnr_bytes:
+            saved = 100 * (1 - ours.nbytes / result.equal_psnr_bytes)
+            lines.append(f"{abs(saved):.1f} % {'smaller' if saved >= 0 else 'larger'} than its "
+                         f"{result.equal_psnr_bytes:,}-byte file of equal PSNR")
+    return "\n".join(lines)
 
 
 def _fmt(v, digits: int) -> str:
