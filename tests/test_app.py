@@ -2,6 +2,7 @@
 save/reopen, damaged files, closing during work, and UI-thread stalls."""
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -127,7 +128,9 @@ def test_save_and_reopen_msp(qtbot, window, tmp_path, monkeypatch):
         window.open_path(path)
     assert np.array_equal(blocker.args[0].decoded.image, result.decoded.image)
     out = window.export_report(str(tmp_path))
-    assert (out / "saved_readouts.json").is_file() and (out / "saved_compare.png").stat().st_size > 1000
+    report = json.loads((out / "saved_readouts.json").read_text())
+    assert report["readouts"][0]["nbytes"] == len(result.data) and report["summary"][0].startswith("mspview")
+    assert (out / "saved_compare.png").stat().st_size > 1000
 
 
 def test_damaged_msp_shows_error_dialog(qtbot, window, tmp_path):

@@ -460,7 +460,8 @@ class MainWindow(QMainWindow):
             rows = [r.__dict__ for r in self.result.readouts]
             (out / f"{stem}_readouts.json").write_text(json.dumps({
                 "image": str(self.image_path), "lambda": self.result.decoded.header.lam,
-                "profile": self.result.decoded.header.profile, "readouts": rows}, indent=2, default=float))
+                "profile": self.result.decoded.header.profile, "summary": headline(self.result).split("\n"),
+                "equal_psnr_bytes": self.result.equal_psnr_bytes, "readouts": rows}, indent=2, default=float))
             with open(out / f"{stem}_readouts.csv", "w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
                 w.writeheader()
