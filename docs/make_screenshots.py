@@ -3,7 +3,8 @@
     xvfb-run -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
 
 Opens the bundled sample, encodes it with the `quick` profile against WebP at the same bpp, and
-grabs the screen for: split view, side-by-side view, heat map, LOF curves and progressive strip.
+grabs the screen for: split view, side-by-side view, heat map, LOF curves, progressive strip, and
+the image's own RD curves against WebP.
 """
 from __future__ import annotations
 
@@ -44,12 +45,16 @@ def main() -> int:
             lambda: grab("pixel_peeping_chunks"),
             lambda: (win.canvas.fit(), win.strip.buttons[0].click()),
             lambda: grab("progressive_base_scale"),
-            lambda: win.close(),
+            lambda: (win.strip.buttons[-1].click(), win.rd_sweep()),
         ]
         for i, step in enumerate(steps):
             QTimer.singleShot(700 * (i + 1), step)
 
+    def after_sweep(_sweep) -> None:
+        QTimer.singleShot(700, lambda: (grab("rd_curve_this_image"), win.close()))
+
     win.job_finished.connect(after_encode)
+    win.rd_finished.connect(after_sweep)
     win.job_failed.connect(lambda m: (print("encode failed:", m), win.close()))
     win.image_loaded.connect(lambda _path: QTimer.singleShot(500, win.encode))
     win.open_path(SAMPLE)
@@ -57,7 +62,7 @@ def main() -> int:
     for p in shots:
         print(p)
     (OUT / ".settings.ini").unlink(missing_ok=True)
-    return 0 if len(shots) == 4 else 1
+    return 0 if len(shots) == 5 else 1
 
 
 if __name__ == "__main__":

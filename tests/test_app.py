@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QMessageBox
 from mspview.app.window import MainWindow
 from mspview.codec.coder import decode
 from mspview.codec.weights import load_weights
+from mspview.eval import classical
 
 from conftest import SAMPLE
 
@@ -87,6 +88,31 @@ def test_chunk_bars_ticks_and_hover(qtbot, window):
     scene_pos = bits.chunks.getPlotItem().vb.mapViewToScene(QPointF(1.0, 0.0))
     bits.chunks.scene().sigMouseMoved.emit(scene_pos)
     assert bits.chunk_hover.text() == bits.chunk_rows[1] and " B (" in bits.chunk_rows[1]
+
+
+def test_rd_sweep_of_this_image_and_its_cancel(qtbot, window):
+    result = encode_and_wait(qtbot, window)
+    with qtbot.waitSignal(window.rd_finished, timeout=240_000) as blocker:
+        window.rd_btn.click()
+    sweep = blocker.args[0]
+    lambdas = load_weights().model.config.lambdas
+    ours, webp = sweep.curve("mspview"), sweep.curve("webp")
+    assert [p.setting for p in ours] == sorted(lambdas) and len(webp) == len(classical.get("webp").sweep)
+    # the encode just made is one of the sweep's points: same λ, fast profile, same file size
+    lam = result.decoded.header.lam
+    assert [p.nbytes for p in ours if abs(p.setting - lam) < 1e-6 * lam] == [result.readouts[0].nbytes]
+    assert len(window.strip.buttons) == result.decoded.header.num_scales + 1  # the encode's views stay
+    x, y = window.rd.ours.getData()
+    assert list(x) == [p.bpp for p in ours] and list(y) == [p.psnr for p in ours]
+    assert list(window.rd.current.getData()[0]) == [result.readouts[0].bpp]
+    assert isinstance(sweep.bd["psnr"], float) and f"PSNR {sweep.bd['psnr']:+.1f} %" in window.rd.summary.text()
+    # a second sweep, cancelled after its first points: the job ends as cancelled, points stop coming
+    window.rd_btn.click()
+    qtbot.waitUntil(lambda: len(window.rd.points) >= 2, timeout=60_000)
+    with qtbot.waitSignal(window.job_failed, timeout=60_000) as failed:
+        window.cancel()
+    assert failed.args[0] == "" and len(window.rd.points) < len(sweep.points)
+    assert window.rd_btn.isEnabled() and window.encode_btn.isEnabled()
 
 
 def test_split_handle_drag_and_zoom(qtbot, window):

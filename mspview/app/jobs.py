@@ -18,6 +18,7 @@ from ..codec.imageio import LoadedImage
 from ..codec.lof import LOFEvent, run_profile
 from ..codec.weights import LoadedModel
 from ..eval import classical
+from ..eval.bdrate import bd_rate
 from ..eval.metrics import bpp as bits_per_pixel
 from ..eval.metrics import ms_ssim, psnr
 
@@ -148,3 +149,63 @@ def encode_job(lm: LoadedModel, image: LoadedImage, lam: float, profile_name: st
             ours.note = (ours.note + "; " if ours.note else "") + f"equal-PSNR match: {e}"
     emit(Stage("done", 1.0))
     return result
+
+
+@dataclass
+class RDPoint:
+    codec: str  # "mspview" or the classical codec's name
+    setting: float  # λ, or the classical codec's knob
+    nbytes: int
+    bpp: float
+    psnr: float
+    ms_ssim: float  # NaN where MS-SSIM is not defined (small or huge images)
+
+
+@dataclass
+class RDSweep:
+    """This image's own rate-distortion curves: mspview (fast profile, every trained λ, real files
+    decoded back) and the comparison codec's sweep, with BD-rates of mspview against it."""
+    codec: str  # classical codec name ("" when none was chosen)
+    codec_label: str
+    points: list[RDPoint]
+    bd: dict[str, float | str]  # metric -> BD-rate in %, or why there is none
+
+    def curve(self, codec: str) -> list[RDPoint]:
+        return sorted((p for p in self.points if p.codec == codec), key=lambda p: p.bpp)
+
+
+def rd_sweep_job(lm: LoadedModel, image: LoadedImage, compare: str | None, emit: Emit,
+                 cancel: threading.Event) -> RDSweep:
+    codec = classical.get(compare) if compare else None
+    fast = profiles.get("fast")
+    steps = [("mspview", lam) for lam in lm.model.config.lambdas]
+    steps += [(codec.name, s) for s in codec.sweep] if codec else []
+    ref, points = image.rgb, []
+    for i, (who, setting) in enumerate(steps):
+        if cancel.is_set():
+            raise Cancelled("RD sweep cancelled")
+        label = f"λ {setting:g}" if who == "mspview" else f"{codec.knob} {setting:g}"
+        emit(Stage(f"RD sweep: {who} {label}", 0.02 + 0.96 * i / len(steps)))
+        if who == "mspview":
+            data = run_profile(lm, image, setting, fast).encoded.data
+            out = decode(lm, data).image
+        else:
+            data = codec.encode(ref, setting)
+            out = codec.decode(data)
+        point = RDPoint(who, setting, len(data), bits_per_pixel(len(data), image.width, image.height),
+                        psnr(out, ref), ms_ssim(out, ref))
+        points.append(point)
+        emit(point)
+    sweep = RDSweep(codec.name if codec else "", codec.label if codec else "", points, {})
+    for metric in ("psnr", "ms_ssim"):
+        if not codec:
+            sweep.bd[metric] = "no comparison codec chosen"
+            continue
+        ours, theirs = ([[p.bpp for p in c], [getattr(p, metric) for p in c]]
+                        for c in (sweep.curve("mspview"), sweep.curve(codec.name)))
+        try:
+            sweep.bd[metric] = bd_rate(theirs, ours, codec.label, "mspview", metric=metric).bd_rate
+        except (MSPError, ValueError) as e:
+            sweep.bd[metric] = str(e)
+    emit(Stage("done", 1.0))
+    return sweep

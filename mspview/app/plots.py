@@ -1,4 +1,5 @@
-"""pyqtgraph views: live LOF curves and bit-allocation views (bars, heat map, per channel)."""
+"""pyqtgraph views: live LOF curves, this image's RD curves, and bit-allocation views (bars, heat map,
+per channel)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +11,7 @@ from ..codec.bitstream import Header
 from ..codec.coder import BitMaps
 from ..codec.lof import LOFEvent
 from ..codec.msp import BASE, STEP_NAMES
+from .jobs import RDPoint, RDSweep
 
 # Plain lines repaint fast. exitCleanup off: its atexit pass over graphics items crashes PySide6 at exit.
 pg.setConfigOptions(antialias=False, imageAxisOrder="row-major", exitCleanup=False)
@@ -86,6 +88,64 @@ class LOFCurves(QWidget):
         for key, (_, s, c) in self.plots.items():
             s.setData(*self._iter[key])
             c.setData(*self._check[key])
+
+
+class RDView(QWidget):
+    """This image's PSNR against bpp: mspview at every trained λ and the comparison codec's sweep
+    (points appear as the sweep measures them), the last encode starred, BD-rates above."""
+    IDLE = "RD curve (Encode menu): this image at every trained λ and the comparison codec's settings"
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 2, 4, 0)
+        self.summary = QLabel(self.IDLE)
+        self.summary.setWordWrap(True)
+        lay.addWidget(self.summary)
+        self.plot = pg.PlotWidget()
+        self.plot.setLabel("bottom", "bits per pixel")
+        self.plot.setLabel("left", "PSNR-RGB dB")
+        self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.plot.addLegend(offset=(-5, 5), labelTextSize="7pt")
+        lay.addWidget(self.plot, 1)
+        self.ours = self.plot.plot([], [], pen=pg.mkPen("#4e79a7", width=2), symbol="o", symbolSize=6,
+                                   symbolBrush="#4e79a7", name="mspview (fast)")
+        self.theirs = self.plot.plot([], [], pen=pg.mkPen("#f28e2b", width=1), symbol="s", symbolSize=5,
+                                     symbolBrush="#f28e2b", name="comparison codec")
+        self.current = self.plot.plot([], [], pen=None, symbol="star", symbolSize=14, symbolBrush="#e15759",
+                                      name="last encode")
+        self.clear()
+
+    def clear(self) -> None:
+        self.summary.setText(self.IDLE)
+        self.points: list[RDPoint] = []
+        self.ours.setData([], [])
+        self.theirs.setData([], [])
+        self.current.setData([], [])
+
+    def add_point(self, point: RDPoint) -> None:
+        self.points.append(point)
+        for item, mine in ((self.ours, True), (self.theirs, False)):
+            pts = sorted((p for p in self.points if (p.codec == "mspview") == mine), key=lambda p: p.bpp)
+            item.setData([p.bpp for p in pts], [p.psnr for p in pts])
+
+    def set_sweep(self, sweep: RDSweep) -> None:
+        self.points = []
+        for p in sweep.points:
+            self.add_point(p)
+        if sweep.codec:
+            legend = self.plot.getPlotItem().legend
+            legend.removeItem(self.theirs)
+            legend.addItem(self.theirs, sweep.codec_label)
+            parts = [f"{name} {v:+.1f} %" if isinstance(v, float) else f"{name}: {v}"
+                     for name, v in (("PSNR", sweep.bd["psnr"]), ("MS-SSIM", sweep.bd["ms_ssim"]))]
+            self.summary.setText(f"BD-rate of mspview (fast) against {sweep.codec_label} on this image "
+                                 f"(negative = fewer bits): {', '.join(parts)}")
+        else:
+            self.summary.setText("mspview (fast) at every trained λ; choose a comparison codec for BD-rates")
+
+    def set_current(self, bpp: float, psnr: float | None) -> None:
+        self.current.setData([bpp], [psnr]) if psnr is not None else self.current.setData([], [])
 
 
 class HeatMap(pg.GraphicsLayoutWidget):

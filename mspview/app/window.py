@@ -28,7 +28,7 @@ from ..codec.weights import read_card
 from ..eval import classical
 from . import jobs
 from .compare_view import CompareCanvas, to_qimage
-from .plots import BitAllocation, LOFCurves
+from .plots import BitAllocation, LOFCurves, RDView
 from .workers import JobRunner
 
 RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
@@ -72,7 +72,8 @@ class PreviewStrip(QWidget):
 
 
 class MainWindow(QMainWindow):
-    job_finished = Signal(object)
+    job_finished = Signal(object)  # an encode or decode: a jobs.JobResult
+    rd_finished = Signal(object)  # an RD sweep: a jobs.RDSweep
     job_failed = Signal(str)
     image_loaded = Signal(object)  # the path, once its pixels are in
     image_failed = Signal(str)  # why an image file could not be opened
@@ -177,7 +178,12 @@ class MainWindow(QMainWindow):
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setEnabled(False)
         self.cancel_btn.clicked.connect(self.cancel)
+        self.rd_btn = QPushButton("RD curve")
+        self.rd_btn.setToolTip("this image at every trained λ (fast) and the comparison codec's settings: "
+                               "its own RD curves and BD-rates")
+        self.rd_btn.clicked.connect(self.rd_sweep)
         buttons.addWidget(self.encode_btn)
+        buttons.addWidget(self.rd_btn)
         buttons.addWidget(self.cancel_btn)
         form.addRow(buttons)
         self.progress = QProgressBar()
@@ -190,6 +196,8 @@ class MainWindow(QMainWindow):
 
         self.curves = LOFCurves()
         self.curves_dock = self._dock("LOF curves", self.curves, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.rd = RDView()
+        self.rd_dock = self._dock("RD curve (this image)", self.rd, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.bits = BitAllocation()
         self.bits.hovered.connect(lambda s: self.statusBar().showMessage(s, 4000))
         self.bits_dock = self._dock("Bit allocation", self.bits, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -221,6 +229,8 @@ class MainWindow(QMainWindow):
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.splitDockWidget(self.strip_dock, self.curves_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(self.curves_dock, self.bits_dock, Qt.Orientation.Horizontal)
+        self.tabifyDockWidget(self.curves_dock, self.rd_dock)
+        self.curves_dock.raise_()
         self.resizeDocks([self.strip_dock, self.curves_dock], [175, 300], Qt.Orientation.Vertical)
         self.resizeDocks([self.controls_dock], [330], Qt.Orientation.Horizontal)
         self.resizeDocks([self.controls_dock, self.table_dock], [330, 500], Qt.Orientation.Vertical)
@@ -252,10 +262,11 @@ class MainWindow(QMainWindow):
         self._action(v, "&Split slider", lambda: self.set_compare_mode("split"))
         self._action(v, "Side &by side", lambda: self.set_compare_mode("side"))
         self._action(v, "&Fit", self.canvas.fit)
-        for d in (self.controls_dock, self.curves_dock, self.bits_dock, self.strip_dock, self.table_dock):
+        for d in (self.controls_dock, self.curves_dock, self.rd_dock, self.bits_dock, self.strip_dock, self.table_dock):
             v.addAction(d.toggleViewAction())
         e = self.menuBar().addMenu("&Encode")
         self._action(e, "&Encode", self.encode, "Ctrl+E")
+        self._action(e, "&RD curve of this image", self.rd_sweep, "Ctrl+R")
         self._action(e, "&Cancel", self.cancel, "Esc")
         h = self.menuBar().addMenu("&Help")
         self._action(h, "&About mspview", self.about)
@@ -404,6 +415,7 @@ class MainWindow(QMainWindow):
         self.previews = []
         self.strip.clear()
         self.curves.clear()
+        self.rd.clear()
         self.table.setColumnCount(0)
         self.headline.setText("encode to compare")
         self._remember(path)
@@ -500,9 +512,21 @@ class MainWindow(QMainWindow):
         self.curves.clear(f"the {profile} profile does no latent overfitting" if no_lof else "")
         self._start_job(f"encoding ({profile}, λ {lam:.4g})", "encode_job", image, lam, profile, compare)
 
+    def rd_sweep(self) -> None:
+        if self.image is None:
+            self.show_error("open an image first")
+            return
+        self.rd.clear()
+        if self.result is not None and self.result.readouts[0].psnr is not None:
+            self.rd.set_current(self.result.readouts[0].bpp, self.result.readouts[0].psnr)
+        self.rd_dock.raise_()
+        compare = self.codec_box.currentData()
+        self._start_job(f"RD sweep ({compare or 'mspview only'})", "rd_sweep_job", self.image, compare)
+
     def _start_job(self, text: str, name: str, *args) -> None:
-        self.previews = []
-        self.strip.clear()
+        if name != "rd_sweep_job":  # a sweep leaves the last encode's views as they are
+            self.previews = []
+            self.strip.clear()
         self.progress.setValue(0)
         self.stage.setText(text)
         self._job_started = time.perf_counter()
@@ -514,6 +538,7 @@ class MainWindow(QMainWindow):
 
     def _on_busy(self, busy: bool) -> None:
         self.encode_btn.setEnabled(not busy)
+        self.rd_btn.setEnabled(not busy)
         self.cancel_btn.setEnabled(busy)
 
     def _on_event(self, ev) -> None:
@@ -524,17 +549,26 @@ class MainWindow(QMainWindow):
             self.stage.setText(f"{ev.text} ({el:.0f} s{left})")
         elif isinstance(ev, LOFEvent):
             self.curves.add(ev)
+        elif isinstance(ev, jobs.RDPoint):
+            self.rd.add_point(ev)
         elif isinstance(ev, jobs.PreviewEvent):
             self.previews.append(ev.preview)
             self.strip.add(ev.preview, ev.psnr)
 
-    def _on_finished(self, result: jobs.JobResult) -> None:
-        self.result = result
+    def _on_finished(self, result: jobs.JobResult | jobs.RDSweep) -> None:
         self.progress.setValue(1000)
+        if isinstance(result, jobs.RDSweep):
+            self.rd.set_sweep(result)
+            self.stage.setText(f"RD sweep done: {len(result.points)} files encoded and decoded")
+            self.rd_finished.emit(result)
+            return
+        self.result = result
         hdr = result.decoded.header
         self.stage.setText(f"done: {len(result.data)} bytes, {result.readouts[0].bpp:.4f} bpp"
                            + (" (cancelled: best latent so far)" if result.cancelled else ""))
         self._fill_table(result)
+        if result.readouts[0].psnr is not None:
+            self.rd.set_current(result.readouts[0].bpp, result.readouts[0].psnr)
         self.bits.set_data(hdr, result.bitmaps, result.decoded.image)
         self._refresh_canvas()
         self._update_title()
