@@ -105,6 +105,9 @@ def test_rd_sweep_of_this_image_and_its_cancel(qtbot, window):
     x, y = window.rd.ours.getData()
     assert list(x) == [p.bpp for p in ours] and list(y) == [p.psnr for p in ours]
     assert list(window.rd.current.getData()[0]) == [result.readouts[0].bpp]
+    vb = window.rd.plot.getPlotItem().vb
+    window.rd.plot.scene().sigMouseMoved.emit(vb.mapViewToScene(QPointF(ours[2].bpp, ours[2].psnr)))
+    assert window.rd.hover.text().startswith(f"mspview λ {ours[2].setting:g}: {ours[2].nbytes:,} bytes")
     assert isinstance(sweep.bd["psnr"], float) and f"PSNR {sweep.bd['psnr']:+.1f} %" in window.rd.summary.text()
     # a second sweep, cancelled after its first points: the job ends as cancelled, points stop coming
     window.rd_btn.click()

@@ -2,6 +2,8 @@
 per channel)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -108,6 +110,9 @@ class RDView(QWidget):
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.plot.addLegend(offset=(-5, 5), labelTextSize="7pt")
         lay.addWidget(self.plot, 1)
+        self.hover = QLabel("hover a point for its file")
+        lay.addWidget(self.hover)
+        self.plot.scene().sigMouseMoved.connect(self._on_move)
         self.ours = self.plot.plot([], [], pen=pg.mkPen("#4e79a7", width=2), symbol="o", symbolSize=6,
                                    symbolBrush="#4e79a7", name="mspview (fast)")
         self.theirs = self.plot.plot([], [], pen=pg.mkPen("#f28e2b", width=1), symbol="s", symbolSize=5,
@@ -143,6 +148,23 @@ class RDView(QWidget):
                                  f"(negative = fewer bits): {', '.join(parts)}")
         else:
             self.summary.setText("mspview (fast) at every trained λ; choose a comparison codec for BD-rates")
+
+    def point_near(self, bpp: float, psnr: float, pixels: float = 8.0) -> RDPoint | None:
+        """The measured point within `pixels` screen pixels of (bpp, psnr), if any."""
+        vb = self.plot.getPlotItem().vb
+        (xr, yr), (w, h) = vb.viewRange(), (max(vb.width(), 1.0), max(vb.height(), 1.0))
+        def dist(p: RDPoint) -> float:
+            return math.hypot((p.bpp - bpp) / (xr[1] - xr[0]) * w, (p.psnr - psnr) / (yr[1] - yr[0]) * h)
+        near = min(self.points, key=dist, default=None)
+        return near if near is not None and dist(near) <= pixels else None
+
+    def _on_move(self, pos) -> None:
+        at = self.plot.getPlotItem().vb.mapSceneToView(pos)
+        p = self.point_near(at.x(), at.y())
+        if p:
+            setting = f"λ {p.setting:g}" if p.codec == "mspview" else f"setting {p.setting:g}"
+            ssim = f", MS-SSIM {p.ms_ssim:.4f}" if math.isfinite(p.ms_ssim) else ""
+            self.hover.setText(f"{p.codec} {setting}: {p.nbytes:,} bytes, {p.bpp:.4f} bpp, {p.psnr:.2f} dB{ssim}")
 
     def set_current(self, bpp: float, psnr: float | None) -> None:
         self.current.setData([bpp], [psnr]) if psnr is not None else self.current.setData([], [])
