@@ -47,9 +47,9 @@ wait_all
 if [[ -n ${LOW:-} && $status == 0 ]]; then
     for name in "${names[@]}"; do
         # shellcheck disable=SC2086
-        python3 -m mspview.train --resume --data gpu_pack --jpeg-scale 0.85,1 --patch 256 --batch 32 --lr 6e-5 \
-            --warmup 0 --decay-frac 1.0 $low_budget --device "$device" --eval-minutes 0 --threads 4 --log-every 200 \
-            --out "$work/$name" --export "$work/$name-low.pt" >> "$work/$name.log" 2>&1 &
+        # COMMON's data and batch again (its --init is ignored: --resume loads the arm's checkpoint)
+        python3 -m mspview.train $common --resume --lr 6e-5 --warmup 0 --decay-frac 1.0 $low_budget \
+            --device "$device" --out "$work/$name" --export "$work/$name-low.pt" >> "$work/$name.log" 2>&1 &
         pids+=($!)
     done
     wait_all

@@ -130,14 +130,16 @@ class RDView(QWidget):
 
     def add_point(self, point: RDPoint) -> None:
         self.points.append(point)
+        self._redraw()
+
+    def _redraw(self) -> None:
         for item, mine in ((self.ours, True), (self.theirs, False)):
             pts = sorted((p for p in self.points if (p.codec == "mspview") == mine), key=lambda p: p.bpp)
             item.setData([p.bpp for p in pts], [p.psnr for p in pts])
 
     def set_sweep(self, sweep: RDSweep) -> None:
-        self.points = []
-        for p in sweep.points:
-            self.add_point(p)
+        self.points = list(sweep.points)
+        self._redraw()
         if sweep.codec:
             legend = self.plot.getPlotItem().legend
             legend.removeItem(self.theirs)

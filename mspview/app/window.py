@@ -412,8 +412,7 @@ class MainWindow(QMainWindow):
             return
         self.runner.cancel()
         self.image, self.image_path, self.result = img, path, None
-        self.previews = []
-        self.strip.clear()
+        self._clear_previews()
         self.curves.clear()
         self.rd.clear()
         self.table.setColumnCount(0)
@@ -433,6 +432,7 @@ class MainWindow(QMainWindow):
             return
         self._remember(path)
         self.image, self.image_path, self.result = None, path, None
+        self._clear_previews()
         self._start_job(f"decoding {path.name}", "decode_job", data)
 
     def save_msp(self) -> None:
@@ -510,6 +510,7 @@ class MainWindow(QMainWindow):
         image, lam, profile, compare = self.image, self.lam(), self.profile_box.currentText(), self.codec_box.currentData()
         no_lof = profiles.get(profile).iterations == 0
         self.curves.clear(f"the {profile} profile does no latent overfitting" if no_lof else "")
+        self._clear_previews()
         self._start_job(f"encoding ({profile}, λ {lam:.4g})", "encode_job", image, lam, profile, compare)
 
     def rd_sweep(self) -> None:
@@ -523,10 +524,12 @@ class MainWindow(QMainWindow):
         compare = self.codec_box.currentData()
         self._start_job(f"RD sweep ({compare or 'mspview only'})", "rd_sweep_job", self.image, compare)
 
+    def _clear_previews(self) -> None:
+        """Before a job that decodes a new file (not an RD sweep, which leaves the encode's views)."""
+        self.previews = []
+        self.strip.clear()
+
     def _start_job(self, text: str, name: str, *args) -> None:
-        if name != "rd_sweep_job":  # a sweep leaves the last encode's views as they are
-            self.previews = []
-            self.strip.clear()
         self.progress.setValue(0)
         self.stage.setText(text)
         self._job_started = time.perf_counter()
