@@ -3,8 +3,8 @@
     xvfb-run -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
 
 Opens the bundled sample, encodes it with the `quick` profile against WebP at the same bpp, and
-grabs the screen for: split view, side-by-side view, heat map, LOF curves, progressive strip, and
-the image's own RD curves against WebP.
+grabs the screen for: split view, side-by-side view, heat map, error maps, LOF curves, progressive
+strip, and the image's own RD curves against WebP.
 """
 from __future__ import annotations
 
@@ -43,6 +43,10 @@ def main() -> int:
             lambda: grab("side_by_side_heatmap"),
             lambda: (win.set_compare_mode("split"), win.canvas.set_zoom(8.0), win.bits.setCurrentIndex(0)),
             lambda: grab("pixel_peeping_chunks"),
+            lambda: (win.set_compare_mode("side"), win.canvas.fit(),
+                     win.show_box.setCurrentIndex(win.show_box.findData(16))),
+            lambda: grab("error_maps_side_by_side"),
+            lambda: (win.show_box.setCurrentIndex(0), win.set_compare_mode("split")),
             lambda: (win.canvas.fit(), win.strip.buttons[0].click()),
             lambda: grab("progressive_base_scale"),
             lambda: (win.strip.buttons[-1].click(), win.rd_sweep()),
@@ -62,7 +66,7 @@ def main() -> int:
     for p in shots:
         print(p)
     (OUT / ".settings.ini").unlink(missing_ok=True)
-    return 0 if len(shots) == 5 else 1
+    return 0 if len(shots) == 6 else 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QPointF, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QMessageBox
 
+from mspview.app.compare_view import ERROR_LUT, error_map
 from mspview.app.window import MainWindow
 from mspview.codec.coder import decode
 from mspview.codec.weights import load_weights
@@ -57,14 +58,40 @@ def test_encode_fast_previews_readouts_bits(qtbot, window):
     window.set_compare_mode("side")
     assert len(window.canvas.image_names()) == 3
     window.set_compare_mode("split")
-    window.split_right.setCurrentIndex(1)
+    window.split_right.setCurrentIndex(2)
     assert window.canvas.image_names()[1].startswith("WebP")
+    window.split_left.setCurrentIndex(1)  # mspview | WebP: the two codecs at the same bpp
+    assert window.canvas.image_names()[0].startswith("mspview") and window.canvas.image_names()[1].startswith("WebP")
+    # error view: both decoded images as error maps; hover gives the signed difference to the original
+    window.show_box.setCurrentIndex(window.show_box.findData(4))
+    names = window.canvas.image_names()
+    assert names[0].endswith("error ×4") and names[1].startswith("WebP") and names[1].endswith("error ×4")
+    c = window.canvas
+    c.set_zoom(16.0)
+    x, y = int(np.floor(c.center.x())), int(np.floor(c.center.y()))
+    d = result.decoded.image[y, x].astype(int) - window.image.rgb[y, x].astype(int)
+    assert f"Δ({', '.join(f'{v:+d}' for v in d)})" in c.describe(QPointF(c.width() / 2, c.height() / 2))
+    window.set_compare_mode("side")  # the original stays as it is beside the error maps
+    assert window.canvas.image_names()[0] == "original" and len(window.canvas.image_names()) == 3
+    window.show_box.setCurrentIndex(0)
+    window.set_compare_mode("split")
     # the exact per-scale sizes from the file are shown beside the estimated per-chunk bars
     text = window.bits.scale_bytes.text()
     assert all(f"s{r.scale} {r.nbytes} B" in text for r in result.decoded.header.scales)
     # clicking a preview shows it large
     window.strip.buttons[0].click()
     assert "preview 1/" in window.canvas.image_names()[1]
+
+
+def test_error_map_scale_and_sign():
+    orig = np.full((4, 4, 3), 100, np.uint8)
+    img = orig.copy()
+    img[0, 0] = (116, 116, 116)  # RMS error 16
+    img[1, 1] = (95, 100, 100)  # below the original: no uint8 wrap-around
+    shown, diff = error_map(orig, img, 4)
+    assert (shown[2:, 2:] == ERROR_LUT[0]).all() and (shown[0, 0] == ERROR_LUT[64]).all()
+    assert diff[1, 1].tolist() == [-5, 0, 0] and diff[0, 0].tolist() == [16, 16, 16]
+    assert (error_map(orig, img, 16)[0][0, 0] == ERROR_LUT[255]).all()  # clipped, not wrapped
 
 
 def test_heat_map_hover(qtbot, window):

@@ -3,14 +3,27 @@
 Modes: "split" (two images, a draggable vertical split handle, Squoosh-style) and "side" (all images
 side by side, each pane showing the same region). Zoom with the wheel around the cursor, pan by
 dragging; from 200 % up pixels are drawn nearest-neighbour, and from 800 % a pixel grid appears.
-Hovering reports the pixel position and the value in every image.
+Hovering reports the pixel position and the value in every image (for an error map: the signed
+difference to the original, per channel).
 """
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
+
+# inferno, 256 entries: dark where a codec is exact, bright where it errs (the bit heat map's colours)
+ERROR_LUT = pg.colormap.get("inferno").getLookupTable(0.0, 1.0, 256, alpha=False).astype(np.uint8)
+
+
+def error_map(original: np.ndarray, image: np.ndarray, gain: float) -> tuple[np.ndarray, np.ndarray]:
+    """(colour-mapped RMS error over the channels × gain, for display; the signed difference, for hover)."""
+    diff = image.astype(np.int16) - original.astype(np.int16)
+    d = diff.astype(np.float32)
+    rms = np.sqrt(np.mean(d * d, axis=2)) if d.ndim == 3 else np.abs(d)
+    return ERROR_LUT[np.clip(rms * gain, 0, 255).astype(np.uint8)], diff
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -33,20 +46,21 @@ class CompareCanvas(QWidget):
         self.split = 0.5  # fraction of the widget width
         self.zoom = 1.0
         self.center = QPointF(0, 0)  # image coordinates at the view centre
-        self._images: list[tuple[str, np.ndarray, QImage]] = []
+        self._images: list[tuple[str, np.ndarray, QImage, np.ndarray | None]] = []
         self._drag: str | None = None
         self._last = QPointF()
 
     # ----- content
-    def set_images(self, images: list[tuple[str, np.ndarray]], keep_view: bool = True) -> None:
+    def set_images(self, images: list[tuple], keep_view: bool = True) -> None:
+        """(name, pixels) or (name, pixels, signed error) per pane; hover shows the error where given."""
         same_size = self._images and images and self._images[0][1].shape[:2] == images[0][1].shape[:2]
-        self._images = [(name, arr, to_qimage(arr)) for name, arr in images]
+        self._images = [(im[0], im[1], to_qimage(im[1]), im[2] if len(im) > 2 else None) for im in images]
         if not (keep_view and same_size):
             self.fit()
         self.update()
 
     def image_names(self) -> list[str]:
-        return [n for n, _, _ in self._images]
+        return [im[0] for im in self._images]
 
     def set_mode(self, mode: str) -> None:
         self.mode = mode
@@ -102,7 +116,7 @@ class CompareCanvas(QWidget):
             return
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 2.0)
         if self.mode == "side":
-            for pane, (name, _, qimg) in zip(self._panes(), self._images):
+            for pane, (name, _, qimg, _) in zip(self._panes(), self._images):
                 self._draw(p, qimg, pane, pane)
                 self._label(p, pane, name)
         else:
@@ -205,7 +219,9 @@ class CompareCanvas(QWidget):
         if not (0 <= x < w and 0 <= y < h):
             return f"zoom {self.zoom * 100:.0f} %"
         vals = []
-        for name, arr, _ in self._images:
-            v = arr[y, x]
-            vals.append(f"{name} {tuple(int(c) for c in np.atleast_1d(v))}")
+        for name, arr, _, err in self._images:
+            if err is None:
+                vals.append(f"{name} {tuple(int(c) for c in np.atleast_1d(arr[y, x]))}")
+            else:
+                vals.append(f"{name} Δ({', '.join(f'{int(c):+d}' for c in np.atleast_1d(err[y, x]))})")
         return f"x {x}, y {y}: " + "  ".join(vals) + f"   zoom {self.zoom * 100:.0f} %"

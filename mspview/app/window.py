@@ -27,7 +27,7 @@ from ..codec.model import ModelConfig
 from ..codec.weights import read_card
 from ..eval import classical
 from . import jobs
-from .compare_view import CompareCanvas, to_qimage
+from .compare_view import CompareCanvas, error_map, to_qimage
 from .plots import BitAllocation, LOFCurves, RDView
 from .workers import JobRunner
 
@@ -124,11 +124,26 @@ class MainWindow(QMainWindow):
             b = QPushButton(text)
             b.clicked.connect(fn)
             bar.addWidget(b)
-        self.split_right = QComboBox()
+        # Squoosh-style: any two of original, mspview and the classical file on either side of the split
+        self.split_left, self.split_right = QComboBox(), QComboBox()
+        self.split_left.setToolTip("what the left half of the split view shows")
         self.split_right.setToolTip("what the right half of the split view shows")
-        self.split_right.currentIndexChanged.connect(self._refresh_canvas)
-        bar.addWidget(QLabel("  split: original |"))
-        bar.addWidget(self.split_right)
+        bar.addWidget(QLabel("  split:"))
+        for i, box in enumerate((self.split_left, self.split_right)):
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            box.currentIndexChanged.connect(self._refresh_canvas)
+            if i:
+                bar.addWidget(QLabel("|"))
+            bar.addWidget(box)
+        # where each codec errs, at the same bpp: each decoded image as its error map, the original as is
+        self.show_box = QComboBox()
+        for text, gain in (("pixels", 0), ("error ×4", 4), ("error ×16", 16)):
+            self.show_box.addItem(text, gain)
+        self.show_box.setToolTip("error ×k: RMS difference to the original over R, G, B, times k, as colours "
+                                 "(black: exact; bright: 64/k or more); hover for the signed difference")
+        self.show_box.currentIndexChanged.connect(self._refresh_canvas)
+        bar.addWidget(QLabel("  show:"))
+        bar.addWidget(self.show_box)
         bar.addStretch(1)
         lay.addLayout(bar)
         lay.addWidget(self.canvas, 1)
@@ -262,6 +277,8 @@ class MainWindow(QMainWindow):
         self._action(v, "&Split slider", lambda: self.set_compare_mode("split"))
         self._action(v, "Side &by side", lambda: self.set_compare_mode("side"))
         self._action(v, "&Fit", self.canvas.fit)
+        for i, key in enumerate(("Ctrl+1", "Ctrl+2", "Ctrl+3")):
+            self._action(v, f"Show {self.show_box.itemText(i)}", lambda _=False, i=i: self.show_box.setCurrentIndex(i), key)
         for d in (self.controls_dock, self.curves_dock, self.rd_dock, self.bits_dock, self.strip_dock, self.table_dock):
             v.addAction(d.toggleViewAction())
         e = self.menuBar().addMenu("&Encode")
@@ -369,6 +386,8 @@ class MainWindow(QMainWindow):
     def set_compare_mode(self, mode: str) -> None:
         self.canvas.set_mode(mode)
         self.mode_group.button(0 if mode == "split" else 1).setChecked(True)
+        for box in (self.split_left, self.split_right):
+            box.setEnabled(mode == "split")
         self._refresh_canvas()
 
     # ------------------------------------------------------------------ files
@@ -605,25 +624,35 @@ class MainWindow(QMainWindow):
                 imgs.append((self.result.classical_name, self.result.classical_image))
         return imgs
 
+    def _shown(self, imgs: list[tuple[str, np.ndarray]]) -> list[tuple]:
+        """The images as the "show" box asks: pixels, or every image but the original as its error map."""
+        gain = self.show_box.currentData()
+        if not gain or self.image is None:
+            return imgs
+        ref = self.image.rgb
+        return [(f"{name}, error ×{gain}", *error_map(ref, im, gain)) if name != "original" and im.shape == ref.shape
+                else (name, im) for name, im in imgs]
+
     def _refresh_canvas(self, *_, keep_view: bool = True) -> None:
         imgs = self._images()
-        names = [n for n, _ in imgs[1:]] if len(imgs) > 1 else []
-        current = self.split_right.currentIndex()
-        self.split_right.blockSignals(True)
-        self.split_right.clear()
-        self.split_right.addItems(names)
-        self.split_right.setCurrentIndex(min(max(current, 0), len(names) - 1) if names else -1)
-        self.split_right.blockSignals(False)
-        if self.canvas.mode == "split" and len(imgs) > 2:
-            k = self.split_right.currentIndex() + 1
-            imgs = [imgs[0], imgs[k]]
-        self.canvas.set_images(imgs, keep_view=keep_view)
+        names = [n for n, _ in imgs]
+        for box, default in ((self.split_left, 0), (self.split_right, 1)):
+            current = box.currentIndex() if box.count() == len(names) else -1
+            box.blockSignals(True)
+            box.clear()
+            box.addItems(names)
+            box.setCurrentIndex(current if current >= 0 else min(default, len(names) - 1))
+            box.blockSignals(False)
+        if self.canvas.mode == "split" and len(imgs) > 1:
+            imgs = [imgs[self.split_left.currentIndex()], imgs[self.split_right.currentIndex()]]
+        self.canvas.set_images(self._shown(imgs), keep_view=keep_view)
 
     def show_preview(self, index: int) -> None:
         if 0 <= index < len(self.previews):
             p = self.previews[index]
             imgs = [i for i in self._images() if i[0] == "original"]
-            self.canvas.set_images(imgs + [(f"preview {p.scales_done}/{p.total_scales} ({p.bpp:.3f} bpp)", p.image)])
+            self.canvas.set_images(self._shown(imgs + [(f"preview {p.scales_done}/{p.total_scales} ({p.bpp:.3f} bpp)",
+                                                        p.image)]))
 
     # ------------------------------------------------------------------ misc
     def show_error(self, message: str) -> None:
