@@ -45,9 +45,12 @@ def test_encode_fast_previews_readouts_bits(qtbot, window):
     S = result.decoded.header.num_scales
     assert len(window.previews) == S + 1 and len(window.strip.buttons) == S + 1
     assert window.curves.point_count() == 0 and "no latent overfitting" in window.curves.message.toPlainText()
-    assert window.table.columnCount() == 2  # mspview and WebP at the same bpp
+    assert window.table.columnCount() == 3  # mspview, WebP at the same bpp, WebP at the same PSNR
     assert window.table.horizontalHeaderItem(0).text().startswith("mspview")
-    ours, webp = result.readouts
+    ours, webp, webp_eq = result.readouts
+    assert window.table.horizontalHeaderItem(2).text().endswith("equal PSNR")
+    assert webp_eq.nbytes == result.equal_psnr_bytes and window.table.item(0, 2).text() == f"{webp_eq.nbytes:,}"
+    assert abs(webp_eq.psnr - ours.psnr) <= abs(webp.psnr - ours.psnr)  # closer in quality than the same-bpp file
     assert window.table.item(0, 0).text() == f"{ours.nbytes:,}"
     assert f"{ours.psnr - webp.psnr:+.2f} dB against WebP" in window.headline.text()
     assert result.equal_psnr_bytes and f"{result.equal_psnr_bytes:,}-byte file of equal PSNR" in window.headline.text()
@@ -56,7 +59,7 @@ def test_encode_fast_previews_readouts_bits(qtbot, window):
     # the compare view holds original | mspview in split mode, all three side by side
     assert window.canvas.image_names()[0] == "original" and len(window.canvas.image_names()) == 2
     window.set_compare_mode("side")
-    assert len(window.canvas.image_names()) == 3
+    assert len(window.canvas.image_names()) == 4 and window.canvas.image_names()[3].endswith("equal PSNR")
     window.set_compare_mode("split")
     window.split_right.setCurrentIndex(2)
     assert window.canvas.image_names()[1].startswith("WebP")
@@ -72,7 +75,7 @@ def test_encode_fast_previews_readouts_bits(qtbot, window):
     d = result.decoded.image[y, x].astype(int) - window.image.rgb[y, x].astype(int)
     assert f"Δ({', '.join(f'{v:+d}' for v in d)})" in c.describe(QPointF(c.width() / 2, c.height() / 2))
     window.set_compare_mode("side")  # the original stays as it is beside the error maps
-    assert window.canvas.image_names()[0] == "original" and len(window.canvas.image_names()) == 3
+    assert window.canvas.image_names()[0] == "original" and len(window.canvas.image_names()) == 4
     window.show_box.setCurrentIndex(0)
     window.set_compare_mode("split")
     # the exact per-scale sizes from the file are shown beside the estimated per-chunk bars

@@ -140,6 +140,22 @@ def test_widen_misuse_is_one_clear_line(tmp_path, data_dir, random_weights):
     assert res.returncode != 0 and "needs --init" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_encoder_only_training_keeps_the_decoder_bit_identical(tmp_path, data_dir, random_weights):
+    res = train("--data", str(data_dir), "--steps", "3", "--out", str(tmp_path / "enc"), "--init", str(random_weights),
+                "--train-only", "encoder", "--lr", "1e-2", "--export", str(tmp_path / "enc.pt"))
+    assert res.returncode == 0, res.stderr
+    before, after = load_weights(random_weights).model.state_dict(), load_weights(tmp_path / "enc.pt").model.state_dict()
+    encoder = [k for k in before if k.startswith("g_a.") or k == "gain.log_gain"]
+    assert all(torch.equal(before[k], after[k]) for k in before if k not in encoder)  # the decoder, untouched
+    assert not torch.equal(before["gain.log_gain"], after["gain.log_gain"])
+    assert sum(not torch.equal(before[k], after[k]) for k in encoder if k.startswith("g_a.")) >= len(encoder) // 2
+    res = train("--data", str(data_dir), "--steps", "1", "--out", str(tmp_path / "e2"), "--train-only", "encoder")
+    assert res.returncode != 0 and "needs trained weights" in res.stderr and "Traceback" not in res.stderr
+    res = train("--data", str(data_dir), "--steps", "1", "--out", str(tmp_path / "e3"), "--init", str(random_weights),
+                "--train-only", "encoder", "--widen-synthesis", "24")
+    assert res.returncode != 0 and "keeps the decoder" in res.stderr and "Traceback" not in res.stderr
+
+
 def test_extended_lambdas_keep_the_trained_codec_and_line_up_the_new_gains(random_weights):
     model = load_weights(random_weights).model
     old = list(model.config.lambdas)

@@ -53,6 +53,7 @@ class JobResult:
     lof_iterations: int = 0
     cancelled: bool = False
     equal_psnr_bytes: int | None = None  # the classical file that reaches our PSNR (when matched)
+    equal_psnr_image: np.ndarray | None = None  # that file, decoded: the equal-quality comparison
 
     @property
     def bitmaps(self) -> BitMaps:
@@ -93,6 +94,20 @@ def decode_job(lm: LoadedModel, data: bytes, emit: Emit, cancel: threading.Event
     return JobResult(data, dec, previews, readouts)
 
 
+def _matched(codec: classical.Classical, ref: np.ndarray, search: Callable[[], tuple[float, bytes]], label: str,
+             how: str) -> tuple[CodecReadout, np.ndarray]:
+    """The classical file a bisection `search` finds, decoded and measured: its readout and its image."""
+    t = time.perf_counter()
+    setting, data = search()
+    enc_s = time.perf_counter() - t
+    t = time.perf_counter()
+    img = codec.decode(data)
+    dec_s = time.perf_counter() - t
+    h, w = ref.shape[:2]
+    return CodecReadout(label, len(data), bits_per_pixel(len(data), w, h), psnr(img, ref), ms_ssim(img, ref),
+                        enc_s, dec_s, f"{codec.knob} {setting:g} ({how}, all tries)"), img
+
+
 def encode_job(lm: LoadedModel, image: LoadedImage, lam: float, profile_name: str, compare: str | None,
                emit: Emit, cancel: threading.Event) -> JobResult:
     profile = profiles.get(profile_name)
@@ -120,15 +135,9 @@ def encode_job(lm: LoadedModel, image: LoadedImage, lam: float, profile_name: st
         emit(Stage(f"matching {compare} to the same bpp", 0.9))
         codec = classical.get(compare)
         try:
-            t = time.perf_counter()
-            setting, cdata = codec.at_bpp(ref, readouts[0].bpp, should_stop=cancel.is_set)
-            c_enc = time.perf_counter() - t
-            t = time.perf_counter()
-            cimg = codec.decode(cdata)
-            c_dec = time.perf_counter() - t
-            readouts.append(CodecReadout(codec.label, len(cdata), bits_per_pixel(len(cdata), image.width, image.height),
-                                         psnr(cimg, ref), ms_ssim(cimg, ref), c_enc, c_dec,
-                                         f"{codec.knob} {setting:g} (bisection, all tries)"))
+            readout, cimg = _matched(codec, ref, lambda: codec.at_bpp(ref, readouts[0].bpp, should_stop=cancel.is_set),
+                                     codec.label, "bisection")
+            readouts.append(readout)
             result.classical_image, result.classical_name = cimg, codec.label
         except Cancelled:  # the mspview file is done: keep it, drop the comparison
             readouts.append(CodecReadout(codec.label, 0, float("nan"), None, None, None, None, "comparison cancelled"))
@@ -138,11 +147,13 @@ def encode_job(lm: LoadedModel, image: LoadedImage, lam: float, profile_name: st
         ours, other = readouts
         other.note += f"; mspview {ours.psnr - other.psnr:+.2f} dB at the same bpp"
         emit(Stage(f"matching {compare} to the same PSNR", 0.95))
-        try:  # "% smaller at equal quality": the classical file that reaches our PSNR
-            _, eq = codec.at_psnr(ref, ours.psnr, should_stop=cancel.is_set)
-            result.equal_psnr_bytes = len(eq)
+        try:  # "% smaller at equal quality": the classical file that reaches our PSNR, shown too
+            readout, eq_img = _matched(codec, ref, lambda: codec.at_psnr(ref, ours.psnr, should_stop=cancel.is_set),
+                                       f"{codec.label}, equal PSNR", "bisection on PSNR")
+            readouts.append(readout)
+            result.equal_psnr_bytes, result.equal_psnr_image = readout.nbytes, eq_img
             ours.note = (ours.note + "; " if ours.note else "") + \
-                f"{100 * (1 - ours.nbytes / len(eq)):.1f} % smaller than {compare} at equal PSNR"
+                f"{100 * (1 - ours.nbytes / readout.nbytes):.1f} % smaller than {compare} at equal PSNR"
         except Cancelled:
             ours.note = (ours.note + "; " if ours.note else "") + "equal-PSNR match cancelled"
         except MSPError as e:

@@ -622,6 +622,8 @@ class MainWindow(QMainWindow):
             imgs.append((f"mspview {self.result.readouts[0].bpp:.3f} bpp", self.result.decoded.image))
             if self.result.classical_image is not None:
                 imgs.append((self.result.classical_name, self.result.classical_image))
+            if self.result.equal_psnr_image is not None:
+                imgs.append((f"{self.result.classical_name}, equal PSNR", self.result.equal_psnr_image))
         return imgs
 
     def _shown(self, imgs: list[tuple[str, np.ndarray]]) -> list[tuple]:

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "on the log-linear line through the nearest trained ones)")
     p.add_argument("--lambda-weights", default=None, metavar="W1,W2,...",
                    help="relative sampling weights of the lambdas, one per lambda (default: uniform)")
+    p.add_argument("--train-only", choices=("all", "encoder"), default="all",
+                   help="encoder: train g_a and the gains only; the decoder (synthesis, inverse gains, MSP model) "
+                        "stays bit-identical (needs --init or --resume)")
     p.add_argument("--export", default=None, help="write the final weights here (state dict + card)")
     for name in ("N", "M", "hidden"):
         p.add_argument(f"--{name}", type=int, default=getattr(ModelConfig(), name))
@@ -156,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("mspview train: widening needs --init (the trained weights to widen)")
     if args.lambdas and not args.init:
         raise SystemExit("mspview train: --lambdas needs --init (the trained weights to extend)")
+    encoder_only = args.train_only == "encoder"
+    if encoder_only and (args.widen_synthesis or args.widen_latent or args.lambdas):
+        raise SystemExit("mspview train: --train-only encoder keeps the decoder as it is: no --widen-synthesis, "
+                         "--widen-latent or --lambdas")
+    if encoder_only and not (args.init or (args.resume and (Path(args.out) / "last.pt").is_file())):
+        raise SystemExit("mspview train: --train-only encoder needs trained weights (--init, or --resume)")
     config = ModelConfig(N=args.N, M=args.M, num_scales=args.scales, groups=args.groups, hidden=args.hidden)
     model = MSPCodecModel(config)
     ckpt_path = out_dir / "last.pt"
@@ -189,11 +198,14 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"mspview train: {e}") from None
             config = model.config
     if args.gdn_cross and not (args.resume and ckpt_path.is_file()):
-        seeded = seed_cross_terms(model)
+        seeded = seed_cross_terms(model.g_a if encoder_only else model)
         if seeded and lead:
             print(f"GDN: {seeded} gamma weights at 0 seeded with {SimplifiedGDN.CROSS_SEED:g}", flush=True)
+    if encoder_only:  # what the decoder never sees: the analysis and the gains before quantization
+        for name, param in model.named_parameters():
+            param.requires_grad_(name.startswith("g_a.") or name == "gain.log_gain")
     model.to(device).train()
-    optim = torch.optim.Adam(model.parameters(), lr=args.lr)
+    optim = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     if args.resume and ckpt_path.is_file() and "optim" in ck:
         optim.load_state_dict(ck["optim"])
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
