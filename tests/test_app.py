@@ -48,7 +48,9 @@ def test_encode_fast_previews_readouts_bits(qtbot, window):
     assert window.table.columnCount() == 3  # mspview, WebP at the same bpp, WebP at the same PSNR
     assert window.table.horizontalHeaderItem(0).text().startswith("mspview")
     ours, webp, webp_eq = result.readouts
-    assert window.table.horizontalHeaderItem(2).text().endswith("equal PSNR")
+    assert [window.table.horizontalHeaderItem(j).text() for j in range(3)] == ["mspview\nfast", "WebP\nsame bpp",
+                                                                             "WebP\nequal PSNR"]
+    assert window.table.horizontalHeaderItem(2).toolTip() == webp_eq.codec == f"{webp.codec}, equal PSNR"
     assert webp_eq.nbytes == result.equal_psnr_bytes and window.table.item(0, 2).text() == f"{webp_eq.nbytes:,}"
     assert abs(webp_eq.psnr - ours.psnr) <= abs(webp.psnr - ours.psnr)  # closer in quality than the same-bpp file
     assert window.table.item(0, 0).text() == f"{ours.nbytes:,}"

@@ -605,7 +605,9 @@ class MainWindow(QMainWindow):
 
     def _fill_table(self, result: jobs.JobResult) -> None:
         self.table.setColumnCount(len(result.readouts))
-        self.table.setHorizontalHeaderLabels([r.codec for r in result.readouts])
+        self.table.setHorizontalHeaderLabels([column_title(r.codec, j) for j, r in enumerate(result.readouts)])
+        for j, r in enumerate(result.readouts):
+            self.table.horizontalHeaderItem(j).setToolTip(r.codec)
         for j, r in enumerate(result.readouts):
             vals = [f"{r.nbytes:,}", f"{r.bpp:.4f}", _fmt(r.psnr, 2), _fmt(r.ms_ssim, 4), _fmt(r.encode_s, 2),
                     _fmt(r.decode_s, 3), r.note.strip("; ").replace("; ", "\n")]
@@ -694,6 +696,15 @@ def headline(result: jobs.JobResult) -> str:
             lines.append(f"{abs(saved):.1f} % {'smaller' if saved >= 0 else 'larger'} than its "
                          f"{result.equal_psnr_bytes:,}-byte file of equal PSNR")
     return "\n".join(lines)
+
+
+def column_title(codec: str, index: int) -> str:
+    """A readout column's header, short enough for a narrow dock: the codec over what sets the column apart
+    (mspview: its profile; a classical codec: same bpp or equal PSNR). The full label is the tooltip."""
+    name, _, rest = codec.partition(" (")
+    if index == 0:
+        return f"{name}\n{rest.partition(')')[0]}"
+    return f"{name}\n{'equal PSNR' if codec.endswith('equal PSNR') else 'same bpp'}"
 
 
 def _fmt(v, digits: int) -> str:
