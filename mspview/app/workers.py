@@ -6,6 +6,10 @@ process, the UI keeps its interpreter to itself. The process starts with the win
 torch takes seconds), keeps the loaded weights between jobs, and is shut down when the window closes.
 
     UI thread --(job)--> worker process --(events, result)--> reader QThread --(signals)--> UI thread
+
+Events travel on a one-way pipe whose only write end the worker holds: when the worker ends (or is
+killed mid-message at close), the reader gets end-of-file and stops; it never waits on a message that
+cannot come.
 """
 from __future__ import annotations
 
@@ -49,26 +53,26 @@ def _serve(model_path, jobs_in, events_out, cancelled_upto) -> None:
             models[device] = load_weights(model_path, device)
         return models[device]
 
-    events_out.put((0, "ready", ""))
+    events_out.send((0, "ready", ""))
     while True:
         item = jobs_in.get()
         if item is None:
             return
         job_id, name, device, args = item
-        emit = lambda ev, job_id=job_id: events_out.put((job_id, "event", ev))  # noqa: E731
+        emit = lambda ev, job_id=job_id: events_out.send((job_id, "event", ev))  # noqa: E731
         try:
             result = getattr(jobs, name)(model(device), *args, emit, _CancelFlag(job_id, cancelled_upto))
         except Cancelled:
-            events_out.put((job_id, "failed", ""))
+            events_out.send((job_id, "failed", ""))
         except MSPError as e:
-            events_out.put((job_id, "failed", str(e)))
+            events_out.send((job_id, "failed", str(e)))
         except Exception as e:  # noqa: BLE001 - a bug becomes a dialog, not a dead worker
             traceback.print_exc()
-            events_out.put((job_id, "failed", f"unexpected error: {e!r}"))
+            events_out.send((job_id, "failed", f"unexpected error: {e!r}"))
         else:
-            # Plain pickle: the queue's own pickler would share torch tensors through file
+            # Plain pickle: the pipe's own pickler would share torch tensors through file
             # descriptors that vanish when this process exits.
-            events_out.put((job_id, "finished", pickle.dumps(result)))
+            events_out.send((job_id, "finished", pickle.dumps(result)))
 
 
 class _Reader(QThread):
@@ -80,8 +84,9 @@ class _Reader(QThread):
 
     def run(self) -> None:
         while True:
-            job_id, kind, payload = self.events.get()  # blocks without holding the GIL
-            if kind == "quit":
+            try:
+                job_id, kind, payload = self.events.recv()  # blocks without holding the GIL
+            except (EOFError, OSError):  # the worker is gone, maybe in the middle of a message
                 return
             if kind != "ready":
                 self.message.emit(job_id, kind, payload)
@@ -97,12 +102,13 @@ class JobRunner(QObject):
     def __init__(self, model_path: str | None = None, parent=None):
         super().__init__(parent)
         self._jobs = _CTX.Queue()
-        self._events = _CTX.Queue()
+        events, events_out = _CTX.Pipe(duplex=False)
         self._cancelled_upto = _CTX.Value("q", 0)
-        self._proc = _CTX.Process(target=_serve, args=(model_path, self._jobs, self._events, self._cancelled_upto),
+        self._proc = _CTX.Process(target=_serve, args=(model_path, self._jobs, events_out, self._cancelled_upto),
                                   daemon=True, name="mspview-worker")
         self._proc.start()
-        self._reader = _Reader(self._events, self)
+        events_out.close()  # the worker's copy is now the only write end: its exit ends the reader
+        self._reader = _Reader(events, self)
         self._reader.message.connect(self._on_message)
         self._reader.start()
         self._ids = itertools.count(1)
@@ -144,10 +150,10 @@ class JobRunner(QObject):
         if self._proc.is_alive():
             self._jobs.put(None)
             self._proc.join(5)
+        for end in (self._proc.terminate, self._proc.kill):  # a job that does not stop in time
             if self._proc.is_alive():
-                self._proc.terminate()
+                end()
                 self._proc.join(2)
-        self._events.put((0, "quit", ""))
         self._reader.wait(5000)
 
     def is_running(self) -> bool:
