@@ -124,7 +124,7 @@ class MainWindow(QMainWindow):
             b = QPushButton(text)
             b.clicked.connect(fn)
             bar.addWidget(b)
-        # Squoosh-style: any two of original, mspview and the classical file on either side of the split
+        # Squoosh-style: any two of the images (original, mspview, classical files) on either side of the split
         self.split_left, self.split_right = QComboBox(), QComboBox()
         self.split_left.setToolTip("what the left half of the split view shows")
         self.split_right.setToolTip("what the right half of the split view shows")
