@@ -163,11 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     if encoder_only and (args.widen_synthesis or args.widen_latent or args.lambdas):
         raise SystemExit("mspview train: --train-only encoder keeps the decoder as it is: no --widen-synthesis, "
                          "--widen-latent or --lambdas")
-    if encoder_only and not (args.init or (args.resume and (Path(args.out) / "last.pt").is_file())):
-        raise SystemExit("mspview train: --train-only encoder needs trained weights (--init, or --resume)")
     config = ModelConfig(N=args.N, M=args.M, num_scales=args.scales, groups=args.groups, hidden=args.hidden)
     model = MSPCodecModel(config)
     ckpt_path = out_dir / "last.pt"
+    if encoder_only and not (args.init or (args.resume and ckpt_path.is_file())):
+        raise SystemExit("mspview train: --train-only encoder needs trained weights (--init, or --resume)")
     state = {"step": 0, "cpu_hours": 0.0, "gpu_hours": 0.0, "run_elapsed": 0.0, "run_step": 0, "history": []}
     if args.resume and ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
