@@ -7,7 +7,7 @@ the steering estimate for architecture and schedule choices (an A/B at equal CPU
 figures that count come from `mspview eval` on real files (format v4: about 0.5 % BD-rate behind
 the estimate, the header and the coder overhead).
 
-    python benchmarks/checkpoint_rd.py runs/s4a/last.pt runs/s4b/last.pt resources/msp_default.pt
+    python benchmarks/checkpoint_rd.py runs/s4a/last.pt runs/s4b/last.pt mspview/resources/msp_default.pt
 
 `--ceiling` also prints the auto-encoder's own PSNR at the top lambda with no quantization at all,
 g_s(g_a(x) * gain * inverse gain): no rate buys more than that (session 6: 34.3 dB, where JPEG 2000
@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 from mspview.codec.model import MSPCodecModel, ModelConfig  # noqa: E402
 from mspview.codec.weights import load_weights  # noqa: E402
 from mspview.eval.bdrate import bd_rate, span_gap  # noqa: E402
+from mspview.resources import KODAK  # noqa: E402
 from mspview.train.loop import image_batch, kodak_estimate, psnr_8bit  # noqa: E402
 
 
@@ -94,7 +95,7 @@ def latent_ceiling(model: MSPCodecModel, folder: Path, iters: int, stride: int =
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="+", type=Path)
-    p.add_argument("--kodak", type=Path, default=REPO.parent / "shared" / "data" / "kodak")
+    p.add_argument("--kodak", type=Path, default=KODAK)
     p.add_argument("--anchor", type=Path, action="append", default=None,
                    help="a results JSON to compare with (repeatable; default docs/results/kodak/webp.json)")
     p.add_argument("--lambdas", default=None, help="comma-separated: only these trained lambdas")

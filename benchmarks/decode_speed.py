@@ -21,8 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-KODAK = REPO.parent / "shared" / "data" / "kodak"
+from mspview.resources import KODAK
 
 
 def make_file(megapixels: float, model: str | None, path: Path) -> str:

@@ -16,14 +16,14 @@
 # DEVICE  cuda (default) or cpu
 #
 # Here, afterwards: cat OUTDIR/arms.tar.part-* | tar -xf - -C runs/gpu, then
-#   python benchmarks/checkpoint_rd.py runs/gpu/*.pt resources/msp_default.pt --ceiling --span 0.1,1.0 \
+#   python benchmarks/checkpoint_rd.py runs/gpu/*.pt mspview/resources/msp_default.pt --ceiling --span 0.1,1.0 \
 #       --threads 2 --anchor docs/results/kodak/webp.json --anchor docs/results/kodak/jpeg2000.json
 set -euo pipefail
 outdir=${1:?usage: gpu_arms.sh OUTDIR}
 device=${DEVICE:-cuda}
 if [[ -n ${STEPS:-} ]]; then budget="--steps $STEPS"; low_budget="--steps $((2 * STEPS))"
 else budget="--hours ${HOURS:-0.12}"; low_budget="--hours $(python3 -c "print(${HOURS:-0.12} + ${LOW:-0})")"; fi
-common=${COMMON:-"--init resources/msp_default.pt --data gpu_pack --jpeg-scale 0.85,1 --patch 256 --batch 32 \
+common=${COMMON:-"--init mspview/resources/msp_default.pt --data gpu_pack --jpeg-scale 0.85,1 --patch 256 --batch 32 \
 --lr 2e-4 --warmup 300 --decay-frac 0.5 --eval-minutes 0 --threads 4 --log-every 200"}
 work=$(mktemp -d)
 export PYTHONUNBUFFERED=1

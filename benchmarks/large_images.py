@@ -17,8 +17,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from mspview.resources import SAMPLE
+
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "resources" / "samples" / "kodim23.png"
 
 
 def run(args: list[str], env: dict) -> tuple[int, float, float, str]:

@@ -2,7 +2,7 @@
 LOF iterations used, on Kodak with real .msp files decoded back.
 
     python benchmarks/lof_gain.py [--images 24] [--stride 1] [--lambdas 0.0018,0.0067,0.025,0.0483]
-           [--profiles fast,quick,balanced,best] [--threads N] [--write resources/profile_measurements.json]
+           [--profiles fast,quick,balanced,best] [--threads N] [--write mspview/resources/profile_measurements.json]
 
 --write merges into the file: profiles measured on other images keep their rows, each row says
 how many images it used and the weights it was measured with.
@@ -31,8 +31,7 @@ from mspview.codec.model import fast_bf16
 from mspview.codec.weights import load_weights
 from mspview.eval.bdrate import bd_rate
 from mspview.eval.metrics import psnr
-
-KODAK = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kodak"
+from mspview.resources import KODAK
 
 
 def main() -> int:

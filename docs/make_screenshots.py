@@ -19,7 +19,8 @@ OUT = Path(__file__).resolve().parent / "screenshots"
 
 def main() -> int:
     app = QApplication(sys.argv[:1])
-    from mspview.app.window import SAMPLE, MainWindow
+    from mspview.app.window import MainWindow
+    from mspview.resources import SAMPLE
 
     settings = QSettings(str(OUT / ".settings.ini"), QSettings.Format.IniFormat)
     win = MainWindow(settings=settings)

@@ -14,10 +14,10 @@ echo "built $APP in $(( $(date +%s) - start )) s; folder size $(du -sh "$OUT/dis
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 "$APP" --version
-"$APP" encode "$ROOT/resources/samples/kodim23.png" "$tmp/sample.msp" --profile fast
+"$APP" encode "$ROOT/mspview/resources/samples/kodim23.png" "$tmp/sample.msp" --profile fast
 "$APP" decode "$tmp/sample.msp" "$tmp/sample.png"
 "$APP" info "$tmp/sample.msp" | head -3
-QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}" timeout 300 "$APP" --smoke-test "$ROOT/resources/samples/kodim23.png"
+QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}" timeout 300 "$APP" --smoke-test "$ROOT/mspview/resources/samples/kodim23.png"
 echo "smoke test passed"
 
 # Desktop metadata, where the validators are installed

@@ -15,8 +15,7 @@ import torch
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = Path(__file__).resolve().parent.parent
-KODAK = REPO.parent / "shared" / "data" / "kodak"
-SAMPLE = REPO / "resources" / "samples" / "kodim23.png"
+from mspview.resources import KODAK, SAMPLE  # noqa: E402 - after the Qt platform is set
 
 
 @pytest.fixture(scope="session")

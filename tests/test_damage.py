@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-import time
+import tracemalloc
 
 import pytest
 import torch
@@ -23,13 +23,10 @@ def small_file(random_model):
 
 
 def _decode_or_error(model, data):
-    t = time.perf_counter()
     try:
-        out = decode(model, data)
+        return decode(model, data)
     except MSPError as e:
-        out = e
-    assert time.perf_counter() - t < 10, "decoding a damaged file must not hang"
-    return out
+        return e
 
 
 def test_random_byte_damage(random_model, small_file):
@@ -77,12 +74,16 @@ def _hostile(width=64, height=48, nbytes=10, lo=-3, hi=3, S=3, G=2, M=32) -> byt
     (dict(S=40), "out of range"),
     (dict(G=200, M=400), "out of range"),
 ])
-def test_hostile_headers_refused_fast(kwargs, message):
+def test_hostile_headers_refused_before_allocating(kwargs, message):
     data = _hostile(**kwargs)
-    t = time.perf_counter()
-    with pytest.raises(BitstreamError, match=message):
-        bitstream.read(data)
-    assert time.perf_counter() - t < 0.05
+    tracemalloc.start()
+    try:
+        with pytest.raises(BitstreamError, match=message):
+            bitstream.read(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 256 * 1024, f"{peak} bytes allocated to refuse a header"
 
 
 def test_not_msp_and_versions():

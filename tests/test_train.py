@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import socket
 import subprocess
 import sys
 
@@ -54,9 +55,16 @@ def test_train_resume_export(tmp_path, data_dir):
     assert lm.model.config.N == 16 and not lm.model.training
 
 
+def free_port() -> int:
+    """A port no one listens on now (a fixed one collides when two test runs share a machine)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_ddp_two_processes_gloo(tmp_path, data_dir):
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-                "-m"]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                "--master_port", str(free_port()), "-m"]
     res = train("--data", str(data_dir), "--steps", "2", "--out", str(tmp_path / "ddp"),
                 "--export", str(tmp_path / "ddp.pt"), launcher=launcher)
     assert res.returncode == 0, res.stderr[-3000:]

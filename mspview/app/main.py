@@ -8,7 +8,8 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from .window import SAMPLE, MainWindow
+from ..resources import SAMPLE
+from .window import MainWindow
 
 
 def main(argv: list[str] | None = None) -> int:

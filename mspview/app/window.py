@@ -26,14 +26,12 @@ from ..codec.lof import LOFEvent
 from ..codec.model import ModelConfig
 from ..codec.weights import read_card
 from ..eval import classical
+from ..resources import ICON
 from . import jobs
 from .compare_view import CompareCanvas, error_map, to_qimage
 from .plots import BitAllocation, LOFCurves, RDView
 from .workers import JobRunner
 
-RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
-SAMPLE = RESOURCES / "samples" / "kodim23.png"
-ICON = RESOURCES / "icons" / "mspview.svg"
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.ppm *.pgm *.gif);;All files (*)"
 LAMBDA_STEPS = 200  # slider positions, log-spaced over the trained range
 

@@ -1,7 +1,7 @@
 """Encode profiles: named presets that trade encode time for a smaller file (LOF settings).
 
 Measured cost and gain (benchmarks/lof_gain.py on Kodak) are read from
-resources/profile_measurements.json so that the CLI and the app can show them next to the name.
+mspview/resources/profile_measurements.json so that the CLI and the app can show them next to the name.
 """
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import json
 from dataclasses import dataclass
 
 from .errors import MSPError
-from .weights import DEFAULT_WEIGHTS, RESOURCES, card_path
-
-MEASUREMENTS = RESOURCES / "profile_measurements.json"
+from ..resources import DEFAULT_WEIGHTS, PROFILE_MEASUREMENTS as MEASUREMENTS
+from .weights import card_path
 
 
 @dataclass(frozen=True)

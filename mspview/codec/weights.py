@@ -11,11 +11,10 @@ from pathlib import Path
 
 import torch
 
+from ..resources import DEFAULT_WEIGHTS
 from .errors import ModelError
 from .model import MSPCodecModel, ModelConfig
 
-RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
-DEFAULT_WEIGHTS = RESOURCES / "msp_default.pt"
 
 
 def card_path(weights: Path) -> Path:

@@ -14,7 +14,7 @@ from ..codec.weights import LoadedModel, load_weights
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="weights file (default: the shipped resources/msp_default.pt)")
+    p.add_argument("--model", default=None, help="weights file (default: the shipped mspview/resources/msp_default.pt)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
 
 

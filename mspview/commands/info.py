@@ -10,7 +10,8 @@ from pathlib import Path
 from ..codec import bitstream
 from ..codec.errors import MSPError
 from ..codec.msp import schedule
-from ..codec.weights import DEFAULT_WEIGHTS, file_sha256, read_card
+from ..codec.weights import file_sha256, read_card
+from ..resources import DEFAULT_WEIGHTS
 from .common import run_tool
 
 

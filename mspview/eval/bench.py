@@ -10,7 +10,6 @@ import multiprocessing
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,10 +19,10 @@ from ..codec.coder import analyse, decode, encode
 from ..codec.imageio import LoadedImage
 from ..codec.errors import MSPError
 from ..commands.common import add_model_options, open_model, run_tool
+from ..resources import SAMPLE
 from .results import anchors
 from .serial_context import SerialContextModel, roundtrip
 
-SAMPLE = Path(__file__).resolve().parent.parent.parent / "resources" / "samples" / "kodim23.png"
 SIZES = {"0.25MP": (576, 432), "1MP": (1152, 864), "2K": (1920, 1080), "4MP": (2304, 1728)}
 
 

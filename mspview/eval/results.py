@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent.parent
-ANCHORS = REPO.parent / "shared" / "anchors" / "kodak"
+from ..resources import ANCHORS
+
 KEYS = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time")
 
 

@@ -12,7 +12,7 @@ from ..codec.weights import save_weights
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="mspview export", description=__doc__)
     p.add_argument("checkpoint", help="training checkpoint (runs/train/last.pt)")
-    p.add_argument("output", help="weights file to write (e.g. resources/msp_default.pt)")
+    p.add_argument("output", help="weights file to write (e.g. mspview/resources/msp_default.pt)")
     p.add_argument("--info", action="append", default=[], metavar="KEY=VALUE", help="extra card fields")
     args = p.parse_args(argv)
     ck = torch.load(args.checkpoint, map_location="cpu", weights_only=True)

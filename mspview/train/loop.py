@@ -24,21 +24,19 @@ from PIL import Image
 from ..codec.model import MSPCodecModel, ModelConfig, fast_bf16
 from ..codec.transforms import SimplifiedGDN, seed_cross_terms
 from ..codec.weights import load_weights, save_weights
+from ..resources import KODAK, TRAIN_DATA
 from .data import PatchSampler
 from .extend import extend_lambdas
 from .widen import widen, widen_latent
 
-REPO = Path(__file__).resolve().parent.parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "train"
-DEFAULT_KODAK = REPO.parent / "shared" / "data" / "kodak"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mspview train", description="Train the variable-rate MSP codec.")
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="folder of training images")
+    p.add_argument("--data", default=str(TRAIN_DATA), help="folder of training images")
     p.add_argument("--out", default="runs/train", help="folder for checkpoints and logs")
     p.add_argument("--resume", action="store_true", help="resume from OUT/last.pt if it exists")
-    p.add_argument("--init", default=None, help="start from these weights (e.g. resources/msp_default.pt)")
+    p.add_argument("--init", default=None, help="start from these weights (e.g. mspview/resources/msp_default.pt)")
     p.add_argument("--hours", type=float, default=None, help="wall-clock budget of this run")
     p.add_argument("--steps", type=int, default=None, help="step budget of this run (if no --hours)")
     p.add_argument("--batch", type=int, default=8)
@@ -57,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ckpt-minutes", type=float, default=5.0)
     p.add_argument("--eval-minutes", type=float, default=20.0)
-    p.add_argument("--kodak", default=str(DEFAULT_KODAK))
+    p.add_argument("--kodak", default=str(KODAK))
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--widen-analysis", type=int, default=None, metavar="N",
                    help="with --init: widen the analysis transform to N channels (zero weights out of the new ones)")
