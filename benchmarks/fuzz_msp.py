@@ -58,7 +58,9 @@ def make_model(workdir: Path):
         model.gain.log_gain += math.log(30.0)
         model.gain.log_inv_gain -= math.log(30.0)
     path = workdir / "fuzz_model.pt"
-    save_weights(model, path, {"note": "random init, seed 7, for fuzzing"})
+    rng = np.random.default_rng(7)
+    calibration = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(2)]
+    save_weights(model, path, {"note": "random init, seed 7, for fuzzing"}, calibration=calibration)
     return path, load_weights(path)
 
 

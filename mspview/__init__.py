@@ -1,3 +1,3 @@
 """mspview: a viewer and encoder for learned image compression (MSP model + latent overfitting)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

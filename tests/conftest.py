@@ -29,7 +29,8 @@ def random_weights(tmp_path_factory) -> Path:
         model.gain.log_gain += math.log(30.0)
         model.gain.log_inv_gain -= math.log(30.0)
     path = tmp_path_factory.mktemp("weights") / "random.pt"
-    save_weights(model, path, {"note": "random init, seed 1234, for tests"})
+    calibration = [noise_image(128, 128, seed=s) for s in range(4)]
+    save_weights(model, path, {"note": "random init, seed 1234, for tests"}, calibration=calibration)
     return path
 
 

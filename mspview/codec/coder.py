@@ -16,8 +16,9 @@ import torch
 
 from . import bitstream
 from .bitstream import Header, ScaleRecord
-from .entropy import StreamDecoder, StreamEncoder, quantize, sigma_index, symbol_bits, symbol_range, symbols_crc
+from .entropy import StreamDecoder, StreamEncoder, quantize, symbol_bits, symbol_range, symbols_crc
 from .errors import BitstreamError, ModelError
+from .exact import MU_FRAC_BITS, to_float
 from .imageio import LoadedImage, check_size, to_output
 from .msp import StepKey, part_grid, schedule
 from .transforms import activation_bytes_per_row, channels_last, row_bands, with_halo
@@ -37,9 +38,10 @@ class BitMaps:
     def empty(cls, h: int, w: int, m: int) -> "BitMaps":
         return cls(np.zeros((h, w), np.float64), np.zeros(m, np.float64))
 
-    def add(self, key: StepKey, part: int, bits: torch.Tensor, num_scales: int, group_slice: slice) -> None:
+    def add(self, key: StepKey, part: int, bits: np.ndarray, num_scales: int, group_slice: slice) -> None:
+        """bits: C x h x w, one part of a step."""
         r0, c0, stride = part_grid(key, part, num_scales)
-        b = bits[0].double().cpu().numpy()  # C x h x w
+        b = bits
         self.chunks[key] = self.chunks.get(key, 0.0) + float(b.sum())
         if b.size == 0:
             return
@@ -140,10 +142,14 @@ class Quantized:
         return float(self.bitmaps.spatial.sum())
 
 
+def add_bits(maps: BitMaps, key: StepKey, part: int, symbols: np.ndarray, index: np.ndarray, shape, msp) -> None:
+    maps.add(key, part, symbol_bits(symbols, index).reshape(shape), msp.S, group_slice(key, msp))
+
+
 @torch.no_grad()
 def quantize_latent(lm: LoadedModel, y: torch.Tensor) -> Quantized:
-    """Walk the schedule on y: quantize each step against its predicted means."""
-    msp = lm.model.msp
+    """Walk the schedule on y with the exact model: quantize each step against its predicted means."""
+    msp = exact_model(lm)
     _, m, h, w = y.shape
     steps: list[tuple[StepKey, np.ndarray, np.ndarray]] = []
     maps = BitMaps.empty(h, w, m)
@@ -152,20 +158,29 @@ def quantize_latent(lm: LoadedModel, y: torch.Tensor) -> Quantized:
     def resolve(key, parts):
         out, syms, idxs = [], [], []
         gs = group_slice(key, msp)
-        for i, (mu, sigma, target) in enumerate(parts):
-            sym = quantize(target - mu)
-            idx = sigma_index(sigma)
-            maps.add(key, i, symbol_bits(sym, idx), msp.S, gs)
+        for i, (mu_fx, idx, target) in enumerate(parts):
+            mu = to_float(mu_fx)
+            sym = quantize(target - mu).to(torch.int64)
+            sym_np = sym.flatten().cpu().numpy().astype(np.int32)
+            idx_np = idx.flatten().cpu().numpy()
+            add_bits(maps, key, i, sym_np, idx_np, mu.shape[1:], msp)
             r0, c0, stride = part_grid(key, i, msp.S)
             mu_full[:, gs, r0::stride, c0::stride] = mu
-            out.append(sym + mu)
-            syms.append(sym.to(torch.int32).flatten().cpu().numpy())
-            idxs.append(idx.flatten().cpu().numpy())
+            out.append((sym << MU_FRAC_BITS) + mu_fx)
+            syms.append(sym_np)
+            idxs.append(idx_np)
         steps.append((key, np.concatenate(syms), np.concatenate(idxs)))
         return out
 
-    y_hat = msp.run(tuple(y.shape), resolve, target=y)
-    return Quantized(y_hat, steps, maps, mu_full)
+    y_fx = msp.run(tuple(y.shape), resolve, target=y)
+    return Quantized(to_float(y_fx), steps, maps, mu_full)
+
+
+def exact_model(lm: LoadedModel):
+    if not int(lm.model.exact.ready):
+        raise ModelError(f"the weights {lm.path.name} have no integer entropy model, which .msp files are coded "
+                         f"with; make one: mspview export {lm.path} NEW.pt")
+    return lm.model.exact
 
 
 def group_slice(key: StepKey, msp) -> slice:
@@ -222,90 +237,110 @@ class _Truncated(Exception):
     pass
 
 
+class _ScaleStreams:
+    """The file's scale streams, opened one after another as the schedule reaches each scale; checks
+    each scale's CRC when its last chunk is read. A scale the (truncated) file lacks raises _Truncated."""
+
+    def __init__(self, data: bytes, header: Header, start: int):
+        self.data, self.header = data, header
+        self.slices = bitstream.payload_slices(header, start, len(data))
+        keys = schedule(header.num_scales, header.groups)
+        self.last_of_scale = {k for k, last in zip(keys, bitstream.closes_scale(keys)) if last}
+        self.stream, self.decoder, self.crc = -1, None, 0
+        self.bytes_read = start  # the header, then each scale once it is read whole
+
+    def read(self, key: StepKey, index: np.ndarray) -> np.ndarray:
+        if self.decoder is None:  # the first chunk of a scale opens its stream
+            self.stream += 1
+            rec = self.header.scales[self.stream]
+            if self.slices[self.stream] is None:
+                raise _Truncated
+            b, e = self.slices[self.stream]
+            self.decoder, self.crc = self._guard(key, lambda: StreamDecoder(self.data[b:e], rec.sym_min, rec.sym_max)), 0
+        rec = self.header.scales[self.stream]
+        symbols = self._guard(key, lambda: self.decoder.decode(index))
+        self.crc = symbols_crc(symbols, self.crc)
+        if key in self.last_of_scale:
+            if self.crc != rec.crc:
+                raise BitstreamError(f"{self._where(key)} is damaged: its symbols fail their CRC")
+            self.decoder = None
+            self.bytes_read += rec.nbytes
+        return symbols
+
+    def _where(self, key: StepKey) -> str:
+        return f"scale {key.scale} (stream {self.stream + 1} of {len(self.header.scales)})"
+
+    def _guard(self, key: StepKey, fn):
+        try:
+            return fn()
+        except BitstreamError as e:  # the weights were checked by hash: what the coder cannot read is damage
+            raise BitstreamError(f"{self._where(key)} is damaged: {e}") from None
+
+
 @torch.no_grad()
 def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
            on_preview: Callable[[Preview], None] | None = None) -> DecodedImage:
     """Decode .msp bytes. `max_scales` decodes only the first K scales (base = 1); a truncated file
-    decodes the scales it holds. `on_preview` gets one preview per decoded scale (it may raise
-    `Cancelled` to stop)."""
+    decodes the scales it holds. A partial decode fills the positions it has not read with their
+    predicted means, scale by scale (the best estimate its bits allow). `on_preview` gets one such
+    preview per decoded scale (it may raise `Cancelled` to stop)."""
     header, start, truncated = bitstream.read(data)
     check_model(lm, header)
-    model = lm.model
-    msp = model.msp
-    S = header.num_scales
-    lam = header.lam
-    slices = bitstream.payload_slices(header, start, len(data))
+    msp = exact_model(lm)
+    S, lam = header.num_scales, header.lam
     h, w = header.latent_size
     H, W = header.height, header.width
+    shape = (1, header.channels, h, w)
     want = S + 1 if max_scales is None else max(1, min(S + 1, max_scales))
     maps = BitMaps.empty(h, w, header.channels)
+    streams = _ScaleStreams(data, header, start)
     timing = {"entropy_s": 0.0, "preview_s": 0.0}
-    keys = schedule(S, header.groups)
-    last_of_scale = {k for k, last in zip(keys, bitstream.closes_scale(keys)) if last}
-    state = {"stream": -1, "decoder": None, "bytes": 0, "scales": 0, "y": None, "crc": 0}
+    done: list[tuple[int, torch.Tensor]] = []  # (scale, y_hat_fx at that scale), coarse to fine
     t_start = time.perf_counter()
 
     def resolve(key, parts):
+        index = [ix.flatten().cpu().numpy() for _, ix, _ in parts]
         t = time.perf_counter()
-        if state["decoder"] is None:  # the first chunk of a scale opens its stream
-            i = state["stream"] = state["stream"] + 1
-            rec = header.scales[i]
-            assert rec.scale == key.scale
-            if slices[i] is None:
-                raise _Truncated
-            b, e = slices[i]
-            state["decoder"], state["crc"] = StreamDecoder(data[b:e], rec.sym_min, rec.sym_max), 0
-        rec = header.scales[state["stream"]]
-        idx_parts = [sigma_index(sigma) for _, sigma, _ in parts]
-        idx = np.concatenate([p.flatten().cpu().numpy() for p in idx_parts])
-        sym = state["decoder"].decode(idx)
-        state["crc"] = symbols_crc(sym, state["crc"])
-        if key in last_of_scale:
-            if state["crc"] != rec.crc:
-                raise BitstreamError(f"CRC mismatch in scale {key.scale}: the file is damaged, or was encoded on a "
-                                     f"device whose arithmetic differs from this one")
-            state["decoder"] = None
-            state["bytes"] += rec.nbytes
+        sym = streams.read(key, np.concatenate(index))
         timing["entropy_s"] += time.perf_counter() - t
         out, pos = [], 0
-        for j, ((mu, _, _), ix) in enumerate(zip(parts, idx_parts)):
-            n = mu.numel()
-            s = torch.from_numpy(sym[pos:pos + n]).to(mu.device).view(mu.shape).float()
+        for j, ((mu_fx, _, _), ix) in enumerate(zip(parts, index)):
+            n = ix.size
+            add_bits(maps, key, j, sym[pos:pos + n], ix, mu_fx.shape[1:], msp)
+            s = torch.from_numpy(sym[pos:pos + n].astype(np.int64)).to(mu_fx.device).view(mu_fx.shape)
+            out.append((s << MU_FRAC_BITS) + mu_fx)
             pos += n
-            maps.add(key, j, symbol_bits(s, ix), S, group_slice(key, msp))
-            out.append(s + mu)
         return out
 
+    def preview(y_fx: torch.Tensor) -> np.ndarray:
+        return synthesize(lm, to_float(y_fx), lam, H, W)
+
+    shown: dict = {}  # the last preview: its scale, filled latent and image (a partial decode ends on it)
+
     def on_scale(s, y_s):
-        state["scales"] += 1
-        state["y"] = y_s
+        done.append((s, y_s))
         if on_preview and s > 0:
             t = time.perf_counter()
-            up = y_s.repeat_interleave(2 ** s, -2).repeat_interleave(2 ** s, -1)[..., :h, :w]
-            state["image"] = synthesize(lm, up, lam, H, W)
-            on_preview(Preview(state["scales"], S + 1, state["image"], start + state["bytes"],
-                               8 * (start + state["bytes"]) / (H * W)))
+            shown.update(scale=s, y_fx=msp.fill(shape, s, y_s))
+            shown["image"] = preview(shown["y_fx"])
+            on_preview(Preview(len(done), S + 1, shown["image"], streams.bytes_read, 8 * streams.bytes_read / (H * W)))
             timing["preview_s"] += time.perf_counter() - t
-        if s > 0 and state["scales"] >= want:
+        if s > 0 and len(done) >= want:
             raise _Truncated
 
-    y_shape = (1, header.channels, h, w)
     try:
-        y_hat = msp.run(y_shape, resolve, on_scale=on_scale)
+        y_fx = msp.run(shape, resolve, on_scale=on_scale)
     except _Truncated:
-        y_hat = None
-    done = state["scales"]
-    if done == 0:
-        raise BitstreamError("file truncated before its first scale")
-    stopped_early = y_hat is None  # the last preview already showed this image
-    if stopped_early:
-        s = S + 1 - done
-        y_hat = state["y"].repeat_interleave(2 ** s, -2).repeat_interleave(2 ** s, -1)[..., :h, :w]
+        if not done:
+            raise BitstreamError("file truncated before its first scale") from None
+        if shown.get("scale") != done[-1][0]:
+            shown.update(scale=done[-1][0], y_fx=msp.fill(shape, *done[-1]), image=None)
+        y_fx = shown["y_fx"]
     t = time.perf_counter()
-    image = state["image"] if stopped_early and "image" in state else synthesize(lm, y_hat, lam, H, W)
+    image = shown["image"] if shown.get("image") is not None and len(done) < S + 1 else preview(y_fx)
     timing["synthesis_s"] = time.perf_counter() - t
     timing["total_s"] = time.perf_counter() - t_start
     timing["network_s"] = timing["total_s"] - timing["entropy_s"] - timing["preview_s"]
-    if on_preview and not stopped_early:
-        on_preview(Preview(done, S + 1, image, start + state["bytes"], 8 * (start + state["bytes"]) / (H * W)))
-    return DecodedImage(header, image, y_hat, done, done == S + 1 and not truncated, maps, timing)
+    if on_preview and len(done) == S + 1:
+        on_preview(Preview(S + 1, S + 1, image, streams.bytes_read, 8 * streams.bytes_read / (H * W)))
+    return DecodedImage(header, image, to_float(y_fx), len(done), len(done) == S + 1 and not truncated, maps, timing)

@@ -1,8 +1,9 @@
-"""Entropy coding of a scale's chunks: discretized Gaussians with snapped scales, range coding via `constriction`.
+"""Entropy coding of a scale's chunks: discretized Gaussians chosen by an integer scale index, range
+coding with `constriction`, tables defined by integers (cdf_tables.py).
 
 Symbols are round(y - mu) (mean-shifted quantization), so every distribution is zero-mean and only
-its scale matters. Scales are snapped to a fixed log-spaced table, so encoder and decoder pick the
-same distribution from a small index even when their float scales differ in the last bits.
+its scale matters; the exact model (exact.py) gives each symbol a scale index 0..63 by integer
+arithmetic, so encoder and decoder pick the same table on every machine.
 
 A chunk is coded level by level: its symbols are taken in the stable order of their scale index and
 each run of one level is coded with one categorical table over the stream's [lo, hi]. That is the
@@ -13,53 +14,57 @@ from __future__ import annotations
 
 import math
 import zlib
+from functools import lru_cache
 
 import constriction
 import numpy as np
 import torch
 
+from . import cdf_tables
+from .cdf_tables import CDF_BITS, SIGMA_LEVELS, SIGMA_MAX, SIGMA_MIN
 from .errors import BitstreamError
-from .msp import SIGMA_LEVELS, SIGMA_MAX, SIGMA_MIN, gaussian_likelihood
 
-SCALE_TABLE = np.exp(np.linspace(math.log(SIGMA_MIN), math.log(SIGMA_MAX), SIGMA_LEVELS))
+SCALE_TABLE = np.exp(np.linspace(math.log(SIGMA_MIN), math.log(SIGMA_MAX), SIGMA_LEVELS))  # for display
 _LOG_MIN = math.log(SIGMA_MIN)
 _LOG_STEP = (math.log(SIGMA_MAX) - math.log(SIGMA_MIN)) / (SIGMA_LEVELS - 1)
 SYMBOL_LIMIT = 2 ** 15 - 1  # symbols are clamped to +-this; headers with wider ranges are refused
 
 
 def sigma_index(sigma: torch.Tensor) -> torch.Tensor:
+    """The scale level nearest a float sigma (float models: the serial benchmark; exact.py's boundaries)."""
     idx = torch.round((torch.log(sigma.float()) - _LOG_MIN) / _LOG_STEP)
     return idx.clamp_(0, SIGMA_LEVELS - 1).to(torch.uint8)
 
 
-def snapped_sigma(index: torch.Tensor) -> torch.Tensor:
-    return torch.from_numpy(SCALE_TABLE[index.cpu().numpy()]).to(index.device, torch.float32)
+def level_boundaries() -> np.ndarray:
+    """The sigmas halfway (in log) between consecutive levels: level i covers [b[i-1], b[i])."""
+    return np.exp(_LOG_MIN + (np.arange(1, SIGMA_LEVELS) - 0.5) * _LOG_STEP)
 
 
 def quantize(residual: torch.Tensor) -> torch.Tensor:
     return torch.round(residual).clamp_(-SYMBOL_LIMIT, SYMBOL_LIMIT)
 
 
-def symbol_bits(symbols: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Estimated bits of each symbol under its snapped distribution (for bit-allocation maps)."""
-    p = gaussian_likelihood(symbols.float(), torch.zeros((), device=symbols.device), snapped_sigma(index))
-    return -torch.log2(p)
+@lru_cache(maxsize=1)
+def _bits_table() -> tuple[int, np.ndarray]:
+    """-log2 P(t) for every level and t in [-R, R] (beyond, the table's floor of 2^-32: 32 bits)."""
+    r, _ = cdf_tables.grid()
+    t = np.arange(-r - 1, r + 2)
+    levels = np.arange(SIGMA_LEVELS)[:, None]
+    m = cdf_tables.cdf_at(levels, t[None]) - cdf_tables.cdf_at(levels, t[None] - 1)
+    return r + 1, CDF_BITS - np.log2(np.maximum(m, 1))
+
+
+def symbol_bits(symbols: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Bits of each symbol under its level's distribution (before the stream's tail folding, which
+    only shortens code lengths): the estimate behind bit-allocation maps and LOF's true cost."""
+    offset, table = _bits_table()
+    return table[index, np.clip(symbols, -offset, offset) + offset]
 
 
 def symbols_crc(symbols: np.ndarray, crc: int = 0) -> int:
     """CRC-32 of int32 symbols, continuing from `crc` (a scale's chunks are checked together)."""
     return zlib.crc32(np.ascontiguousarray(symbols, dtype="<i4").tobytes(), crc)
-
-
-def level_tables(levels: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Probabilities of the symbols lo..hi under each of `levels` (one row each; tails folded into
-    the end symbols)."""
-    edges = torch.arange(lo, hi, dtype=torch.float64) + 0.5
-    scale = torch.from_numpy(SCALE_TABLE[levels]).view(-1, 1) * math.sqrt(2.0)
-    cdf = 0.5 * torch.erfc(-edges / scale)
-    zeros, ones = torch.zeros(len(levels), 1, dtype=torch.float64), torch.ones(len(levels), 1, dtype=torch.float64)
-    p = torch.diff(torch.cat([zeros, cdf, ones], 1), dim=1).clamp_min(1e-9)
-    return (p / p.sum(1, keepdim=True)).numpy()
 
 
 def _level_runs(index: np.ndarray):
@@ -80,7 +85,21 @@ def symbol_range(chunks: list[np.ndarray]) -> tuple[int, int]:
     return min(int(c.min()) for c in nonempty), max(int(c.max()) for c in nonempty)
 
 
-class StreamEncoder:
+class _Stream:
+    """What encoder and decoder share: the symbol range, and one integer-defined model per level."""
+
+    def __init__(self, lo: int, hi: int):
+        self.lo, self.hi = lo, hi
+        self._models: dict[int, object] = {}
+
+    def model(self, level: int):
+        if level not in self._models:
+            weights = cdf_tables.coder_weights(level, self.lo, self.hi).astype(np.float64)
+            self._models[level] = constriction.stream.model.Categorical(weights, perfect=False)
+        return self._models[level]
+
+
+class StreamEncoder(_Stream):
     """One range-coded stream over the chunks of a scale, all with the symbol range [lo, hi].
 
     One stream per scale instead of one per chunk saves the coder's flush and a length and range per
@@ -89,7 +108,7 @@ class StreamEncoder:
     """
 
     def __init__(self, lo: int, hi: int):
-        self.lo, self.hi = lo, hi
+        super().__init__(lo, hi)
         self._coder = constriction.stream.queue.RangeEncoder()
 
     def encode(self, symbols: np.ndarray, index: np.ndarray) -> None:
@@ -97,8 +116,8 @@ class StreamEncoder:
             return
         order, levels, runs = _level_runs(index)
         offsets = (symbols[order] - self.lo).astype(np.int32)
-        for table, (a, b) in zip(level_tables(levels, self.lo, self.hi), runs):
-            self._coder.encode(offsets[a:b], constriction.stream.model.Categorical(table, perfect=False))
+        for level, (a, b) in zip(levels.tolist(), runs):
+            self._coder.encode(offsets[a:b], self.model(level))
 
     def finish(self) -> bytes:
         if self.lo == self.hi:
@@ -106,12 +125,13 @@ class StreamEncoder:
         return self._coder.get_compressed().astype("<u4").tobytes()
 
 
-class StreamDecoder:
+class StreamDecoder(_Stream):
     """Reads back, chunk by chunk, what a StreamEncoder wrote; the caller supplies each chunk's
-    scale indices, which the decoder only knows once the previous chunks are decoded."""
+    scale indices, which the decoder only knows once the previous chunks are decoded. A payload the
+    coder cannot read raises BitstreamError (the caller names the file and scale)."""
 
     def __init__(self, payload: bytes, lo: int, hi: int):
-        self.lo, self.hi = lo, hi
+        super().__init__(lo, hi)
         if lo == hi:
             return
         if len(payload) % 4:
@@ -119,7 +139,7 @@ class StreamDecoder:
         try:
             self._coder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
         except Exception as e:  # noqa: BLE001 - constriction reports damaged data as generic errors
-            raise BitstreamError(f"entropy decoding failed (damaged stream): {e}") from None
+            raise BitstreamError(f"the range coder cannot read it ({e})") from None
 
     def decode(self, index: np.ndarray) -> np.ndarray:
         n = index.size
@@ -128,9 +148,8 @@ class StreamDecoder:
         order, levels, runs = _level_runs(index)
         symbols = np.empty(n, dtype=np.int32)
         try:
-            for table, (a, b) in zip(level_tables(levels, self.lo, self.hi), runs):
-                model = constriction.stream.model.Categorical(table, perfect=False)
-                symbols[order[a:b]] = self._coder.decode(model, b - a)
+            for level, (a, b) in zip(levels.tolist(), runs):
+                symbols[order[a:b]] = self._coder.decode(self.model(level), b - a)
         except Exception as e:  # noqa: BLE001
-            raise BitstreamError(f"entropy decoding failed (damaged stream): {e}") from None
+            raise BitstreamError(f"the range coder cannot read it ({e})") from None
         return symbols + self.lo

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from .exact import ExactMSP
 from .gain import GainUnits
 from .msp import MSPModel, StepKey, gaussian_likelihood
 from .transforms import AnalysisTransform, SynthesisTransform
@@ -84,6 +85,8 @@ class MSPCodecModel(nn.Module):
         self.g_s = SynthesisTransform(config.synthesis_width, config.M)
         self.gain = GainUnits(config.M, list(config.lambdas))
         self.msp = MSPModel(config.M, config.num_scales, config.groups, config.hidden)
+        # the integer twin of `msp` that codes files (buffers, filled by exact.quantize_from_float)
+        self.exact = ExactMSP(config.M, config.num_scales, config.groups, config.hidden)
 
     @property
     def device(self) -> torch.device:

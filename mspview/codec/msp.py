@@ -6,8 +6,10 @@ Gaussian, then for s = S-1 .. 0 step A (p11 from p00) and step B (p01 and p10 fr
 each step split into G channel groups coded one after another. Every step is one call of a small
 CNN over the whole tensor, so decoding takes 1 + 2*S*G sequential steps whatever the image size.
 
-The same `run` drives training, encoding and decoding: it asks a `resolve` callback to turn each
-step's predicted (mu, sigma) into quantized values, which is where the three differ.
+`walk` is that schedule, written once. It drives the float model here (training, and LOF's
+differentiable surrogate) and the integer model of exact.py (every symbol a file holds); both ask a
+`resolve` callback to turn each step's predicted distribution into values, which is where training,
+encoding and decoding differ.
 """
 from __future__ import annotations
 
@@ -39,9 +41,12 @@ class StepKey:
         return f"s{self.scale} {STEP_NAMES[self.step]}{self.group}"
 
 
-# One part of a step: (mu, sigma, target or None). Step B has two parts (p01 and p10).
+# One part of a step: (mean, scale parameter, target or None). The float model gives (mu, sigma), the
+# exact one (mu in fixed point, sigma index). Step B has two parts (p01 and p10).
 Part = tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None"]
 Resolve = Callable[[StepKey, Sequence[Part]], list[torch.Tensor]]
+# predict(step, group, scale, context) -> one (mean, scale parameter) per part, on the context's grid
+Predict = Callable[[int, int, int, list[torch.Tensor]], list[tuple[torch.Tensor, torch.Tensor]]]
 
 
 def schedule(num_scales: int, groups: int) -> list[StepKey]:
@@ -87,6 +92,77 @@ def interleave(p00, p01, p10, p11, h: int, w: int) -> torch.Tensor:
     return y
 
 
+def walk(num_scales: int, groups: int, shape: tuple[int, int, int, int], base: tuple[torch.Tensor, torch.Tensor],
+         predict: Predict, resolve: Resolve, target: torch.Tensor | None = None,
+         on_scale: Callable[[int, torch.Tensor], None] | None = None,
+         start: tuple[int, torch.Tensor] | None = None) -> torch.Tensor:
+    """Walk the decoding schedule. `base` is the per-channel (mean, scale parameter) of the coarsest
+    scale; `target` (the unquantized latent) is given when encoding or training, None when decoding;
+    `on_scale(s, y_hat_s)` is called after each scale; `start` = (s, y_hat_s) walks on from a scale
+    already resolved. Returns the resolved latent."""
+    b, m, h, w = shape
+    S, G, C = num_scales, groups, shape[1] // groups
+    sizes = scale_sizes(h, w, S)
+    levels = [target]
+    for _ in range(S):
+        levels.append(None if target is None else levels[-1][..., ::2, ::2])
+
+    if start is None:
+        hb, wb = sizes[S]
+        mean, spread = (t.view(1, m, 1, 1).expand(b, m, hb, wb) for t in base)
+        first, cur = S, resolve(StepKey(S, BASE, 0), [(mean, spread, levels[S])])[0]
+        if on_scale:
+            on_scale(S, cur)
+    else:
+        first, cur = start
+
+    def group_of(t: torch.Tensor | None, g: int) -> torch.Tensor | None:
+        return None if t is None else t[:, g * C:(g + 1) * C]
+
+    for s in reversed(range(first)):
+        hs, ws = sizes[s]
+        hc, wc = sizes[s + 1]
+        t = levels[s]
+        t11 = t01 = t10 = None
+        if t is not None:
+            t11, t01, t10 = t[..., 1::2, 1::2], t[..., 0::2, 1::2], t[..., 1::2, 0::2]
+
+        p11: list[torch.Tensor] = []
+        for g in range(G):
+            ctx = [cur] + ([_pad_to(torch.cat(p11, 1), hc, wc)] if p11 else [])
+            (mean, spread), = predict(STEP_A, g, s, ctx)
+            crop = (..., slice(0, hs // 2), slice(0, ws // 2))
+            p11.append(resolve(StepKey(s, STEP_A, g), [(mean[crop], spread[crop], group_of(t11, g))])[0])
+        p11_full = torch.cat(p11, 1)
+        p11_pad = _pad_to(p11_full, hc, wc)
+
+        p01: list[torch.Tensor] = []
+        p10: list[torch.Tensor] = []
+        for g in range(G):
+            ctx = [cur, p11_pad]
+            if p01:
+                ctx += [_pad_to(torch.cat(p01, 1), hc, wc), _pad_to(torch.cat(p10, 1), hc, wc)]
+            (mean01, spread01), (mean10, spread10) = predict(STEP_B, g, s, ctx)
+            c01 = (..., slice(0, hc), slice(0, ws // 2))
+            c10 = (..., slice(0, hs // 2), slice(0, wc))
+            a, c = resolve(StepKey(s, STEP_B, g), [(mean01[c01], spread01[c01], group_of(t01, g)),
+                                                   (mean10[c10], spread10[c10], group_of(t10, g))])
+            p01.append(a)
+            p10.append(c)
+        cur = interleave(cur, torch.cat(p01, 1), torch.cat(p10, 1), p11_full, hs, ws)
+        if on_scale:
+            on_scale(s, cur)
+    return cur
+
+
+def predictor_inputs(channels: int, groups: int, step: int, group: int) -> int:
+    """Input channels of a predictor: the coarser scale, what its step decoded before, the scale plane."""
+    c = channels // groups
+    if step == STEP_A:
+        return channels + group * c + 1
+    return 2 * channels + 2 * group * c + 1
+
+
 class Predictor(nn.Sequential):
     def __init__(self, cin: int, hidden: int, cout: int):
         super().__init__(
@@ -96,7 +172,15 @@ class Predictor(nn.Sequential):
         )
 
 
+def sigma_of(raw: torch.Tensor) -> torch.Tensor:
+    """The float model's scale from its raw output (softplus, floored at SIGMA_MIN)."""
+    return F.softplus(raw) + SIGMA_MIN
+
+
 class MSPModel(nn.Module):
+    """The float MSP model: what training optimises and LOF differentiates through. Files are coded
+    with its integer version (exact.py), quantized from these weights."""
+
     def __init__(self, channels: int, num_scales: int, groups: int, hidden: int):
         super().__init__()
         if channels % groups:
@@ -107,82 +191,29 @@ class MSPModel(nn.Module):
         self.base_mu = nn.Parameter(torch.zeros(channels))
         self.base_sigma = nn.Parameter(torch.ones(channels) * 2.0)
         # Shared across scales; the scale index enters as a constant input plane.
-        self.step_a = nn.ModuleList(Predictor(channels + g * c + 1, hidden, 2 * c) for g in range(groups))
-        self.step_b = nn.ModuleList(Predictor(2 * channels + 2 * g * c + 1, hidden, 4 * c) for g in range(groups))
+        self.step_a = nn.ModuleList(Predictor(predictor_inputs(channels, groups, STEP_A, g), hidden, 2 * c)
+                                    for g in range(groups))
+        self.step_b = nn.ModuleList(Predictor(predictor_inputs(channels, groups, STEP_B, g), hidden, 4 * c)
+                                    for g in range(groups))
         self.network_calls = 0  # counted for the O(1) check
 
     @property
     def num_steps(self) -> int:
         return 1 + 2 * self.S * self.G
 
-    @staticmethod
-    def _sigma(raw: torch.Tensor) -> torch.Tensor:
-        return F.softplus(raw) + SIGMA_MIN
-
-    def _predict(self, net: nn.Module, inputs: list[torch.Tensor]) -> torch.Tensor:
+    def _predict(self, step: int, g: int, s: int, ctx: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         self.network_calls += 1
-        return net(torch.cat(inputs, 1))
+        b, _, h, w = ctx[0].shape
+        plane = torch.full((b, 1, h, w), s / self.S, device=ctx[0].device, dtype=ctx[0].dtype)
+        net = self.step_a[g] if step == STEP_A else self.step_b[g]
+        out = net(torch.cat(ctx + [plane], 1))
+        halves = out.chunk(2 if step == STEP_A else 4, 1)
+        return [(halves[i], sigma_of(halves[i + 1])) for i in range(0, len(halves), 2)]
 
-    def run(self, shape: tuple[int, int, int, int], resolve: Resolve,
-            target: torch.Tensor | None = None,
+    def run(self, shape: tuple[int, int, int, int], resolve: Resolve, target: torch.Tensor | None = None,
             on_scale: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
-        """Walk the decoding schedule. `target` (the unquantized latent) is given when encoding or
-        training and None when decoding. `on_scale(s, y_hat_s)` is called after each scale."""
-        b, m, h, w = shape
-        S, G, C = self.S, self.G, self.C
-        sizes = scale_sizes(h, w, S)
-        levels = [target]
-        for _ in range(S):
-            levels.append(None if target is None else levels[-1][..., ::2, ::2])
-
-        hb, wb = sizes[S]
-        dev = self.base_mu.device
-        mu = self.base_mu.view(1, m, 1, 1).expand(b, m, hb, wb)
-        sigma = self._sigma(self.base_sigma).view(1, m, 1, 1).expand(b, m, hb, wb)
-        cur = resolve(StepKey(S, BASE, 0), [(mu, sigma, levels[S])])[0]
-        if on_scale:
-            on_scale(S, cur)
-
-        for s in reversed(range(S)):
-            hs, ws = sizes[s]
-            hc, wc = sizes[s + 1]
-            plane = torch.full((b, 1, hc, wc), s / S, device=dev, dtype=cur.dtype)
-            t = levels[s]
-            t11 = t01 = t10 = None
-            if t is not None:
-                t11, t01, t10 = t[..., 1::2, 1::2], t[..., 0::2, 1::2], t[..., 1::2, 0::2]
-
-            p11: list[torch.Tensor] = []
-            for g in range(G):
-                ctx = [cur] + ([_pad_to(torch.cat(p11, 1), hc, wc)] if p11 else []) + [plane]
-                out = self._predict(self.step_a[g], ctx)[..., : hs // 2, : ws // 2]
-                mu, raw = out.chunk(2, 1)
-                tg = None if t11 is None else t11[:, g * C:(g + 1) * C]
-                p11.append(resolve(StepKey(s, STEP_A, g), [(mu, self._sigma(raw), tg)])[0])
-            p11_full = torch.cat(p11, 1)
-            p11_pad = _pad_to(p11_full, hc, wc)
-
-            p01: list[torch.Tensor] = []
-            p10: list[torch.Tensor] = []
-            for g in range(G):
-                ctx = [cur, p11_pad]
-                if p01:
-                    ctx += [_pad_to(torch.cat(p01, 1), hc, wc), _pad_to(torch.cat(p10, 1), hc, wc)]
-                out = self._predict(self.step_b[g], ctx + [plane])
-                mu01, raw01, mu10, raw10 = out.chunk(4, 1)
-                parts = [
-                    (mu01[..., :hc, : ws // 2], self._sigma(raw01[..., :hc, : ws // 2]),
-                     None if t01 is None else t01[:, g * C:(g + 1) * C]),
-                    (mu10[..., : hs // 2, :wc], self._sigma(raw10[..., : hs // 2, :wc]),
-                     None if t10 is None else t10[:, g * C:(g + 1) * C]),
-                ]
-                a, c = resolve(StepKey(s, STEP_B, g), parts)
-                p01.append(a)
-                p10.append(c)
-            cur = interleave(cur, torch.cat(p01, 1), torch.cat(p10, 1), p11_full, hs, ws)
-            if on_scale:
-                on_scale(s, cur)
-        return cur
+        base = (self.base_mu, sigma_of(self.base_sigma))
+        return walk(self.S, self.G, shape, base, self._predict, resolve, target, on_scale)
 
 
 def gaussian_likelihood(values: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

@@ -9,9 +9,11 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..resources import DEFAULT_WEIGHTS
+from . import exact
 from .errors import ModelError
 from .model import MSPCodecModel, ModelConfig
 
@@ -25,8 +27,30 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def save_weights(model: MSPCodecModel, path: str | Path, info: dict | None = None) -> dict:
-    """Write the fp16 state dict and its card; returns the card."""
+@torch.no_grad()
+def quantize_entropy_model(model: MSPCodecModel, images: list[np.ndarray]) -> None:
+    """Fill the model's integer entropy model (exact.py) from its float MSP model, with activation
+    ranges measured on `images` (H x W x 3 uint8, sides multiples of 16) at every trained lambda."""
+    was_training = model.training
+    model.eval()
+    latents = []
+    for rgb in images:
+        x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).to(model.device).permute(2, 0, 1)[None].float() / 255
+        y = model.g_a(x)
+        latents += [y * model.gain.gain(lam).to(y.device) for lam in model.config.lambdas]
+    exact.quantize_from_float(model.msp, model.exact, exact.calibration_ranges(model.msp, latents))
+    model.train(was_training)
+
+
+def save_weights(model: MSPCodecModel, path: str | Path, info: dict | None = None,
+                 calibration: list[np.ndarray] | None = None) -> dict:
+    """Write the fp16 state dict (the integer entropy model as integers) and its card; returns the card.
+    With `calibration` images the integer entropy model is quantized first: pass them whenever the float
+    MSP model has changed. Without, the model must already hold one."""
+    if calibration is not None:
+        quantize_entropy_model(model, calibration)
+    if not int(model.exact.ready):
+        raise ModelError("these weights have no integer entropy model yet: quantize it (calibration images)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype).contiguous()
@@ -81,7 +105,12 @@ def load_weights(path: str | Path | None = None, device: str | torch.device = "c
         raise ModelError(f"unreadable weights file {path}: {e}") from None
     model = MSPCodecModel(config)
     try:
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        # weights from before the integer entropy model lack it (exact.ready stays 0): they can train and
+        # be quantized (mspview export), not code files
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        if not any(k.startswith("exact.") for k in state):
+            state.update({k: v for k, v in model.state_dict().items() if k.startswith("exact.")})
+        model.load_state_dict(state)
     except (RuntimeError, AttributeError) as e:
         raise ModelError(f"weights {path} do not fit model {config.model_id}: {e}") from None
     model.eval().to(device)

@@ -63,3 +63,23 @@ class PatchSampler:
                 crop = crop[::-1]
             out[k] = crop
         return torch.from_numpy(out).permute(0, 3, 1, 2)
+
+
+CALIBRATION_IMAGES = 24  # training photos whose latents set the integer entropy model's ranges
+CALIBRATION_SIDE = 384
+
+
+def calibration_images(root: str | Path, count: int = CALIBRATION_IMAGES, side: int = CALIBRATION_SIDE,
+                       seed: int = 0) -> list[np.ndarray]:
+    """`count` training photos chosen with a fixed seed, the largest centred square of each resized to
+    side x side (LANCZOS: JPEG blocks fade as in training): what exact.quantize_from_float measures."""
+    files = list_images(root)
+    picks = random.Random(seed).sample(files, min(count, len(files)))
+    out = []
+    for path in picks:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            s = min(im.size)
+            box = ((im.width - s) // 2, (im.height - s) // 2, (im.width + s) // 2, (im.height + s) // 2)
+            out.append(np.asarray(im.resize((side, side), Image.Resampling.LANCZOS, box=box)))
+    return out

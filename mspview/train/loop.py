@@ -25,7 +25,7 @@ from ..codec.model import MSPCodecModel, ModelConfig, fast_bf16
 from ..codec.transforms import SimplifiedGDN, seed_cross_terms
 from ..codec.weights import load_weights, save_weights
 from ..resources import KODAK, TRAIN_DATA
-from .data import PatchSampler
+from .data import PatchSampler, calibration_images
 from .extend import extend_lambdas
 from .widen import widen, widen_latent
 
@@ -206,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     optim = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     if args.resume and ckpt_path.is_file() and "optim" in ck:
         optim.load_state_dict(ck["optim"])
+    if world > 1:  # the integer entropy model is not trained (and gloo cannot broadcast int16)
+        torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+            model, [name for name, _ in model.named_buffers() if name.startswith("exact.")])
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     amp = fast_bf16(device) if args.amp is None else args.amp
 
@@ -334,9 +337,12 @@ def main(argv: list[str] | None = None) -> int:
 
     save_checkpoint()
     if lead and args.export:
+        # the integer entropy model follows the float one; an encoder-only run keeps the decoder as it was
+        calibration = None if encoder_only else calibration_images(args.data)
         card = save_weights(model, args.export, {"steps": state["step"], "cpu_hours": round(state["cpu_hours"], 3),
                                                  "gpu_hours": round(state["gpu_hours"], 3),
-                                                 "data": str(args.data), "history": state["history"]})
+                                                 "data": str(args.data), "history": state["history"]},
+                            calibration=calibration)
         print(f"exported {args.export} sha256 {card['sha256'][:16]}", flush=True)
     if csv_file:
         csv_file.close()

@@ -90,7 +90,7 @@ def widen_latent(model: MSPCodecModel, channels: int) -> MSPCodecModel:
     new_state = wide.state_dict()
     wide.load_state_dict({k: v for k, v in model.state_dict().items() if v.shape == new_state[k].shape}, strict=False)
     keep = _latent_map(cfg.M, channels, cfg.groups)
-    raw_sigma = torch.log(torch.expm1(torch.tensor(NEW_SIGMA - 0.11)))  # inverse of MSPModel._sigma
+    raw_sigma = torch.log(torch.expm1(torch.tensor(NEW_SIGMA - 0.11)))  # inverse of msp.sigma_of
     with torch.no_grad():
         old_a, new_a = model.g_a[-1], wide.g_a[-1]
         new_a.weight.zero_()
