@@ -34,7 +34,7 @@ def make_file(megapixels: float, model: str | None, path: Path) -> str:
     src = Image.open(KODAK / "kodim23.png").convert("RGB")
     scale = (megapixels * 1e6 / (src.width * src.height)) ** 0.5
     img = src.resize((round(src.width * scale), round(src.height * scale)), Image.Resampling.BICUBIC)
-    path.write_bytes(encode(lm, LoadedImage(np.asarray(img), "RGB", "RGB"), 0.0067).data)
+    path.write_bytes(encode(lm, LoadedImage(np.asarray(img), "RGB", "RGB"), lm.rate(0.0067)).data)
     return f"{img.width}x{img.height}"
 
 
@@ -61,7 +61,7 @@ def kodak(model: str | None) -> list[float]:
     lm = load_weights(model)
     times = []
     for f in sorted(KODAK.glob("*.png")):
-        data = encode(lm, load_image(f), 0.0067).data
+        data = encode(lm, load_image(f), lm.rate(0.0067)).data
         decode(lm, data)  # warm
         times.append(min(decode(lm, data).timings["total_s"] for _ in range(2)))
     return times

@@ -75,7 +75,7 @@ def seed_files(lm) -> list[bytes]:
         img = np.clip(np.stack([np.sin(xx / 5 + c) * np.cos(yy / 4) * 90 + 128 for c in range(3)], -1)
                       + rng.normal(0, 10, (h, w, 3)), 0, 255).astype(np.uint8)
         for lam in (0.0018, 0.0483):
-            out.append(encode(lm, LoadedImage(img, mode, mode), lam).data)
+            out.append(encode(lm, LoadedImage(img, mode, mode), lm.rate(lam)).data)
     return out
 
 

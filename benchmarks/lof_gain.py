@@ -65,7 +65,7 @@ def main() -> int:
             for f in files:
                 img = load_image(f)
                 t = time.perf_counter()
-                res = run_profile(lm, img, lam, prof)
+                res = run_profile(lm, img, lm.rate(lam), prof)
                 secs.append(time.perf_counter() - t)
                 iters.append(res.iterations)
                 dec = decode(lm, res.encoded.data)  # the real file

@@ -9,8 +9,8 @@ COMMANDS = {
     "encode": ("mspview.commands.encode", "encode an image into a .msp file"),
     "decode": ("mspview.commands.decode", "decode a .msp file into an image"),
     "info": ("mspview.commands.info", "describe a .msp file"),
-    "eval": ("mspview.eval.sweep", "rate-distortion sweep over a folder, against classical codecs and anchors"),
-    "bench": ("mspview.eval.bench", "decode/encode speed, sequential steps, memory, O(1) vs serial context model"),
+    "eval": ("mspview.commands.eval", "rate-distortion sweep over a folder, against classical codecs and anchors"),
+    "bench": ("mspview.commands.bench", "decode/encode speed, sequential steps, memory, O(1) vs serial context model"),
     "train": ("mspview.train.loop", "train the codec"),
     "export": ("mspview.train.export", "write shipped weights from a training checkpoint"),
 }

@@ -23,7 +23,7 @@ SIZES = [(1, 1), (17, 31), (31, 17), (33, 65), (100, 37), (16, 16), (512, 768), 
 @pytest.mark.parametrize("h,w", SIZES)
 def test_roundtrip_separate_process(tmp_path, random_model, random_weights, h, w):
     img = LoadedImage(noise_image(h, w, seed=h * w), "RGB", "RGB")
-    enc = encode(random_model, img, 0.0067)
+    enc = encode(random_model, img, random_model.rate(0.0067))
     msp = tmp_path / "x.msp"
     msp.write_bytes(enc.data)
     res = run_cli("decode", str(msp), str(tmp_path / "x.png"), "--model", str(random_weights),
@@ -79,7 +79,7 @@ def test_quality_picks_the_models_trained_lambdas(tmp_path, random_model, random
 
 
 def test_info_accounts_for_every_byte(tmp_path, random_model):
-    enc = encode(random_model, LoadedImage(noise_image(96, 112, seed=4), "RGB", "RGB"), 0.0067)
+    enc = encode(random_model, LoadedImage(noise_image(96, 112, seed=4), "RGB", "RGB"), random_model.rate(0.0067))
     path = tmp_path / "n.msp"
     path.write_bytes(enc.data)
     res = run_cli("info", str(path), "--json")
@@ -127,7 +127,7 @@ def test_scale_sizes_take_the_ceiling():
 
 def test_truncation_gives_progressive_scales(random_model):
     img = LoadedImage(noise_image(96, 128, seed=5), "RGB", "RGB")
-    enc = encode(random_model, img, 0.0067)
+    enc = encode(random_model, img, random_model.rate(0.0067))
     header, start, _ = bitstream.read(enc.data)
     S = header.num_scales
     full = decode(random_model, enc.data)
@@ -146,7 +146,7 @@ def test_truncation_gives_progressive_scales(random_model):
 
 def test_previews_one_per_scale_with_growing_bytes(random_model):
     img = LoadedImage(noise_image(64, 80, seed=9), "RGB", "RGB")
-    enc = encode(random_model, img, 0.01)
+    enc = encode(random_model, img, random_model.rate(0.01))
     previews = []
     decode(random_model, enc.data, on_preview=previews.append)
     S = random_model.model.config.num_scales
@@ -157,7 +157,7 @@ def test_previews_one_per_scale_with_growing_bytes(random_model):
 
 def test_bitmaps_match_the_rate(random_model):
     img = LoadedImage(noise_image(64, 96, seed=2), "RGB", "RGB")
-    enc = encode(random_model, img, 0.0067)
+    enc = encode(random_model, img, random_model.rate(0.0067))
     payload = enc.header.payload_bytes
     est = enc.bitmaps.spatial.sum() / 8
     assert abs(est - payload) <= 0.05 * payload + 8 * len(enc.header.scales)

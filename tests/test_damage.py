@@ -18,7 +18,7 @@ from conftest import noise_image, run_cli
 
 @pytest.fixture(scope="module")
 def small_file(random_model):
-    enc = encode(random_model, LoadedImage(noise_image(48, 64, seed=11), "RGB", "RGB"), 0.0067)
+    enc = encode(random_model, LoadedImage(noise_image(48, 64, seed=11), "RGB", "RGB"), random_model.rate(0.0067))
     return enc
 
 

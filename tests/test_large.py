@@ -25,20 +25,20 @@ def _bands(lm, y) -> int:
 
 def test_banded_transforms_equal_whole_image(random_model, monkeypatch):
     rgb = noise_image(200, 72, seed=5)  # 13 latent rows, the last one half padding
-    y_whole = analyse(random_model, rgb, 0.0067)
+    y_whole = analyse(random_model, rgb, random_model.rate(0.0067))
     y_hat = quantize_latent(random_model, y_whole).y_hat
-    rec_whole = synthesize(random_model, y_hat, 0.0067, 200, 72)
+    rec_whole = synthesize(random_model, y_hat, random_model.rate(0.0067), 200, 72)
     assert _bands(random_model, y_whole) == 1
     monkeypatch.setattr(transforms, "BAND_BYTES", 1)  # one latent row per band
     assert _bands(random_model, y_whole) == 13
-    assert torch.allclose(analyse(random_model, rgb, 0.0067), y_whole, atol=1e-5)
-    assert np.array_equal(synthesize(random_model, y_hat, 0.0067, 200, 72), rec_whole)
+    assert torch.allclose(analyse(random_model, rgb, random_model.rate(0.0067)), y_whole, atol=1e-5)
+    assert np.array_equal(synthesize(random_model, y_hat, random_model.rate(0.0067), 200, 72), rec_whole)
 
 
 def test_banded_lof_gradient_equals_whole_image(random_model):
     model = random_model.model
     rgb = noise_image(120, 88, seed=6)
-    y_hat = torch.round(analyse(random_model, rgb, 0.0067))
+    y_hat = torch.round(analyse(random_model, rgb, random_model.rate(0.0067)))
     inv_gain = model.gain.inverse_gain(0.0067)
     model.requires_grad_(False)  # as in LOF: the weights are frozen
     try:

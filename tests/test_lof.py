@@ -8,8 +8,10 @@ import pytest
 
 from mspview.codec import profiles
 from mspview.codec.coder import decode
+from mspview.codec.errors import MSPError
 from mspview.codec.imageio import LoadedImage, load_image
-from mspview.codec.lof import rd_cost, run_profile
+from mspview.codec.lof import run_profile
+from mspview.codec.metrics import rd_cost
 
 from conftest import SAMPLE
 
@@ -32,15 +34,15 @@ def true_cost(lm, data: bytes, img: LoadedImage, lam: float) -> float:
                                          ("background", 20, 20, 0.0018)])
 def test_lof_never_worse_than_fast(shipped_model, name, y, x, lam):
     img = crop(name, y, x)
-    fast = run_profile(shipped_model, img, lam, profiles.get("fast"))
-    lof = run_profile(shipped_model, img, lam, SHORT)
+    fast = run_profile(shipped_model, img, shipped_model.rate(lam), profiles.get("fast"))
+    lof = run_profile(shipped_model, img, shipped_model.rate(lam), SHORT)
     assert true_cost(shipped_model, lof.encoded.data, img, lam) <= true_cost(shipped_model, fast.encoded.data, img, lam) + 1e-9
 
 
 def test_progress_events(shipped_model):
     img = crop("sample", 0, 0, 64)
     events = []
-    res = run_profile(shipped_model, img, 0.0067, SHORT, on_event=events.append)
+    res = run_profile(shipped_model, img, shipped_model.rate(0.0067), SHORT, on_event=events.append)
     iters = [e.iteration for e in events if e.kind == "iter"]
     assert iters and iters == sorted(iters) and iters[0] == 1
     best = [e.best_cost for e in events]
@@ -58,7 +60,7 @@ def test_cancel_within_one_iteration(shipped_model):
     def on_event(e):
         seen.append(e)
 
-    res = run_profile(shipped_model, img, 0.0067, SHORT, on_event=on_event,
+    res = run_profile(shipped_model, img, shipped_model.rate(0.0067), SHORT, on_event=on_event,
                       should_stop=lambda: sum(e.kind == "iter" for e in seen) >= 3)
     assert res.cancelled and res.iterations == 3
     dec = decode(shipped_model, res.encoded.data)  # a cancelled encode still gives a valid file
@@ -69,5 +71,5 @@ def test_profiles_listed():
     text = profiles.describe_all()
     for name in ("fast", "balanced", "best"):
         assert name in text
-    with pytest.raises(Exception, match="unknown profile"):
+    with pytest.raises(MSPError, match="unknown profile"):
         profiles.get("nope")

@@ -119,7 +119,7 @@ def encode_job(lm: LoadedModel, image: LoadedImage, lam: float, profile_name: st
         emit(Stage(f"latent overfitting {ev.iteration}/{ev.total}", 0.05 + 0.75 * ev.iteration / total))
 
     t = time.perf_counter()
-    res = run_profile(lm, image, lam, profile, on_event=on_lof, should_stop=cancel.is_set)
+    res = run_profile(lm, image, lm.rate(lam), profile, on_event=on_lof, should_stop=cancel.is_set)
     enc_s = time.perf_counter() - t
     data = res.encoded.data
     emit(Stage("decoding the real file scale by scale", 0.82))
@@ -198,7 +198,7 @@ def rd_sweep_job(lm: LoadedModel, image: LoadedImage, compare: str | None, emit:
         label = f"λ {setting:g}" if who == "mspview" else f"{codec.knob} {setting:g}"
         emit(Stage(f"RD sweep: {who} {label}", 0.02 + 0.96 * i / len(steps)))
         if who == "mspview":
-            data = run_profile(lm, image, setting, fast).encoded.data
+            data = run_profile(lm, image, lm.rate(setting), fast).encoded.data
             out = decode(lm, data).image
         else:
             data = codec.encode(ref, setting)

@@ -218,8 +218,6 @@ def read(data: bytes) -> tuple[Header, int, bool]:
                              f"(sides <= {MAX_SIDE}, <= {MAX_PIXELS / 1e6:g} megapixels)")
     if mode not in MODES:
         raise BitstreamError(f"unknown image mode {mode}")
-    if not (0 < lam < 1):
-        raise BitstreamError(f"lambda {lam!r} out of range")
     if not (1 <= S <= MAX_SCALES and 1 <= G <= MAX_GROUPS and 1 <= M <= MAX_CHANNELS and M % G == 0):
         raise BitstreamError(f"model structure S={S} G={G} M={M} out of range")
     header = Header(model_id, whash, width, height, MODES[mode], lam, profile, S, G, M)

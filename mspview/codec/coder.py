@@ -22,6 +22,7 @@ from .exact import MU_FRAC_BITS, to_float
 from .imageio import LoadedImage, check_size, to_output
 from .msp import StepKey, part_grid, schedule
 from .transforms import activation_bytes_per_row, channels_last, row_bands, with_halo
+from .rate import RatePoint
 from .weights import LoadedModel
 
 STRIDE = bitstream.LATENT_STRIDE
@@ -105,7 +106,7 @@ def to_uint8(x: torch.Tensor, h: int, w: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def analyse(lm: LoadedModel, rgb: np.ndarray, lam: float) -> torch.Tensor:
+def analyse(lm: LoadedModel, rgb: np.ndarray, rate: RatePoint) -> torch.Tensor:
     """The gained latent y of an image (what LOF optimises and what gets quantized), band by band."""
     model = lm.model
     px = padded_pixels(rgb)
@@ -115,15 +116,15 @@ def analyse(lm: LoadedModel, rgb: np.ndarray, lam: float) -> torch.Tensor:
         a0, b0 = with_halo(a, b, h)
         band = model.g_a(channels_last(pixels_tensor(px[STRIDE * a0: STRIDE * b0], model.device)))
         y[..., a:b, :] = band[..., a - a0: b - a0, :]
-    return y * model.gain.gain(lam).to(y.device)
+    return y * rate.gain.to(y.device)
 
 
 @torch.no_grad()
-def synthesize(lm: LoadedModel, y_hat: torch.Tensor, lam: float, h: int, w: int) -> np.ndarray:
+def synthesize(lm: LoadedModel, y_hat: torch.Tensor, rate: RatePoint, h: int, w: int) -> np.ndarray:
     """The 8-bit reconstruction (H x W x 3) of a quantized latent, band by band."""
     model = lm.model
     out = np.empty((h, w, 3), np.uint8)
-    for r0, x in model.g_s.decode_bands(y_hat * model.gain.inverse_gain(lam).to(y_hat.device)):
+    for r0, x in model.g_s.decode_bands(y_hat * rate.inverse_gain.to(y_hat.device)):
         rows = min(x.shape[-2], h - r0)
         if rows > 0:
             out[r0: r0 + rows] = to_uint8(x, rows, w)
@@ -189,12 +190,12 @@ def group_slice(key: StepKey, msp) -> slice:
     return slice(key.group * msp.C, (key.group + 1) * msp.C)
 
 
-def encode(lm: LoadedModel, image: LoadedImage, lam: float, profile: str = "fast",
+def encode(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile: str = "fast",
            latent: torch.Tensor | None = None) -> EncodedImage:
     """Encode an image (or an already optimised latent of it, from LOF) into .msp bytes."""
     check_size(image.width, image.height)
     t0 = time.perf_counter()
-    y = latent if latent is not None else analyse(lm, image.rgb, lam)
+    y = latent if latent is not None else analyse(lm, image.rgb, rate)
     t1 = time.perf_counter()
     q = quantize_latent(lm, y)
     t2 = time.perf_counter()
@@ -211,16 +212,17 @@ def encode(lm: LoadedModel, image: LoadedImage, lam: float, profile: str = "fast
         payloads.append(payload)
     t3 = time.perf_counter()
     cfg = lm.model.config
-    header = Header(lm.model_id, lm.hash_prefix, image.width, image.height, image.mode, float(np.float32(lam)),
+    header = Header(lm.model_id, lm.hash_prefix, image.width, image.height, image.mode, rate.lam,
                     profile, cfg.num_scales, cfg.groups, cfg.M, records)
     data = bitstream.write(header, payloads)
-    recon = synthesize(lm, q.y_hat, header.lam, image.height, image.width)
+    recon = synthesize(lm, q.y_hat, rate, image.height, image.width)
     t4 = time.perf_counter()
     return EncodedImage(data, header, q.y_hat, recon, q.bitmaps,
                         {"analysis_s": t1 - t0, "model_s": t2 - t1, "entropy_s": t3 - t2, "synthesis_s": t4 - t3})
 
 
-def check_model(lm: LoadedModel, header: Header) -> None:
+def check_model(lm: LoadedModel, header: Header) -> RatePoint:
+    """Refuse a file made for other weights; the file's rate point."""
     cfg = lm.model.config
     if header.model_id != lm.model_id or header.weight_hash != lm.hash_prefix:
         raise ModelError(f"this file needs model {header.model_id} (weights {header.weight_hash.hex()}), "
@@ -228,9 +230,7 @@ def check_model(lm: LoadedModel, header: Header) -> None:
                          f"pass the right weights with --model")
     if (header.num_scales, header.groups, header.channels) != (cfg.num_scales, cfg.groups, cfg.M):
         raise ModelError("file structure (S, G, M) does not match the loaded model")
-    lo, hi = lm.model.gain.lambda_range()
-    if not lo * (1 - 1e-6) <= header.lam <= hi * (1 + 1e-6):
-        raise BitstreamError(f"lambda {header.lam:g} outside the model's range")
+    return lm.rate(header.lam)
 
 
 class _Truncated(Exception):
@@ -285,9 +285,9 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
     predicted means, scale by scale (the best estimate its bits allow). `on_preview` gets one such
     preview per decoded scale (it may raise `Cancelled` to stop)."""
     header, start, truncated = bitstream.read(data)
-    check_model(lm, header)
+    rate = check_model(lm, header)
     msp = exact_model(lm)
-    S, lam = header.num_scales, header.lam
+    S = header.num_scales
     h, w = header.latent_size
     H, W = header.height, header.width
     shape = (1, header.channels, h, w)
@@ -313,7 +313,7 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
         return out
 
     def preview(y_fx: torch.Tensor) -> np.ndarray:
-        return synthesize(lm, to_float(y_fx), lam, H, W)
+        return synthesize(lm, to_float(y_fx), rate, H, W)
 
     shown: dict = {}  # the last preview: its scale, filled latent and image (a partial decode ends on it)
 

@@ -22,16 +22,18 @@ import torch
 
 from .coder import STRIDE, EncodedImage, analyse, encode, group_slice, pixels_tensor, quantize_latent, synthesize
 from .imageio import LoadedImage
+from .metrics import PEAK, mse_uint8, psnr, psnr_uint8, rd_cost
 from .model import autocast_for, fast_bf16
 from .msp import part_grid, schedule
 from .profiles import Profile
+from .rate import RatePoint
 from .transforms import activation_bytes_per_row, row_bands, with_halo
 from .weights import LoadedModel
 
 
 @dataclass
 class LOFEvent:
-    """One progress report. kind: "iter" (surrogate values), "check" (true cost), "greedy", "done"."""
+    """One progress report. kind: "iter" (surrogate values), "check" (true cost), "greedy" (a rounding pass)."""
     kind: str
     iteration: int
     total: int
@@ -54,38 +56,19 @@ class ProfileResult:
     events: list[LOFEvent] = field(default_factory=list)
 
 
-def mse_uint8(a: np.ndarray, b: np.ndarray) -> float:
-    """Exact (integer sums), a band of rows at a time: no full-size float copies of large images."""
-    total = 0
-    for r in range(0, a.shape[0], 512):
-        d = a[r: r + 512].astype(np.int32) - b[r: r + 512]
-        total += int(np.square(d).sum(dtype=np.int64))
-    return total / a.size
-
-
-def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
-    mse = mse_uint8(a, b)
-    return 10 * math.log10(255 ** 2 / mse) if mse > 0 else float("inf")
-
-
-def rd_cost(bpp: float, mse255: float, lam: float) -> float:
-    """J = bpp + lambda * 255^2 * MSE, with MSE on [0,1] pixels (the training loss)."""
-    return bpp + lam * mse255
-
-
 class _TrueCost:
-    """Hard-rounded rate from the MSP model and the distortion of the 8-bit reconstruction."""
+    """Hard-rounded rate from the exact MSP model and the distortion of the 8-bit reconstruction."""
 
-    def __init__(self, lm: LoadedModel, image: LoadedImage, lam: float):
-        self.lm, self.image, self.lam = lm, image, lam
+    def __init__(self, lm: LoadedModel, image: LoadedImage, rate: RatePoint):
+        self.lm, self.image, self.rate = lm, image, rate
         self.pixels = image.width * image.height
 
     def __call__(self, y: torch.Tensor):
         q = quantize_latent(self.lm, y)
-        rec = synthesize(self.lm, q.y_hat, self.lam, self.image.height, self.image.width)
+        rec = synthesize(self.lm, q.y_hat, self.rate, self.image.height, self.image.width)
         mse = mse_uint8(rec, self.image.rgb)
         bpp = q.bits / self.pixels
-        return rd_cost(bpp, mse, self.lam), bpp, (10 * math.log10(255 ** 2 / mse) if mse else 99.0), q
+        return rd_cost(bpp, mse, self.rate.lam), bpp, psnr(mse), q
 
 
 class _Adam:
@@ -131,7 +114,7 @@ def distortion_grad(model, y_hat: torch.Tensor, inv_gain: torch.Tensor, rgb: np.
     return se / n, yd.grad
 
 
-def overfit_latent(lm: LoadedModel, image: LoadedImage, lam: float, profile: Profile,
+def overfit_latent(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile: Profile,
                    on_event: Callable[[LOFEvent], None] | None = None,
                    should_stop: Callable[[], bool] | None = None) -> tuple[torch.Tensor, list[LOFEvent], int, bool]:
     """Returns (best latent, events, iterations run, cancelled)."""
@@ -145,16 +128,16 @@ def overfit_latent(lm: LoadedModel, image: LoadedImage, lam: float, profile: Pro
         if on_event:
             on_event(ev)
 
-    true_cost = _TrueCost(lm, image, lam)
-    y0 = analyse(lm, image.rgb, lam)
+    true_cost = _TrueCost(lm, image, rate)
+    y0 = analyse(lm, image.rgb, rate)
     best_y = y0.clone()
-    best_cost, bpp, psnr, q = true_cost(best_y)
+    best_cost, bpp, psnr_db, q = true_cost(best_y)
     total = profile.iterations
-    emit(LOFEvent("check", 0, total, bpp, psnr, best_cost, best_cost, time.perf_counter() - t0, 0.0))
+    emit(LOFEvent("check", 0, total, bpp, psnr_db, best_cost, best_cost, time.perf_counter() - t0, 0.0))
     if total <= 0:
         return best_y, events, 0, False
 
-    inv_gain = model.gain.inverse_gain(lam).detach().to(dev)
+    inv_gain = rate.inverse_gain.to(dev)
     amp = profile.amp and dev.type == "cpu" and fast_bf16(dev)
     for p in model.parameters():
         p.requires_grad_(False)
@@ -170,20 +153,20 @@ def overfit_latent(lm: LoadedModel, image: LoadedImage, lam: float, profile: Pro
                 cancelled = True
                 break
             lr = profile.lr * scale * 0.5 * (1 + math.cos(math.pi * it / total))
-            rate = model.latent_rate(y, noisy=True)
-            bpp_t = rate["bits"].sum() / true_cost.pixels
-            mse, grad = distortion_grad(model, rate["y_hat"], inv_gain, image.rgb, lam, amp)
+            surrogate = model.latent_rate(y, noisy=True)
+            bpp_t = surrogate["bits"].sum() / true_cost.pixels
+            mse, grad = distortion_grad(model, surrogate["y_hat"], inv_gain, image.rgb, rate.lam, amp)
             y.grad = None
-            torch.autograd.backward([bpp_t, rate["y_hat"]], [None, grad])
-            loss = bpp_t.item() + lam * 255 ** 2 * mse
+            torch.autograd.backward([bpp_t, surrogate["y_hat"]], [None, grad])
+            loss = rd_cost(bpp_t.item(), PEAK ** 2 * mse, rate.lam)
             opt.step(lr)
             it += 1
             elapsed = time.perf_counter() - t0
             remaining = elapsed / it * (total - it)
-            emit(LOFEvent("iter", it, total, bpp_t.item(), -10 * math.log10(max(mse, 1e-12)), loss,
+            emit(LOFEvent("iter", it, total, bpp_t.item(), psnr(PEAK ** 2 * mse), loss,
                           best_cost, elapsed, remaining, lr))
             if it % profile.check_every == 0 or it == total:
-                cost, bpp, psnr, _ = true_cost(y.detach())
+                cost, bpp, psnr_db, _ = true_cost(y.detach())
                 if cost < best_cost - 1e-6:
                     best_cost, best_y, stale = cost, y.detach().clone(), 0
                 else:
@@ -191,7 +174,7 @@ def overfit_latent(lm: LoadedModel, image: LoadedImage, lam: float, profile: Pro
                     scale *= 0.5
                     with torch.no_grad():
                         y.copy_(best_y)  # restart from the best latent with a smaller step
-                emit(LOFEvent("check", it, total, bpp, psnr, cost, best_cost, time.perf_counter() - t0, remaining, lr))
+                emit(LOFEvent("check", it, total, bpp, psnr_db, cost, best_cost, time.perf_counter() - t0, remaining, lr))
                 if stale >= profile.patience:
                     break
         if profile.greedy_rounding and not cancelled:
@@ -222,27 +205,27 @@ def _greedy_rounding(lm, y, cost, true_cost, it, total, t0, emit, should_stop, b
             continue
         other = torch.round(r) + torch.where(frac > 0, 1.0, -1.0)
         candidate = torch.where(flip, q.mu + other, y)
-        c, bpp, psnr, _ = true_cost(candidate)
+        c, bpp, psnr_db, _ = true_cost(candidate)
         if c < cost - 1e-6:
             y, cost = candidate, c
-        emit(LOFEvent("greedy", it, total, bpp, psnr, c, cost, time.perf_counter() - t0, 0.0))
+        emit(LOFEvent("greedy", it, total, bpp, psnr_db, c, cost, time.perf_counter() - t0, 0.0))
     return y, cost
 
 
-def run_profile(lm: LoadedModel, image: LoadedImage, lam: float, profile: Profile,
+def run_profile(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile: Profile,
                 on_event: Callable[[LOFEvent], None] | None = None,
                 should_stop: Callable[[], bool] | None = None) -> ProfileResult:
     """Encode with a profile. A cancelled LOF still gives a valid file (the best latent so far)."""
     def file_cost(enc: EncodedImage) -> float:  # the real file's size and reconstruction
-        return rd_cost(enc.bpp, mse_uint8(enc.image, image.rgb), lam)
+        return rd_cost(enc.bpp, mse_uint8(enc.image, image.rgb), rate.lam)
 
     if profile.iterations <= 0:
-        enc = encode(lm, image, lam, profile.name)
+        enc = encode(lm, image, rate, profile.name)
         return ProfileResult(enc, psnr_uint8(enc.image, image.rgb), file_cost(enc), 0, False)
-    y, events, iters, cancelled = overfit_latent(lm, image, lam, profile, on_event, should_stop)
+    y, events, iters, cancelled = overfit_latent(lm, image, rate, profile, on_event, should_stop)
     # The overfitted latent, and the plain analysis as a guard; the guard is exactly the fast
     # encode, so it is labelled "fast" (a longer profile name would cost header bytes).
-    candidates = [encode(lm, image, lam, name, latent=latent) for latent, name in ((y, profile.name), (None, "fast"))]
+    candidates = [encode(lm, image, rate, name, latent=latent) for latent, name in ((y, profile.name), (None, "fast"))]
     costs = [file_cost(enc) for enc in candidates]
     best = int(np.argmin(costs))  # ties keep the overfitted latent, as before
     enc = candidates[best]

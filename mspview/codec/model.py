@@ -9,6 +9,7 @@ from torch import nn
 
 from .exact import ExactMSP
 from .gain import GainUnits
+from .metrics import PEAK, psnr, rd_cost
 from .msp import MSPModel, StepKey, gaussian_likelihood
 from .transforms import AnalysisTransform, SynthesisTransform
 
@@ -44,6 +45,11 @@ class ModelConfig:
             if not isinstance(v, int) or not 1 <= v <= 1024:
                 raise ValueError(f"model config: bad {name}={v!r}")
         return cfg
+
+    @property
+    def default_lambda(self) -> float:
+        """The middle trained lambda: what an encode uses when nothing sets the rate."""
+        return self.lambdas[(len(self.lambdas) - 1) // 2]
 
     @property
     def synthesis_width(self) -> int:
@@ -137,8 +143,6 @@ class MSPCodecModel(nn.Module):
         return {"bits": sum(bits.values()), "step_bits": bits, "y_hat": y_hat}
 
     def rd_loss(self, out: dict, x: torch.Tensor, lam: float) -> dict:
-        mse = torch.mean((out["x_hat"] - x) ** 2)
+        mse = torch.mean((out["x_hat"] - x) ** 2) * PEAK ** 2  # on 8-bit values
         bpp = out["bpp"].mean()
-        loss = bpp + lam * 255 ** 2 * mse
-        psnr = -10 * torch.log10(mse.detach().clamp_min(1e-12))  # a tensor: no device sync per step
-        return {"loss": loss, "bpp": bpp, "mse": mse, "psnr": psnr}
+        return {"loss": rd_cost(bpp, mse, lam), "bpp": bpp, "mse": mse, "psnr": psnr(mse.detach())}

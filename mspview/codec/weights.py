@@ -16,6 +16,7 @@ from ..resources import DEFAULT_WEIGHTS
 from . import exact
 from .errors import ModelError
 from .model import MSPCodecModel, ModelConfig
+from .rate import RatePoint, rate_point
 
 
 
@@ -79,6 +80,10 @@ class LoadedModel:
     def to(self, device: str | torch.device) -> "LoadedModel":
         self.model.to(device)
         return self
+
+    def rate(self, lam: float) -> RatePoint:
+        """The validated rate point of `lam` for these weights (gains on the model's device)."""
+        return rate_point(self.model.gain, lam)
 
 
 def read_card(path: str | Path | None = None) -> tuple[dict, ModelConfig]:

@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-import torch
-
+from ..codec.device import pick_device
 from ..codec.errors import MSPError
 from ..codec.weights import LoadedModel, load_weights
 
@@ -16,18 +15,6 @@ from ..codec.weights import LoadedModel, load_weights
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="weights file (default: the shipped mspview/resources/msp_default.pt)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise MSPError(f"unknown device {name!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise MSPError("CUDA was asked for but is not available here")
-    return dev
 
 
 def open_model(args: argparse.Namespace) -> LoadedModel:

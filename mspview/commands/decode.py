@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from ..codec.coder import decode
-from ..codec.errors import MSPError
+from ..codec.errors import BitstreamError, MSPError
 from .common import add_model_options, open_model, run_tool, write_new_file
 
 
@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
             raise MSPError(f"{args.output} exists; pass --force to overwrite it")
         data = src.read_bytes()
         lm = open_model(args)
-        dec = decode(lm, data, max_scales=args.scales)
+        try:
+            dec = decode(lm, data, max_scales=args.scales)
+        except BitstreamError as e:
+            raise BitstreamError(f"{src}: {e}") from None
         pixels = dec.output
         buf = io.BytesIO()
         Image.fromarray(pixels, "RGB" if pixels.ndim == 3 else "L").save(buf, format=fmt)

@@ -9,16 +9,18 @@ from ..codec import profiles
 from ..codec.errors import MSPError
 from ..codec.imageio import load_image
 from ..codec.lof import run_profile
+from ..codec.rate import RatePoint
 from .common import add_model_options, open_model, run_tool, write_new_file
 
 
-def lambda_from_args(args: argparse.Namespace, trained: tuple[float, ...]) -> float:
-    """--quality Q picks the Q-th trained lambda; no rate option: the middle trained lambda."""
+def rate_from_args(args: argparse.Namespace, lm) -> RatePoint:
+    """--lambda, or --quality Q (the Q-th trained lambda), or the model's default lambda."""
+    config = lm.model.config
     if args.quality is not None:
-        if not 1 <= args.quality <= len(trained):
-            raise MSPError(f"--quality must be 1..{len(trained)} for this model")
-        return trained[args.quality - 1]
-    return args.lam if args.lam is not None else trained[(len(trained) - 1) // 2]
+        if not 1 <= args.quality <= len(config.lambdas):
+            raise MSPError(f"--quality must be 1..{len(config.lambdas)} for this model")
+        return lm.rate(config.lambdas[args.quality - 1])
+    return lm.rate(config.default_lambda if args.lam is None else args.lam)
 
 
 def progress_bar(total: int):
@@ -36,11 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="mspview encode", description="Encode an image into a .msp file.")
     p.add_argument("input", nargs="?")
     p.add_argument("output", nargs="?")
-    rate = p.add_mutually_exclusive_group()
-    rate.add_argument("--lambda", dest="lam", type=float, default=None,
+    rate_opts = p.add_mutually_exclusive_group()
+    rate_opts.add_argument("--lambda", dest="lam", type=float, default=None,
                       help="rate-distortion trade-off within the model's trained range (see `mspview info --model`; "
                            "default: the middle trained lambda)")
-    rate.add_argument("--quality", type=int, default=None,
+    rate_opts.add_argument("--quality", type=int, default=None,
                       help="1..K: the K trained lambdas of the model, lowest rate first")
     p.add_argument("--profile", default="fast", help="encode profile (see --list-profiles)")
     p.add_argument("--list-profiles", action="store_true", help="list the profiles with their measured cost and gain")
@@ -57,14 +59,11 @@ def main(argv: list[str] | None = None) -> int:
             raise MSPError("give INPUT and OUTPUT (or --list-profiles)")
         profile = profiles.get(args.profile)
         lm = open_model(args)
-        lam = lambda_from_args(args, lm.model.config.lambdas)
-        lo, hi = lm.model.gain.lambda_range()
-        if not lo <= lam <= hi:
-            raise MSPError(f"lambda {lam:g} outside the model's range {lo:g}..{hi:g}")
+        rate = rate_from_args(args, lm)
         image = load_image(args.input)
         t0 = time.perf_counter()
         on_event = None if args.quiet or not profile.iterations else progress_bar(profile.iterations)
-        result = run_profile(lm, image, lam, profile, on_event=on_event)
+        result = run_profile(lm, image, rate, profile, on_event=on_event)
         if on_event:
             sys.stderr.write("\n")
         enc = result.encoded
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             for note in image.notes:
                 print(f"note: {note}")
             print(f"{args.output}: {len(enc.data)} bytes, {enc.bpp:.4f} bpp, PSNR {result.psnr:.2f} dB, "
-                  f"lambda {lam:g}, profile {profile.name}, {time.perf_counter() - t0:.2f} s on {lm.model.device}")
+                  f"lambda {rate.lam:g}, profile {profile.name}, {time.perf_counter() - t0:.2f} s on {lm.model.device}")
         return 0
 
     return run_tool("encode", body)

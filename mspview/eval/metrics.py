@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from pytorch_msssim import ms_ssim as _ms_ssim
 
-from ..codec.lof import psnr_uint8 as psnr  # noqa: F401 - one PSNR for the codec and the evaluation
+from ..codec.metrics import psnr_uint8 as psnr  # noqa: F401 - one PSNR for the codec and the evaluation
 
 MS_SSIM_MIN_SIDE = 161  # five scales with an 11-tap window need at least this many pixels a side
 MS_SSIM_MAX_PIXELS = 16_000_000  # pytorch-msssim holds about ten float64 copies: ~4 GB at this size

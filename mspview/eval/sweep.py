@@ -1,59 +1,42 @@
-"""`mspview eval DIR`: rate-distortion sweep of mspview and classical codecs over a folder of images.
+"""Rate-distortion sweeps of mspview and classical codecs over a folder of images, and their report.
 
-Writes, under --out: one CompressAI-format results JSON per codec (averaged per rate point), a CSV
-of every (image, codec, setting) row, RD plots (PSNR and MS-SSIM vs bpp) against the published
-anchors, and a BD-rate table (PCHIP; anchor and overlap named) as Markdown and JSON.
+`evaluate` measures; `write_report` writes, under a folder: one CompressAI-format results JSON per codec
+(averaged per rate point), a CSV of every (image, codec, setting) row, RD plots (PSNR and MS-SSIM vs
+bpp) against the published anchors, a BD-rate table (PCHIP; anchor and overlap named) and the PSNR gap
+over a rate span, as Markdown and JSON. The command line is commands/eval.py.
 """
 from __future__ import annotations
 
-import argparse
 import csv
+import itertools
 import json
-import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from ..codec import profiles
 from ..codec.coder import decode
 from ..codec.errors import MSPError
 from ..codec.imageio import load_image
 from ..codec.lof import run_profile
-from ..commands.common import add_model_options, open_model, run_tool
 from . import classical, results
 from .bdrate import bd_rate, span_gap
 from .metrics import bpp, ms_ssim, psnr
 
-DEFAULT_CODECS = "msp,jpeg,webp,avif,avif420,heic,jxl,jpeg2000"
 # Which of our measured curves and which published anchors each BD-rate row compares.
 ANCHOR_STEMS = ("webp", "jpeg2000", "jpeg", "bpg_444_x265_ycbcr", "hm", "vtm", "av1",
                 "compressai-bmshj2018-hyperprior_mse_cpu", "compressai-mbt2018-mean_mse_cpu")
 
 
-class Progress:
-    def __init__(self, total: int, stream=sys.stderr):
-        self.total, self.done, self.t0, self.stream = total, 0, time.time(), stream
-
-    def step(self, label: str) -> None:
-        self.done += 1
-        el = time.time() - self.t0
-        eta = el / self.done * (self.total - self.done)
-        n = int(30 * self.done / self.total)
-        self.stream.write(f"\r[{'#' * n}{'.' * (30 - n)}] {self.done}/{self.total} {label:<28} "
-                          f"{el:6.0f}s elapsed, ~{eta:5.0f}s left")
-        self.stream.flush()
-        if self.done == self.total:
-            self.stream.write("\n")
-
-
-def sweep_msp(lm, files, lambdas, profile, progress) -> list[dict]:
+def sweep_msp(lm, files, lambdas, profile, progress: Callable[[str], None]) -> list[dict]:
     rows = []
     for lam in lambdas:
         for f in files:
             img = load_image(f)
             t = time.perf_counter()
-            res = run_profile(lm, img, lam, profile)
+            res = run_profile(lm, img, lm.rate(lam), profile)
             enc_s = time.perf_counter() - t
             t = time.perf_counter()
             dec = decode(lm, res.encoded.data)
@@ -62,11 +45,11 @@ def sweep_msp(lm, files, lambdas, profile, progress) -> list[dict]:
                          "bytes": len(res.encoded.data), "bpp": bpp(len(res.encoded.data), img.width, img.height),
                          "psnr-rgb": psnr(dec.image, img.rgb), "ms-ssim-rgb": ms_ssim(dec.image, img.rgb),
                          "encoding_time": enc_s, "decoding_time": dec_s})
-            progress.step(f"msp-{profile.name} {f.name} λ={lam:g}")
+            progress(f"msp-{profile.name} {f.name} λ={lam:g}")
     return rows
 
 
-def sweep_classical(codec: classical.Classical, files, progress) -> list[dict]:
+def sweep_classical(codec: classical.Classical, files, progress: Callable[[str], None]) -> list[dict]:
     rows = []
     for setting in codec.sweep:
         for f in files:
@@ -80,7 +63,7 @@ def sweep_classical(codec: classical.Classical, files, progress) -> list[dict]:
             rows.append({"image": f.name, "codec": codec.name, "setting": setting, "bytes": len(data),
                          "bpp": bpp(len(data), img.width, img.height), "psnr-rgb": psnr(out, img.rgb),
                          "ms-ssim-rgb": ms_ssim(out, img.rgb), "encoding_time": enc_s, "decoding_time": dec_s})
-            progress.step(f"{codec.name} {f.name} {codec.knob}={setting:g}")
+            progress(f"{codec.name} {f.name} {codec.knob}={setting:g}")
     return rows
 
 
@@ -107,16 +90,6 @@ def bd_table(ours: dict[str, dict], measured: dict[str, dict], anchors: dict[str
                 table.append({"test": test_name, "anchor": ref_name, "metric": metric,
                               "bd_rate": round(r.bd_rate, 2), "overlap": [round(v, 4) for v in r.overlap]})
     return table
-
-
-def parse_span(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
-        raise MSPError(f"--span must be LO,HI in bpp (got {text!r})") from None
-    if not 0 < lo < hi:
-        raise MSPError(f"--span needs 0 < LO < HI (got {text!r})")
-    return lo, hi
 
 
 def span_table(ours: dict[str, dict], measured: dict[str, dict], anchors: dict[str, dict],
@@ -212,105 +185,84 @@ def reusable(out: Path, codecs, image_names: set[str]) -> dict[str, tuple[dict, 
     return found
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="mspview eval", description=__doc__.splitlines()[0])
-    p.add_argument("folder", help="folder of test images (e.g. ../shared/data/kodak)")
-    p.add_argument("--codecs", default=DEFAULT_CODECS, help=f"comma-separated (default {DEFAULT_CODECS})")
-    p.add_argument("--profile", default="fast", help="mspview encode profile")
-    p.add_argument("--lambdas", default=None, help="comma-separated lambdas (default: the model's trained set)")
-    p.add_argument("--span", default="0.1,1.0", metavar="LO,HI",
-                   help="rate span (bpp) over which to report the worst and mean PSNR difference to each anchor")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    p.add_argument("--out", default="eval-results", help="output folder")
-    p.add_argument("--anchors", default=str(results.ANCHORS), help="folder of published results JSON")
-    p.add_argument("--update-card", action="store_true",
-                   help="store the per-lambda means (fast profile, all lambdas) in the weights' JSON card: "
-                        "the app shows them as the expected bpp")
-    p.add_argument("--reuse", action="store_true",
-                   help="load classical codecs already measured in OUT (results JSON + per-image rows) "
-                        "instead of encoding them again; mspview is always run")
-    add_model_options(p)
-    args = p.parse_args(argv)
 
-    def body() -> int:
-        span = parse_span(args.span)
-        folder = Path(args.folder)
-        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg", ".ppm", ".bmp"))
-        if args.limit:
-            files = files[: args.limit]
-        if not files:
-            raise MSPError(f"no images in {folder}")
-        names = [c.strip() for c in args.codecs.split(",") if c.strip()]
-        codecs = [classical.get(n) for n in names if n != "msp"]
-        profile = profiles.get(args.profile)
-        lm = open_model(args) if "msp" in names else None
-        lambdas = ([float(v) for v in args.lambdas.split(",")] if args.lambdas
-                   else list(lm.model.config.lambdas) if lm else [])
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        reused = reusable(out, codecs, {f.name for f in files}) if args.reuse else {}
-        codecs = [c for c in codecs if c.name not in reused]
-        total = len(files) * (len(lambdas) + sum(len(c.sweep) for c in codecs))
-        prog = Progress(total)
-        rows: list[dict] = []
-        ours, measured = {}, {}
-        if lm:
-            r = sweep_msp(lm, files, lambdas, profile, prog)
-            rows += r
-            name = f"mspview-{profile.name}"
-            ours[name] = to_results(name, f"mspview {lm.model_id} weights {lm.sha256[:12]}, profile {profile.name}, "
-                                          f"device {lm.model.device}", r)
-            if args.update_card and profile.name == "fast":
-                update_card(lm, r, len(files), folder)
-        for name, (res, r) in reused.items():
-            rows += r
-            measured[name] = res
-        for c in codecs:
-            r = sweep_classical(c, files, prog)
-            rows += r
-            measured[c.name] = to_results(c.label, f"{c.label}, {c.knob} sweep {list(c.sweep)}", r)
-        for name, res in {**ours, **measured}.items():
-            (out / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n")
-        with open(out / "per_image.csv", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
-            w.writeheader()
-            w.writerows(rows)
-        anchors = results.anchors(Path(args.anchors))
-        table = bd_table(ours, measured, anchors)
-        (out / "bd_rate.json").write_text(json.dumps(table, indent=2) + "\n")
-        md = ["| test | anchor | metric | BD-rate | overlap |", "| --- | --- | --- | ---: | --- |"]
-        md += [f"| {t['test']} | {t['anchor']} | {t['metric']} | {t['bd_rate']:+.2f} % | "
-               f"{t['overlap'][0]:.3f}–{t['overlap'][1]:.3f} |" for t in table]
-        gaps = span_table(ours, measured, anchors, span)
-        (out / "span.json").write_text(json.dumps(gaps, indent=2) + "\n")
-        md += ["", f"PSNR-RGB difference at equal rate over {span[0]:g}–{span[1]:g} bpp (PCHIP over log-rate, "
-                   "only where both curves have points; better over the span = covers all of it and worst > 0):", "",
-               "| test | anchor | covered (bpp) | worst (dB) | at bpp | mean (dB) | better over the span |",
-               "| --- | --- | --- | ---: | ---: | ---: | --- |"]
-        md += [f"| {g['test']} | {g['anchor']} | {g['covered'][0]:.3f}–{g['covered'][1]:.3f} | {g['worst_db']:+.2f} | "
-               f"{g['worst_at_bpp']:.3f} | {g['mean_db']:+.2f} | {'yes' if g['holds'] else 'no'} |"
-               for g in gaps if g["covered"]]
-        (out / "bd_rate.md").write_text("\n".join(md) + "\n")
-        plot(out, {**ours, **measured}, anchors, title=folder.resolve().name.capitalize())
-        cmd = "mspview eval " + " ".join(argv if argv is not None else sys.argv[2:])
-        (out / "COMMAND.txt").write_text(cmd + "\n")
 
-        print(f"\n{len(files)} images from {folder}; results in {out}/")
-        print(f"{'codec':<34} {'bpp':>24} {'PSNR':>30}")
-        for name, res in {**ours, **measured}.items():
-            r = res["results"]
-            print(f"{res['name'][:34]:<34} {' '.join(f'{v:.3f}' for v in r['bpp'][:6]):>24} "
-                  f"{' '.join(f'{v:.2f}' for v in r['psnr-rgb'][:6]):>30}")
-        print("\nBD-rate (PSNR-RGB, PCHIP; negative = fewer bits than the anchor):")
-        for t in table:
-            if t["metric"] == "psnr-rgb":
-                print(f"  {t['test']} vs {t['anchor']:<52} {t['bd_rate']:+7.2f} %  "
-                      f"(overlap {t['overlap'][0]:.2f}-{t['overlap'][1]:.2f} dB)")
-        print(f"\nPSNR difference at equal rate over {span[0]:g}-{span[1]:g} bpp (worst / mean, where both curves have points):")
-        for g in gaps:
-            where = (f"covered {g['covered'][0]:.3f}-{g['covered'][1]:.3f} bpp  worst {g['worst_db']:+.2f} dB "
-                     f"at {g['worst_at_bpp']:.3f}  mean {g['mean_db']:+.2f} dB" if g["covered"] else "no common rates")
-            print(f"  {g['test']} vs {g['anchor']:<52} {where}  {'BETTER' if g['holds'] else ''}")
-        return 0
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp")
 
-    return run_tool("eval", body)
+
+def image_files(folder: Path, limit: int | None = None) -> list[Path]:
+    files = sorted(f for f in Path(folder).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    if not files:
+        raise MSPError(f"no images in {folder}")
+    return files
+
+
+@dataclass
+class Report:
+    """What `evaluate` measured: results JSON per codec (ours: mspview; measured: classical), the
+    per-image rows, the BD-rate table and the PSNR gaps over the span."""
+    ours: dict[str, dict] = field(default_factory=dict)
+    measured: dict[str, dict] = field(default_factory=dict)
+    rows: list[dict] = field(default_factory=list)
+    table: list[dict] = field(default_factory=list)
+    gaps: list[dict] = field(default_factory=list)
+    span: tuple[float, float] = (0.1, 1.0)
+
+
+def evaluate(files: list[Path], lm, lambdas: list[float], profile, codecs: list[classical.Classical],
+             out: Path, anchors: dict[str, dict], span: tuple[float, float], reuse: bool = False,
+             progress: Callable[[str, int, int], None] = lambda _label, _done, _total: None) -> Report:
+    """Sweep mspview (when `lm` is given) and the classical codecs over `files`; with `reuse`, classical
+    codecs already measured in `out` on exactly these images are loaded instead of encoded again.
+    `progress(label, done, total)` follows every file encoded and decoded."""
+    report = Report(span=span)
+    reused = reusable(out, codecs, {f.name for f in files}) if reuse else {}
+    todo = [c for c in codecs if c.name not in reused]
+    total = len(files) * ((len(lambdas) if lm else 0) + sum(len(c.sweep) for c in todo))
+    done = itertools.count(1)
+
+    def step(label: str) -> None:
+        progress(label, next(done), total)
+
+    if lm:
+        rows = sweep_msp(lm, files, lambdas, profile, step)
+        report.rows += rows
+        name = f"mspview-{profile.name}"
+        report.ours[name] = to_results(name, f"mspview {lm.model_id} weights {lm.sha256[:12]}, profile "
+                                             f"{profile.name}, device {lm.model.device}", rows)
+    for name, (res, rows) in reused.items():
+        report.rows += rows
+        report.measured[name] = res
+    for c in todo:
+        rows = sweep_classical(c, files, step)
+        report.rows += rows
+        report.measured[c.name] = to_results(c.label, f"{c.label}, {c.knob} sweep {list(c.sweep)}", rows)
+    report.table = bd_table(report.ours, report.measured, anchors)
+    report.gaps = span_table(report.ours, report.measured, anchors, span)
+    return report
+
+
+def write_report(out: Path, report: Report, anchors: dict[str, dict], title: str) -> None:
+    """Results JSON per codec, per-image CSV, BD-rate and span tables (JSON + Markdown), RD plots."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, res in {**report.ours, **report.measured}.items():
+        (out / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n")
+    with open(out / "per_image.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(report.rows[0].keys()))
+        w.writeheader()
+        w.writerows(report.rows)
+    (out / "bd_rate.json").write_text(json.dumps(report.table, indent=2) + "\n")
+    (out / "span.json").write_text(json.dumps(report.gaps, indent=2) + "\n")
+    lo, hi = report.span
+    md = ["| test | anchor | metric | BD-rate | overlap |", "| --- | --- | --- | ---: | --- |"]
+    md += [f"| {t['test']} | {t['anchor']} | {t['metric']} | {t['bd_rate']:+.2f} % | "
+           f"{t['overlap'][0]:.3f}–{t['overlap'][1]:.3f} |" for t in report.table]
+    md += ["", f"PSNR-RGB difference at equal rate over {lo:g}–{hi:g} bpp (PCHIP over log-rate, "
+               "only where both curves have points; better over the span = covers all of it and worst > 0):", "",
+           "| test | anchor | covered (bpp) | worst (dB) | at bpp | mean (dB) | better over the span |",
+           "| --- | --- | --- | ---: | ---: | ---: | --- |"]
+    md += [f"| {g['test']} | {g['anchor']} | {g['covered'][0]:.3f}–{g['covered'][1]:.3f} | {g['worst_db']:+.2f} | "
+           f"{g['worst_at_bpp']:.3f} | {g['mean_db']:+.2f} | {'yes' if g['holds'] else 'no'} |"
+           for g in report.gaps if g["covered"]]
+    (out / "bd_rate.md").write_text("\n".join(md) + "\n")
+    plot(out, {**report.ours, **report.measured}, anchors, title=title)

@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 from PIL import Image
 
+from ..codec.metrics import PEAK, psnr
 from ..codec.model import MSPCodecModel, ModelConfig, fast_bf16
 from ..codec.transforms import SimplifiedGDN, seed_cross_terms
 from ..codec.weights import load_weights, save_weights
@@ -102,8 +103,7 @@ def image_batch(path: Path) -> torch.Tensor:
 
 def psnr_8bit(x_hat: torch.Tensor, x: torch.Tensor) -> float:
     """PSNR-RGB of a reconstruction clamped and rounded to 8 bits, as a decoder would write it."""
-    mse = torch.mean((x_hat.clamp(0, 1) * 255).round().sub(x * 255).pow(2)).item()
-    return 10 * math.log10(255 ** 2 / mse)
+    return psnr(torch.mean((x_hat.clamp(0, 1) * PEAK).round().sub(x * PEAK).pow(2)).item())
 
 
 @torch.no_grad()
@@ -130,8 +130,12 @@ def kodak_estimate(model: MSPCodecModel, folder: Path, lambda_indices=None, limi
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def fail(message: str) -> SystemExit:
+    return SystemExit(f"mspview train: {message}")
+
+
+def setup_device(args) -> tuple[int, int, torch.device]:
+    """(world size, rank, device): torchrun's process group when launched by it."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = torch.device(args.device)
@@ -147,125 +151,173 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(args.seed + rank)
     random.seed(args.seed + rank)
-    lead = rank == 0
-    out_dir = Path(args.out)
-    if lead:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    return world, rank, device
 
+
+def check_options(args) -> None:
+    """Refuse option combinations that cannot work, before any weights are loaded."""
     widening = args.widen_analysis or args.widen_synthesis or args.widen_latent
     if widening and not args.init:
-        raise SystemExit("mspview train: widening needs --init (the trained weights to widen)")
+        raise fail("widening needs --init (the trained weights to widen)")
     if args.lambdas and not args.init:
-        raise SystemExit("mspview train: --lambdas needs --init (the trained weights to extend)")
+        raise fail("--lambdas needs --init (the trained weights to extend)")
+    if args.train_only == "encoder" and (args.widen_synthesis or args.widen_latent or args.lambdas):
+        raise fail("--train-only encoder keeps the decoder as it is: no --widen-synthesis, --widen-latent or --lambdas")
+    if args.hours is None and args.steps is None:
+        raise SystemExit("give --hours or --steps")
+
+
+def jpeg_scale_option(args) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in args.jpeg_scale.split(","))
+        if not 0 < lo <= hi <= 1:
+            raise ValueError
+    except ValueError:
+        raise fail(f"--jpeg-scale wants LO,HI with 0 < LO <= HI <= 1, not {args.jpeg_scale!r}") from None
+    return lo, hi
+
+
+def lambda_weights_option(args, config: ModelConfig) -> list[float] | None:
+    if not args.lambda_weights:
+        return None
+    try:
+        weights = [float(v) for v in args.lambda_weights.split(",")]
+        if len(weights) != len(config.lambdas) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError
+    except ValueError:
+        raise fail(f"--lambda-weights wants {len(config.lambdas)} non-negative numbers (one per lambda, not all 0), "
+                   f"not {args.lambda_weights!r}") from None
+    return weights
+
+
+def new_state() -> dict:
+    return {"step": 0, "cpu_hours": 0.0, "gpu_hours": 0.0, "run_elapsed": 0.0, "run_step": 0, "history": []}
+
+
+def load_model(args, checkpoint: dict | None, lead: bool) -> tuple[MSPCodecModel, dict]:
+    """The model to train and its training state: resumed from a checkpoint, or started from --init
+    (widened, its lambda set extended), or new; GDN's dead gamma weights seeded; an encoder-only run
+    trains g_a and the gains only."""
     encoder_only = args.train_only == "encoder"
-    if encoder_only and (args.widen_synthesis or args.widen_latent or args.lambdas):
-        raise SystemExit("mspview train: --train-only encoder keeps the decoder as it is: no --widen-synthesis, "
-                         "--widen-latent or --lambdas")
-    config = ModelConfig(N=args.N, M=args.M, num_scales=args.scales, groups=args.groups, hidden=args.hidden)
-    model = MSPCodecModel(config)
-    ckpt_path = out_dir / "last.pt"
-    if encoder_only and not (args.init or (args.resume and ckpt_path.is_file())):
-        raise SystemExit("mspview train: --train-only encoder needs trained weights (--init, or --resume)")
-    state = {"step": 0, "cpu_hours": 0.0, "gpu_hours": 0.0, "run_elapsed": 0.0, "run_step": 0, "history": []}
-    if args.resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        config = ModelConfig.from_dict(ck["config"])
-        model = MSPCodecModel(config)
-        model.load_state_dict(ck["model"])
-        state.update(ck["state"])
+    state = new_state()
+    if checkpoint is not None:
+        model = MSPCodecModel(ModelConfig.from_dict(checkpoint["config"]))
+        model.load_state_dict(checkpoint["model"])
+        state.update(checkpoint["state"])
     elif args.init:
         loaded = load_weights(args.init)
-        model = loaded.model
-        config = model.config
-        state["step"] = int(loaded.card.get("steps", 0))
-        state["cpu_hours"] = float(loaded.card.get("cpu_hours", 0.0))
-        state["gpu_hours"] = float(loaded.card.get("gpu_hours", 0.0))
-        state["history"] = list(loaded.card.get("history", []))
-        if widening:
-            try:
+        model, card = loaded.model, loaded.card
+        state.update(step=int(card.get("steps", 0)), cpu_hours=float(card.get("cpu_hours", 0.0)),
+                     gpu_hours=float(card.get("gpu_hours", 0.0)), history=list(card.get("history", [])))
+        try:
+            if args.widen_analysis or args.widen_synthesis:
                 model = widen(model, analysis=args.widen_analysis, synthesis=args.widen_synthesis)
-                if args.widen_latent:
-                    model = widen_latent(model, args.widen_latent)
-            except ValueError as e:
-                raise SystemExit(f"mspview train: {e}") from None
-            config = model.config
-        if args.lambdas:
-            try:
+            if args.widen_latent:
+                model = widen_latent(model, args.widen_latent)
+            if args.lambdas:
                 model = extend_lambdas(model, [float(v) for v in args.lambdas.split(",")])
-            except ValueError as e:
-                raise SystemExit(f"mspview train: {e}") from None
-            config = model.config
-    if args.gdn_cross and not (args.resume and ckpt_path.is_file()):
+        except ValueError as e:
+            raise fail(str(e)) from None
+    elif encoder_only:
+        raise fail("--train-only encoder needs trained weights (--init, or --resume)")
+    else:
+        model = MSPCodecModel(ModelConfig(N=args.N, M=args.M, num_scales=args.scales, groups=args.groups,
+                                          hidden=args.hidden))
+    if args.gdn_cross and checkpoint is None:
         seeded = seed_cross_terms(model.g_a if encoder_only else model)
         if seeded and lead:
             print(f"GDN: {seeded} gamma weights at 0 seeded with {SimplifiedGDN.CROSS_SEED:g}", flush=True)
     if encoder_only:  # what the decoder never sees: the analysis and the gains before quantization
         for name, param in model.named_parameters():
             param.requires_grad_(name.startswith("g_a.") or name == "gain.log_gain")
+    return model, state
+
+
+class Log:
+    """Means of the training figures over each --log-every steps, to log.csv and the terminal."""
+    FIELDS = ["step", "cpu_hours", "gpu_hours", "lambda", "bpp", "psnr", "loss", "lr", "steps_per_s"]
+
+    def __init__(self, path: Path, lead: bool):
+        self.lead, fields = lead, self.FIELDS
+        if lead and path.is_file() and path.stat().st_size:
+            with open(path, newline="") as fh:
+                fields = next(csv.reader(fh))  # a resumed run keeps the columns of the log it appends to
+        self.file = open(path, "a", newline="") if lead else None
+        self.writer = csv.DictWriter(self.file, fieldnames=fields, extrasaction="ignore") if lead else None
+        if self.writer and self.file.tell() == 0:
+            self.writer.writeheader()
+        self.reset(time.time())
+
+    def reset(self, now: float) -> None:
+        self.acc, self.n, self.t0 = {"bpp": 0.0, "psnr": 0.0, "loss": 0.0}, 0, now
+
+    def add(self, rd: dict) -> None:
+        for k in self.acc:  # summed on the device, read at log time only
+            self.acc[k] = self.acc[k] + rd[k].detach()
+        self.n += 1
+
+    def write(self, state: dict, lam: float, lr: float, now: float, seconds_left: float | None) -> None:
+        mean = {k: float(v) / self.n for k, v in self.acc.items()}
+        rate = self.n / max(1e-9, now - self.t0)
+        self.writer.writerow({"step": state["step"], "cpu_hours": round(state["cpu_hours"], 4),
+                              "gpu_hours": round(state["gpu_hours"], 4), "lambda": lam, "bpp": round(mean["bpp"], 4),
+                              "psnr": round(mean["psnr"], 3), "loss": round(mean["loss"], 4), "lr": f"{lr:.2e}",
+                              "steps_per_s": round(rate, 3)})
+        self.file.flush()
+        eta = seconds_left if seconds_left is not None else 0.0
+        print(f"{state['step']:>8} {'mixed':>7} {mean['bpp']:>6.3f} {mean['psnr']:>6.2f} {mean['loss']:>7.3f} "
+              f"{lr:>8.2e} {rate:>5.2f} {time.strftime('%H:%M:%S', time.gmtime(max(0, eta))):>8}", flush=True)
+        self.reset(now)
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    check_options(args)
+    world, rank, device = setup_device(args)
+    lead = rank == 0
+    out_dir = Path(args.out)
+    if lead:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / "last.pt"
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True) if args.resume and ckpt_path.is_file() else None
+    model, state = load_model(args, checkpoint, lead)
+    config = model.config
     model.to(device).train()
     optim = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
-    if args.resume and ckpt_path.is_file() and "optim" in ck:
-        optim.load_state_dict(ck["optim"])
+    if checkpoint is not None and "optim" in checkpoint:
+        optim.load_state_dict(checkpoint["optim"])
     if world > 1:  # the integer entropy model is not trained (and gloo cannot broadcast int16)
         torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
             model, [name for name, _ in model.named_buffers() if name.startswith("exact.")])
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     amp = fast_bf16(device) if args.amp is None else args.amp
-
-    try:
-        jpeg_scale = tuple(float(v) for v in args.jpeg_scale.split(","))
-        if len(jpeg_scale) != 2 or not 0 < jpeg_scale[0] <= jpeg_scale[1] <= 1:
-            raise ValueError
-    except ValueError:
-        raise SystemExit(f"mspview train: --jpeg-scale wants LO,HI with 0 < LO <= HI <= 1, not {args.jpeg_scale!r}") from None
+    lambda_weights = lambda_weights_option(args, config)
     try:
         sampler = PatchSampler(args.data, args.patch, seed=args.seed + state["step"], rank=rank, world=world,
-                               jpeg_scale=jpeg_scale)
+                               jpeg_scale=jpeg_scale_option(args))
     except FileNotFoundError as e:
-        raise SystemExit(f"mspview train: {e}") from None
+        raise fail(str(e)) from None
     sched = Schedule(args.lr, args.warmup, args.decay_frac)
-    try:
-        lambda_weights = [float(v) for v in args.lambda_weights.split(",")] if args.lambda_weights else None
-        if lambda_weights and (len(lambda_weights) != len(config.lambdas) or min(lambda_weights) < 0
-                               or sum(lambda_weights) <= 0):
-            raise ValueError
-    except ValueError:
-        raise SystemExit(f"mspview train: --lambda-weights wants {len(config.lambdas)} non-negative numbers "
-                         f"(one per lambda, not all 0), not {args.lambda_weights!r}") from None
     budget_s = args.hours * 3600 if args.hours else None
-    if budget_s is None and args.steps is None:
-        raise SystemExit("give --hours or --steps")
 
     def progress() -> float:
-        if budget_s:
-            return state["run_elapsed"] / budget_s
-        return state["run_step"] / args.steps
+        return state["run_elapsed"] / budget_s if budget_s else state["run_step"] / args.steps
 
     def save_checkpoint():
-        if not lead:
-            return
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"config": config.to_dict(), "model": model.state_dict(), "optim": optim.state_dict(),
-                    "state": state}, tmp)
-        os.replace(tmp, ckpt_path)
+        if lead:
+            tmp = ckpt_path.with_suffix(".tmp")
+            torch.save({"config": config.to_dict(), "model": model.state_dict(), "optim": optim.state_dict(),
+                        "state": state}, tmp)
+            os.replace(tmp, ckpt_path)
 
     stop = {"now": False}
-
-    def on_signal(signum, frame):
-        stop["now"] = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    log_path = out_dir / "log.csv"
-    fields = ["step", "cpu_hours", "gpu_hours", "lambda", "bpp", "psnr", "loss", "lr", "steps_per_s"]
-    if lead and log_path.is_file() and log_path.stat().st_size:
-        with open(log_path, newline="") as fh:
-            fields = next(csv.reader(fh))  # a resumed run keeps the columns of the log it appends to
-    csv_file = open(log_path, "a", newline="") if lead else None
-    writer = csv.DictWriter(csv_file, fieldnames=fields, extrasaction="ignore") if csv_file else None
-    if writer and csv_file.tell() == 0:
-        writer.writeheader()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: stop.update(now=True))
+    log = Log(out_dir / "log.csv", lead)
     if lead:
         print(f"model {config.model_id}  params {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M  "
               f"device {device}  amp {amp}  world {world}  images {len(sampler.files)}  from step {state['step']}",
@@ -273,55 +325,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'step':>8} {'lambda':>7} {'bpp':>6} {'PSNR':>6} {'loss':>7} {'lr':>8} {'it/s':>5} {'ETA':>8}",
               flush=True)
 
-    t_last_ckpt = t_last_eval = time.time()
-    t_prev = t_log = time.time()
+    t_last_ckpt = t_last_eval = t_prev = time.time()
     cpu_prev = time.process_time()  # CPU time of all our threads: a paused or starved run is not billed
-    acc = {"bpp": 0.0, "psnr": 0.0, "loss": 0.0, "n": 0}
     while progress() < 1.0 and not stop["now"]:
         lr = sched.lr(state["run_step"], progress())
         for group in optim.param_groups:
             group["lr"] = lr
         li = random.choices(range(len(config.lambdas)), lambda_weights)[0]
         x = sampler.batch(args.batch).to(device, non_blocking=True).float().div_(255.0)
-        out = net(x, li, amp)
-        rd = model.rd_loss(out, x, config.lambdas[li])
+        rd = model.rd_loss(net(x, li, amp), x, config.lambdas[li])
         optim.zero_grad(set_to_none=True)
         rd["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         optim.step()
 
-        now = time.time()
-        dt = now - t_prev
-        t_prev = now
+        now, cpu_now = time.time(), time.process_time()
         state["step"] += 1
         state["run_step"] += 1
-        state["run_elapsed"] += dt
-        cpu_now = time.process_time()
+        state["run_elapsed"] += now - t_prev
         if device.type == "cpu":
             state["cpu_hours"] += (cpu_now - cpu_prev) * world / 3600
         else:  # one GPU-hour per GPU busy for an hour
-            state["gpu_hours"] += dt * world / 3600
-        cpu_prev = cpu_now
-        for k in ("bpp", "psnr", "loss"):  # summed on the device, read at log time only
-            acc[k] = acc[k] + rd[k].detach()
-        acc["n"] += 1
+            state["gpu_hours"] += (now - t_prev) * world / 3600
+        t_prev, cpu_prev = now, cpu_now
+        log.add(rd)
         if state["step"] % 2000 == 0:
             sampler.refresh()
         if lead and state["step"] % args.log_every == 0:
-            n = acc["n"]
-            mean = {k: float(acc[k]) / n for k in ("bpp", "psnr", "loss")}
-            rate = n / max(1e-9, now - t_log)
-            eta = (budget_s - state["run_elapsed"]) if budget_s else (args.steps - state["run_step"]) / rate
-            writer.writerow({"step": state["step"], "cpu_hours": round(state["cpu_hours"], 4),
-                             "gpu_hours": round(state["gpu_hours"], 4), "lambda": config.lambdas[li],
-                             "bpp": round(mean["bpp"], 4), "psnr": round(mean["psnr"], 3),
-                             "loss": round(mean["loss"], 4), "lr": f"{lr:.2e}", "steps_per_s": round(rate, 3)})
-            csv_file.flush()
-            print(f"{state['step']:>8} {'mixed':>7} {mean['bpp']:>6.3f} {mean['psnr']:>6.2f} "
-                  f"{mean['loss']:>7.3f} {lr:>8.2e} {rate:>5.2f} "
-                  f"{time.strftime('%H:%M:%S', time.gmtime(max(0, eta))):>8}", flush=True)
-            acc = {"bpp": 0.0, "psnr": 0.0, "loss": 0.0, "n": 0}
-            t_log = now
+            steps_per_s = log.n / max(1e-9, now - log.t0)
+            left = budget_s - state["run_elapsed"] if budget_s else (args.steps - state["run_step"]) / steps_per_s
+            log.write(state, config.lambdas[li], lr, now, left)
         if lead and now - t_last_ckpt > args.ckpt_minutes * 60:
             save_checkpoint()
             t_last_ckpt = now
@@ -330,22 +363,20 @@ def main(argv: list[str] | None = None) -> int:
             state["history"].append({"step": state["step"], "cpu_hours": round(state["cpu_hours"], 3), "kodak8": rows})
             print("  kodak(8, estimated): " + "  ".join(f"λ={r['lambda']}: {r['bpp']:.3f} bpp {r['psnr']:.2f} dB"
                                                      for r in rows), flush=True)
-            t_last_eval = time.time()
-            t_prev = t_log = t_last_eval  # evaluation time is not training time
+            t_last_eval = t_prev = time.time()  # evaluation time is not training time
             cpu_prev = time.process_time()
-            acc = {"bpp": 0.0, "psnr": 0.0, "loss": 0.0, "n": 0}
+            log.reset(t_last_eval)
 
     save_checkpoint()
     if lead and args.export:
         # the integer entropy model follows the float one; an encoder-only run keeps the decoder as it was
-        calibration = None if encoder_only else calibration_images(args.data)
+        calibration = None if args.train_only == "encoder" else calibration_images(args.data)
         card = save_weights(model, args.export, {"steps": state["step"], "cpu_hours": round(state["cpu_hours"], 3),
                                                  "gpu_hours": round(state["gpu_hours"], 3),
                                                  "data": str(args.data), "history": state["history"]},
                             calibration=calibration)
         print(f"exported {args.export} sha256 {card['sha256'][:16]}", flush=True)
-    if csv_file:
-        csv_file.close()
+    log.close()
     if world > 1:
         dist.destroy_process_group()
     return 0

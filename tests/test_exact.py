@@ -1,0 +1,215 @@
+"""The exact entropy path: files decode to the same symbols under other arithmetic (threads, oneDNN,
+CPU capability, matmul backend, float64 default dtype), in other processes; no float-only routine runs
+in it; its fast products equal a plain int64 reference at the worst magnitudes; a committed golden
+file decodes to the symbols it was made with."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from mspview.codec import bitstream, cdf_tables, exact
+from mspview.codec.bitstream import VERSION
+from mspview.codec.coder import decode, encode
+from mspview.codec.errors import BitstreamError
+from mspview.codec.imageio import LoadedImage, load_image
+
+from conftest import KODAK, REPO, SAMPLE, noise_image
+
+GOLDEN = Path(__file__).parent / "data" / "golden_v5.msp"
+GOLDEN_CARD = GOLDEN.with_suffix(".json")
+
+# A child process that decodes files under one arithmetic and saves each decoded latent.
+DECODER = """
+import sys, json, numpy as np, torch
+settings = json.loads(sys.argv[1])
+if settings.get("threads"): torch.set_num_threads(settings["threads"])
+if settings.get("mkldnn") is False: torch.backends.mkldnn.enabled = False
+if settings.get("float64"): torch.set_default_dtype(torch.float64)
+from mspview.codec.coder import decode
+from mspview.codec.exact import backend
+from mspview.codec.weights import load_weights
+lm = load_weights(None if settings.get("model") is None else settings["model"])
+for path in sys.argv[2:]:
+    dec = decode(lm, open(path, "rb").read())
+    np.save(path + "." + settings["name"] + ".npy", dec.y_hat.numpy())
+print(backend(lm.model.device))
+"""
+ARITHMETICS = [
+    {"name": "threads1", "threads": 1},
+    {"name": "threads2", "threads": 2},
+    {"name": "no_onednn", "threads": 2, "mkldnn": False},
+    {"name": "float64_default", "threads": 2, "float64": True},
+    {"name": "capability_default", "threads": 2, "env": {"ATEN_CPU_CAPABILITY": "default"}},
+    {"name": "capability_avx2", "threads": 2, "env": {"ATEN_CPU_CAPABILITY": "avx2"}},
+    {"name": "float32_matmul", "threads": 1, "env": {"MSPVIEW_EXACT_BACKEND": "float32"}},
+]
+
+
+@pytest.fixture(scope="module")
+def cross_files(tmp_path_factory, shipped_model):
+    """1x1, 17x31, a Kodak image and a 1920x1080 image, encoded here with 2 threads."""
+    torch.set_num_threads(2)
+    work = tmp_path_factory.mktemp("cross")
+    kodim = np.asarray(Image.open(KODAK / "kodim01.png").convert("RGB"))
+    big = np.asarray(Image.open(SAMPLE).convert("RGB").resize((1920, 1080), Image.Resampling.BICUBIC))
+    images = {"1x1": noise_image(1, 1, seed=1), "17x31": noise_image(17, 31, seed=2), "kodim01": kodim, "1080p": big}
+    files = {}
+    for name, rgb in images.items():
+        enc = encode(shipped_model, LoadedImage(rgb, "RGB", "RGB"), shipped_model.rate(0.0067))
+        path = work / f"{name}.msp"
+        path.write_bytes(enc.data)
+        files[name] = (path, enc.y_hat.numpy())
+    return files
+
+
+@pytest.mark.parametrize("arith", ARITHMETICS, ids=[a["name"] for a in ARITHMETICS])
+def test_files_decode_alike_under_other_arithmetic(cross_files, arith):
+    """Encoded in this process (2 threads), decoded in another under other arithmetic: every decoded
+    latent (hence every symbol and mean) equals the encoder's, bit for bit."""
+    settings = {k: v for k, v in arith.items() if k != "env"}
+    paths = [str(p) for p, _ in cross_files.values()]
+    res = subprocess.run([sys.executable, "-c", DECODER, json.dumps(settings), *paths], capture_output=True,
+                         text=True, timeout=600, cwd=REPO, env={**os.environ, **arith.get("env", {})})
+    assert res.returncode == 0, res.stderr[-3000:]
+    if arith["name"] == "float32_matmul":
+        assert res.stdout.strip().endswith("float32")  # the other backend really ran
+    for name, (path, y_hat) in cross_files.items():
+        decoded = np.load(f"{path}.{arith['name']}.npy")
+        assert np.array_equal(decoded, y_hat), f"{name}: decoded latent differs under {arith['name']}"
+
+
+FORBIDDEN = ("convolution", "conv2d", "softplus", "log", "exp", "erfc", "erf")
+
+
+class ForbiddenOps(TorchDispatchMode):
+    """Records every aten op whose name says it is a convolution or a transcendental function."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.__name__.split(".")[0]
+        if any(name == f or name.startswith(f + "_") or name in (f"_{f}", f"mkldnn_{f}") for f in FORBIDDEN):
+            self.seen.add(name)
+        return func(*args, **(kwargs or {}))
+
+
+def test_no_convolution_or_transcendental_in_the_exact_path(shipped_model):
+    """The guard sees the float model's convolutions and softplus; in the exact model's predictions
+    (everything that decides a symbol's distribution, here over a whole decoding schedule) it sees none."""
+    msp, ex = shipped_model.model.msp, shipped_model.model.exact
+    shape = (1, msp.M, 8, 12)
+    with torch.no_grad():
+        with ForbiddenOps() as guard:
+            msp.run(shape, lambda _k, parts: [mu for mu, _, _ in parts])
+        assert {"convolution", "softplus"} <= guard.seen or {"mkldnn_convolution", "softplus"} <= guard.seen, guard.seen
+        with ForbiddenOps() as guard:
+            ex.fill(shape, msp.S, torch.randint(-300, 300, (1, msp.M, 1, 2)))
+    assert not guard.seen, f"the exact path called {sorted(guard.seen)}"
+
+
+@pytest.mark.parametrize("backend", ["int8", "float32"])
+def test_products_match_int64_at_worst_magnitudes(backend, monkeypatch):
+    """The backends' products of 15-bit operands equal plain int64 arithmetic at the extremes (every
+    operand at +-ACT_MAX, the K of the widest layer) and on random operands."""
+    if backend == "int8" and not exact.probe_int8(torch.device("cpu")):
+        pytest.skip("torch's int8 matmul is not exact on this machine; the float32 backend is used")
+    monkeypatch.setitem(exact._BACKENDS, "cpu", backend)
+    k, top = 9 * 449, exact.ACT_MAX
+    g = torch.Generator().manual_seed(0)
+    cases = [(torch.full((5, k), sa, dtype=torch.int16), torch.full((k, 7), sw, dtype=torch.int16))
+             for sa in (top, -top) for sw in (top, -top)]
+    cases.append((torch.randint(-top, top + 1, (33, k), generator=g, dtype=torch.int16),
+                  torch.randint(-top, top + 1, (k, 40), generator=g, dtype=torch.int16)))
+    for a, w in cases:
+        got = exact.product(exact.split8(a), exact.split8(w))
+        assert torch.equal(got.to(torch.int64), exact.reference_product(a, w))
+        assert got.abs().max() < 2 ** 33  # the bound the requantization relies on
+
+
+def test_scaling_matches_int64_rounding():
+    """round(v * m / 2^shift) in float64 equals the int64 computation, at the largest accumulators and
+    multipliers, for shifts on both sides of 53, and at exact halves."""
+    g = torch.Generator().manual_seed(1)
+    v = torch.cat([torch.tensor([2 ** 33 - 1, -(2 ** 33 - 1), 0, 1, -1]),
+                   torch.randint(-2 ** 33, 2 ** 33, (2000,), generator=g)]).view(-1, 1)
+    m = torch.tensor([2 ** exact.MULT_BITS - 1, 2 ** (exact.MULT_BITS - 1), 12345, 1])
+    for shift in (1, 20, 52, 53, 54, 80):
+        sh = torch.full_like(m, shift)
+        got = exact.Scaling(m, sh)(v.to(torch.float64)).to(torch.int64)
+        want = torch.tensor([[(int(a) * int(b) + (1 << (shift - 1))) >> shift for b in m] for a in v.flatten()])
+        assert torch.equal(got, want), shift
+    halves = exact.Scaling(torch.tensor([1]), torch.tensor([1]))(torch.tensor([[3.0], [-3.0]]))
+    assert halves.flatten().tolist() == [2.0, -1.0]  # 1.5 -> 2, -1.5 -> -1: halves up
+
+
+def test_hostile_symbols_saturate_inputs(shipped_model):
+    """The largest symbols a crafted file can hold keep every predictor input within its 15 bits."""
+    ex = shipped_model.model.exact
+    y_fx = torch.full((1, ex.M, 3, 3), 32767 << exact.MU_FRAC_BITS) + exact.MU_LIMIT
+    x = ex.quantize_inputs(torch.cat([y_fx, -y_fx], 1), torch.cat([torch.arange(ex.M)] * 2))
+    assert x.abs().max() == exact.ACT_MAX
+    out = ex.fill((1, ex.M, 6, 6), 1, y_fx)
+    assert out.abs().max() <= (32767 << exact.MU_FRAC_BITS) + exact.MU_LIMIT
+
+
+def test_coder_tables_are_the_derived_integers():
+    """The shipped integer CDFs are what decimal arithmetic derives; per-stream weights sum to the range
+    coder's free weight (so its model is exactly these integers) and give every symbol a nonzero weight."""
+    assert np.array_equal(cdf_tables.pack(cdf_tables.derive()), np.load(cdf_tables.CDF_FILE))
+    for level, lo, hi in ((0, -1, 1), (20, -40, 3), (63, -2000, 2000), (5, 100, 300)):
+        w = cdf_tables.coder_weights(level, lo, hi)
+        assert w.sum() == (1 << cdf_tables.CODER_BITS) - w.size and (w >= 0).all()
+        assert cdf_tables.masses(level, lo, hi).sum() == 1 << cdf_tables.CDF_BITS
+
+
+def golden_digest(dec) -> str:
+    return hashlib.sha256(dec.y_hat.numpy().tobytes()).hexdigest()
+
+
+def test_golden_file_decodes_to_its_symbols(shipped_model):
+    """A committed v5 file (kodim23 crop, lambda 0.0067, shipped weights) decodes to the latent whose
+    SHA-256 was recorded when it was made, and encoding the same crop gives the same bytes: an upgrade
+    of torch, NumPy or constriction that changed either is caught here. After an intended format or
+    weights change: python tests/test_exact.py --write-golden."""
+    card = json.loads(GOLDEN_CARD.read_text())
+    assert card["version"] == VERSION and card["weights"] == shipped_model.sha256
+    data = GOLDEN.read_bytes()
+    assert golden_digest(decode(shipped_model, data)) == card["latent_sha256"]
+    assert encode(shipped_model, golden_image(), shipped_model.rate(card["lambda"])).data == data
+
+
+def golden_image() -> LoadedImage:
+    img = load_image(SAMPLE)
+    return LoadedImage(np.ascontiguousarray(img.rgb[128:256, 256:448]), "RGB", "RGB")
+
+
+def test_v4_files_are_refused_with_the_version_that_reads_them():
+    data = bytearray(GOLDEN.read_bytes())
+    data[4] = 4
+    with pytest.raises(BitstreamError, match=r"version 4.*mspview 0\.1\.0 reads it"):
+        bitstream.read(bytes(data))
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write-golden"]:
+    from mspview.codec.weights import load_weights
+    lm = load_weights()
+    lam = 0.0067
+    enc = encode(lm, golden_image(), lm.rate(lam))
+    GOLDEN.parent.mkdir(exist_ok=True)
+    GOLDEN.write_bytes(enc.data)
+    card = {"version": VERSION, "weights": lm.sha256, "lambda": lam, "image": "kodim23 rows 128:256, cols 256:448",
+            "latent_sha256": golden_digest(decode(lm, enc.data))}
+    GOLDEN_CARD.write_text(json.dumps(card, indent=2) + "\n")
+    print(f"{GOLDEN}: {len(enc.data)} bytes; {card['latent_sha256'][:16]}")
