@@ -1,16 +1,24 @@
-"""The real main window under pytest-qt (offscreen): encode, cancel, previews, compare modes, bit views,
-save/reopen, damaged files, closing during work, and UI-thread stalls."""
+"""The real main window under pytest-qt (offscreen), driven as a person drives it: menu actions through
+QAction.trigger() (file dialogs answered by patched functions), buttons clicked, combo boxes chosen.
+Encode, cancel, previews, compare modes, readouts, bit views, save/reopen, damaged and truncated files,
+a new image clearing every view, every menu action, the layout on a laptop screen, and no codec work
+in the UI process."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from PySide6.QtCore import QPointF, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
 from mspview.app.compare_view import ERROR_LUT, error_map
@@ -20,7 +28,7 @@ from mspview.codec.coder import decode
 from mspview.codec.weights import load_weights
 from mspview.eval import classical
 
-from conftest import SAMPLE
+from conftest import REPO, SAMPLE
 
 
 @pytest.fixture
@@ -32,44 +40,86 @@ def window(qtbot, tmp_path):
     win.show()
     with qtbot.waitSignal(win.image_loaded, timeout=10_000):
         win.open_path(SAMPLE)
-    win.codec_box.setCurrentIndex(win.codec_box.findData("webp"))
+    choose(win.codec_box, "webp")
     yield win
     win.close()
+
+
+def choose(box, data) -> None:
+    """Pick an entry of a combo box as a user does: it becomes current and `activated` fires."""
+    i = box.findData(data)
+    assert i >= 0, data
+    box.setCurrentIndex(i)
+    box.activated.emit(i)
 
 
 def encode_and_wait(qtbot, win, profile="fast", timeout=120_000):
     win.profile_box.setCurrentText(profile)
     with qtbot.waitSignal(win.job_finished, timeout=timeout) as blocker:
-        win.encode()
+        win.encode_btn.click()
     return blocker.args[0]
+
+
+def menu_actions(win) -> dict[str, QAction]:
+    """Every action of the menu bar, recursively, by its path ('File/Save .msp…')."""
+    out = {}
+
+    def walk(menu, prefix):
+        for a in menu.actions():
+            if a.isSeparator():
+                continue
+            path = f"{prefix}/{a.text().replace('&', '')}"
+            if a.menu():
+                walk(a.menu(), path)
+            else:
+                out[path] = a
+    for top in win.menuBar().actions():
+        walk(top.menu(), top.text().replace("&", ""))
+    return out
+
+
+def action(win, path: str) -> QAction:
+    return menu_actions(win)[path]
+
+
+def patch_dialogs(monkeypatch, save_path=None, folder=None, open_path=None):
+    if save_path is not None:
+        monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName", lambda *a, **k: (str(save_path), ""))
+    if folder is not None:
+        monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getExistingDirectory", lambda *a, **k: str(folder))
+    if open_path is not None:
+        monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getOpenFileName", lambda *a, **k: (str(open_path), ""))
 
 
 def test_encode_fast_previews_readouts_bits(qtbot, window):
     result = encode_and_wait(qtbot, window)
-    S = result.decoded.header.num_scales
+    ours = result.ours
+    S = ours.decoded.header.num_scales
     assert len(window.previews) == S + 1 and len(window.strip.buttons) == S + 1
-    assert window.curves.point_count() == 0 and "no latent overfitting" in window.curves.message.toPlainText()
-    assert window.table.columnCount() == 3  # mspview, WebP at the same bpp, WebP at the same PSNR
-    assert window.table.horizontalHeaderItem(0).text().startswith("mspview")
-    ours, webp, webp_eq = result.readouts
-    assert [window.table.horizontalHeaderItem(j).text() for j in range(3)] == ["mspview\nfast", "WebP\nsame bpp",
-                                                                             "WebP\nequal PSNR"]
-    assert window.table.horizontalHeaderItem(2).toolTip() == webp_eq.codec == f"{webp.codec}, equal PSNR"
-    assert webp_eq.nbytes == result.equal_psnr_bytes and window.table.item(0, 2).text() == f"{webp_eq.nbytes:,}"
-    assert abs(webp_eq.psnr - ours.psnr) <= abs(webp.psnr - ours.psnr)  # closer in quality than the same-bpp file
-    assert window.table.item(0, 0).text() == f"{ours.nbytes:,}"
-    assert f"{ours.psnr - webp.psnr:+.2f} dB against WebP" in window.headline.text()
-    assert result.equal_psnr_bytes and f"{result.equal_psnr_bytes:,}-byte file of equal PSNR" in window.headline.text()
-    assert abs(webp.bpp - ours.bpp) <= 0.05 * ours.bpp
-    assert result.classical_image is not None
-    # the compare view holds original | mspview in split mode, all three side by side
-    assert window.canvas.image_names()[0] == "original" and len(window.canvas.image_names()) == 2
+    assert window.curves.point_count() == 0 and "no latent overfitting" in window.curves.message.text()
+    table = window.readouts.table
+    assert table.columnCount() == 3  # mspview, WebP at the same bpp, WebP at equal PSNR
+    same, equal = result.items[1].readout, result.items[2].readout
+    assert [table.horizontalHeaderItem(j).text() for j in range(3)] == ["mspview\nfast", "WebP\nsame bpp",
+                                                                       "WebP\nequal PSNR"]
+    assert table.horizontalHeaderItem(1).toolTip() == same.label
+    assert table.item(0, 0).text() == f"{ours.readout.nbytes:,}" and table.item(0, 2).text() == f"{equal.nbytes:,}"
+    assert abs(equal.psnr - ours.readout.psnr) <= abs(same.psnr - ours.readout.psnr)
+    head = window.readouts.headline.text()
+    assert f"{ours.readout.psnr - same.psnr:+.2f} dB against WebP at the same bpp" in head
+    assert result.equal.nbytes == equal.nbytes and f"{equal.nbytes:,}-byte file of equal PSNR" in head
+    assert abs(same.bpp - ours.readout.bpp) <= 0.05 * ours.readout.bpp
+    # the notes say smaller or larger in words, with no minus sign, in mspview's own column
+    assert ("smaller than WebP" in table.item(7, 0).text()) or ("larger than WebP" in table.item(7, 0).text())
+    assert "-" not in table.item(7, 0).text().split("%")[0]
+    # the compare view holds original | the new mspview file; side by side shows all four
+    assert window.canvas.image_names()[0] == "original" and window.canvas.image_names()[1].startswith("mspview fast")
     window.set_compare_mode("side")
-    assert len(window.canvas.image_names()) == 4 and window.canvas.image_names()[3].endswith("equal PSNR")
+    names = window.canvas.image_names()
+    assert len(names) == 4 and names[2].startswith("WebP same bpp") and f"{same.bpp:.3f} bpp" in names[2]
     window.set_compare_mode("split")
-    window.split_right.setCurrentIndex(2)
-    assert window.canvas.image_names()[1].startswith("WebP")
     window.split_left.setCurrentIndex(1)  # mspview | WebP: the two codecs at the same bpp
+    window.split_right.setCurrentIndex(2)
     assert window.canvas.image_names()[0].startswith("mspview") and window.canvas.image_names()[1].startswith("WebP")
     # error view: both decoded images as error maps; hover gives the signed difference to the original
     window.show_box.setCurrentIndex(window.show_box.findData(4))
@@ -78,18 +128,15 @@ def test_encode_fast_previews_readouts_bits(qtbot, window):
     c = window.canvas
     c.set_zoom(16.0)
     x, y = int(np.floor(c.center.x())), int(np.floor(c.center.y()))
-    d = result.decoded.image[y, x].astype(int) - window.image.rgb[y, x].astype(int)
+    d = ours.image[y, x].astype(int) - window.session.image.rgb[y, x].astype(int)
     assert f"Δ({', '.join(f'{v:+d}' for v in d)})" in c.describe(QPointF(c.width() / 2, c.height() / 2))
-    window.set_compare_mode("side")  # the original stays as it is beside the error maps
-    assert window.canvas.image_names()[0] == "original" and len(window.canvas.image_names()) == 4
     window.show_box.setCurrentIndex(0)
-    window.set_compare_mode("split")
     # the exact per-scale sizes from the file are shown beside the estimated per-chunk bars
-    text = window.bits.scale_bytes.text()
-    assert all(f"s{r.scale} {r.nbytes} B" in text for r in result.decoded.header.scales)
-    # clicking a preview shows it large
+    assert all(f"s{r.scale} {r.nbytes} B" in window.bits.scale_bytes.text() for r in ours.decoded.header.scales)
+    # clicking a preview shows it large, labelled in plain words
     window.strip.buttons[0].click()
-    assert "preview 1/" in window.canvas.image_names()[1]
+    assert window.canvas.image_names()[1].startswith("1 of 4 scales")
+    assert "% of the file" in window.strip.buttons[0].text()
 
 
 def test_error_map_scale_and_sign():
@@ -103,16 +150,28 @@ def test_error_map_scale_and_sign():
     assert (error_map(orig, img, 16)[0][0, 0] == ERROR_LUT[255]).all()  # clipped, not wrapped
 
 
-def test_heat_map_hover(qtbot, window):
-    encode_and_wait(qtbot, window)
-    heat = window.bits.heat
-    text = heat.value_at(100.0, 50.0)
-    assert "bits" in text and "latent (6, 3)" in text
-    window.bits.setCurrentIndex(1)
+def test_bit_maps_per_scale_and_hover(qtbot, window):
+    result = encode_and_wait(qtbot, window)
+    bits = window.bits
+    heat = bits.heat
+    bits.setCurrentIndex(1)
+    total = result.ours.bitmaps.spatial.sum()
+    per_scale = []
+    for choice in ("base", "scale 2", "scale 1", "scale 0"):
+        bits.map_choice.setCurrentText(choice)
+        per_scale.append(heat.bits.sum())
+        assert choice in heat.value_at(100.0, 50.0)
+    bits.map_choice.setCurrentText("all scales")
+    # each scale's bits spread over the blocks they stand for: the same total, no grid of bright dots
+    assert np.isclose(sum(per_scale), total) and np.isclose(heat.bits.sum(), total)
+    assert heat.bits.min() > 0  # every latent position has its share of the base's bits
     qtbot.wait(50)
-    scene_pos = heat.view.mapViewToScene(QPointF(100.0, 50.0))
-    heat.scene().sigMouseMoved.emit(scene_pos)
-    assert "bits" in window.bits.hover_label.text()
+    heat.scene().sigMouseMoved.emit(heat.view.mapViewToScene(QPointF(100.0, 50.0)))
+    assert "latent (6, 3)" in bits.hover_label.text() and "bits" in bits.hover_label.text()
+    # the per-channel view: group boundaries and hover
+    bits.setCurrentIndex(2)
+    text = bits.channel_at(40.0)
+    assert text.startswith("channel 40 (group 1)") and "bits" in text
 
 
 def test_chunk_bars_ticks_and_hover(qtbot, window):
@@ -132,15 +191,16 @@ def test_rd_sweep_of_this_image_and_its_cancel(qtbot, window):
         window.rd_btn.click()
     sweep = blocker.args[0]
     lambdas = load_weights().model.config.lambdas
-    ours, webp = sweep.curve("mspview"), sweep.curve("webp")
-    assert [p.setting for p in ours] == sorted(lambdas) and len(webp) == len(classical.get("webp").sweep)
-    # the encode just made is one of the sweep's points: same λ, fast profile, same file size
-    lam = result.decoded.header.lam
-    assert [p.nbytes for p in ours if abs(p.setting - lam) < 1e-6 * lam] == [result.readouts[0].nbytes]
-    assert len(window.strip.buttons) == result.decoded.header.num_scales + 1  # the encode's views stay
+    ours, webp = sweep.curve("mspview"), sweep.curve(sweep.codec)
+    assert sweep.codec == "WebP" and [p.setting for p in ours] == sorted(lambdas)
+    assert len(webp) == len(classical.get("webp").sweep)
+    lam = result.ours.decoded.header.lam  # the encode just made is one of the sweep's points
+    assert [p.nbytes for p in ours if abs(p.setting - lam) < 1e-6 * lam] == [result.ours.readout.nbytes]
+    assert len(window.strip.buttons) == result.ours.decoded.header.num_scales + 1  # the encode's views stay
     x, y = window.rd.ours.getData()
     assert list(x) == [p.bpp for p in ours] and list(y) == [p.psnr for p in ours]
-    assert list(window.rd.current.getData()[0]) == [result.readouts[0].bpp]
+    assert list(window.rd.current.getData()[0]) == [result.ours.readout.bpp]
+    assert "x0.001" not in window.rd.plot.getAxis("bottom").labelString()
     vb = window.rd.plot.getPlotItem().vb
     window.rd.plot.scene().sigMouseMoved.emit(vb.mapViewToScene(QPointF(ours[2].bpp, ours[2].psnr)))
     assert window.rd.hover.text().startswith(f"mspview λ {ours[2].setting:g}: {ours[2].nbytes:,} bytes")
@@ -149,7 +209,7 @@ def test_rd_sweep_of_this_image_and_its_cancel(qtbot, window):
     window.rd_btn.click()
     qtbot.waitUntil(lambda: len(window.rd.points) >= 2, timeout=60_000)
     with qtbot.waitSignal(window.job_failed, timeout=60_000) as failed:
-        window.cancel()
+        window.cancel_btn.click()
     assert failed.args[0] == "" and len(window.rd.points) < len(sweep.points)
     assert window.rd_btn.isEnabled() and window.encode_btn.isEnabled()
 
@@ -162,53 +222,87 @@ def test_split_handle_drag_and_zoom(qtbot, window):
     qtbot.mouseMove(c, QPointF(c.width() * 0.25, c.height() / 2).toPoint())
     qtbot.mouseRelease(c, Qt.MouseButton.LeftButton)
     assert abs(c.split - 0.25) < 0.05
+    action(window, "View/Zoom in").trigger()
+    zoomed = c.zoom
+    action(window, "View/Zoom out").trigger()
+    assert zoomed == pytest.approx(2 * c.zoom)
+    # split after side by side: the view is fitted again, not left at a side pane's zoom
+    window.set_compare_mode("side")
+    side_zoom = c.zoom
+    window.set_compare_mode("split")
+    assert c.zoom > side_zoom
     c.set_zoom(16.0)
     assert "x " in c.describe(QPointF(c.width() / 2, c.height() / 2))
 
 
 def test_lof_curves_and_cancel(qtbot, window):
+    """Cancel is acknowledged at once and stays said until the worker stops; LOF stops within an
+    iteration or two of the request (counted in iterations, not seconds); the skipped comparison is
+    said, not silently dropped."""
     window.profile_box.setCurrentText("balanced")
-    window.encode()
-    qtbot.waitUntil(lambda: window.curves.point_count() >= 6, timeout=60_000)
+    window.encode_btn.click()
+    qtbot.waitUntil(lambda: window.curves.point_count() >= 6, timeout=90_000)
+    assert not window.curves.message.isVisible()
+    stages = []  # what the stage line said, every 20 ms
+    timer = QTimer(interval=20, timeout=lambda: stages.append(window.stage.text()))
+    timer.start()
     seen = window.curves.last_iteration()
-    assert window.curves.message.toPlainText() == ""
-    with qtbot.waitSignal(window.job_finished, timeout=30_000) as blocker:
-        window.cancel()
+    with qtbot.waitSignal(window.job_finished, timeout=60_000) as blocker:
+        window.cancel_btn.click()
+        assert window.stage.text().startswith("cancelling")
+    timer.stop()
     result = blocker.args[0]
-    assert result.cancelled
-    # LOF stops at once (not at its 100 iterations): at most a few iterations past the last one the
-    # UI had drawn (events are batched); the wait's timeout covers the iteration in flight and decoding
-    # the kept latent (no classical match after a cancel).
+    assert result.cancelled and all(s.startswith("cancelling") for s in stages[1:-1])
+    # the UI draws events in batches of up to 200 ms: a few iterations may run between them
     assert seen <= result.lof_iterations <= seen + 12
-    assert decode(load_weights(), result.data).complete
+    assert any("comparison skipped" in n for n in result.notes) and "comparison skipped" in window.readouts.headline.text()
+    assert decode(load_weights(), result.ours.data).complete
+    # the next encode, with a profile that does no LOF, leaves no old curves or axes behind
+    encode_and_wait(qtbot, window)
+    assert window.curves.point_count() == 0 and window.curves.message.isVisible()
 
 
 def test_save_and_reopen_msp(qtbot, window, tmp_path, monkeypatch):
     result = encode_and_wait(qtbot, window)
     path = tmp_path / "saved.msp"
-    monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName", lambda *a, **k: (str(path), ""))
-    window.save_msp()
-    assert path.read_bytes() == result.data
+    patch_dialogs(monkeypatch, save_path=path)
+    action(window, "File/Save .msp…").trigger()
+    assert path.read_bytes() == result.ours.data
     with qtbot.waitSignal(window.job_finished, timeout=60_000) as blocker:
         window.open_path(path)
-    assert np.array_equal(blocker.args[0].decoded.image, result.decoded.image)
-    out = window.export_report(str(tmp_path))
-    report = json.loads((out / "saved_readouts.json").read_text())
-    assert report["readouts"][0]["nbytes"] == len(result.data) and report["summary"][0].startswith("mspview")
-    assert (out / "saved_compare.png").stat().st_size > 1000
+    opened = blocker.args[0]
+    assert np.array_equal(opened.ours.image, result.ours.image)
+    assert "saved.msp" in window.windowTitle()  # the title keeps the file's name
+    assert window.canvas.image_names() == [window.session.views()[0].name]  # one image, not mspview | mspview
+    assert str(path) in window._recent()
 
 
-def test_damaged_msp_shows_error_dialog(qtbot, window, tmp_path):
+def test_damaged_msp_names_file_and_scale(qtbot, window, tmp_path):
     result = encode_and_wait(qtbot, window)
-    bad = bytearray(result.data)
-    bad[len(bad) // 2] ^= 0x5A
+    bad = bytearray(result.ours.data)
+    bad[-40] ^= 0x5A  # inside the last scale's stream
     path = tmp_path / "bad.msp"
     path.write_bytes(bytes(bad))
     with qtbot.waitSignal(window.job_failed, timeout=60_000):
         window.open_path(path)
-    assert "CRC" in window.last_error or "damaged" in window.last_error
+    assert "bad.msp" in window.last_error and "scale 0" in window.last_error and "damaged" in window.last_error
     dialogs = [w for w in window.findChildren(QMessageBox) if w.isVisible()]
     assert dialogs and dialogs[0].icon() == QMessageBox.Icon.Critical
+    assert window.strip.buttons == [] and window.bits.maps is None  # its good scales are not left on screen
+    assert str(path) not in window._recent()
+
+
+def test_truncated_msp_says_how_many_scales(qtbot, window, tmp_path):
+    result = encode_and_wait(qtbot, window)
+    header = result.ours.decoded.header
+    keep = len(result.ours.data) - header.scales[-1].nbytes  # the finest scale cut off
+    path = tmp_path / "cut.msp"
+    path.write_bytes(result.ours.data[:keep])
+    with qtbot.waitSignal(window.job_finished, timeout=60_000) as blocker:
+        window.open_path(path)
+    opened = blocker.args[0]
+    assert not opened.ours.decoded.complete
+    assert "3 of 4 scales decoded" in window.readouts.headline.text()
 
 
 def test_unreadable_image_shows_error(qtbot, window, tmp_path):
@@ -217,12 +311,32 @@ def test_unreadable_image_shows_error(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.image_failed, timeout=10_000):
         window.open_path(p)
     assert "not an image" in window.last_error
-    assert window.image_path == SAMPLE  # the image shown before stays
+    assert window.session.path == SAMPLE  # the image shown before stays
+
+
+def test_new_image_clears_every_view(qtbot, window, tmp_path):
+    """Image A encoded (quick: LOF curves too, and an RD sweep), then image B opened: every view holds
+    B's data or nothing."""
+    window.lam_spin.setValue(0.0018)
+    encode_and_wait(qtbot, window, "quick", timeout=240_000)
+    assert window.curves.point_count() > 0 and window.bits.maps is not None
+    window.rd.hover.setText("mspview λ 0.0018: 1,234 bytes")
+    b = tmp_path / "b.png"
+    Image.open(SAMPLE).crop((0, 0, 200, 120)).save(b)
+    with qtbot.waitSignal(window.image_loaded, timeout=10_000):
+        window.open_path(b)
+    assert window.session.results == [] and window.session.image.width == 200
+    assert window.bits.maps is None and window.bits.heat.bits is None and window.bits.chunk_rows == []
+    assert window.curves.point_count() == 0 and window.rd.points == [] and window.rd.hover.text().startswith("hover")
+    assert window.strip.buttons == [] and window.readouts.table.columnCount() == 0
+    assert window.canvas.image_names() == ["original"]
+    result = encode_and_wait(qtbot, window)
+    assert window.bits.heat.bits.shape == result.ours.decoded.header.latent_size == (8, 13)
 
 
 def test_close_during_encode_leaves_no_thread(qtbot, window):
     window.profile_box.setCurrentText("best")
-    window.encode()
+    window.encode_btn.click()
     qtbot.waitUntil(lambda: window.curves.point_count() >= 2, timeout=60_000)
     assert window.runner.busy and window.runner.is_running()
     window.close()
@@ -235,7 +349,7 @@ def test_codec_work_never_runs_in_the_ui_process(qtbot, window):
     thread of the UI process records each call of those functions. The UI thread keeps beating: a
     generous hang guard (the stall figures are benchmarks/ui_latency.py's)."""
     heavy = {(coder.__file__, n) for n in ("encode", "decode", "analyse", "synthesize", "quantize_latent")}
-    heavy |= {(lof.__file__, n) for n in ("run_profile", "overfit_latent")} | {(msp.__file__, "run")}
+    heavy |= {(lof.__file__, n) for n in ("run_profile", "overfit_latent")} | {(msp.__file__, "walk")}
     heavy |= {(torch.nn.Module.__call__.__code__.co_filename, "_call_impl")}
     calls = []
 
@@ -258,13 +372,13 @@ def test_codec_work_never_runs_in_the_ui_process(qtbot, window):
     threading.setprofile(hook)
     sys.setprofile(hook)
     try:
-        with qtbot.waitSignal(window.job_finished, timeout=300_000):  # a hang guard
-            window.encode()
+        with qtbot.waitSignal(window.job_finished, timeout=300_000) as blocker:  # a hang guard
+            window.encode_btn.click()
     finally:
         sys.setprofile(None)
         threading.setprofile(None)
         timer.stop()
-    assert window.result.lof_iterations > 0  # the encode really ran LOF, in the worker
+    assert blocker.args[0].lof_iterations > 0  # the encode really ran LOF, in the worker
     assert not calls, f"codec work in the UI process: {sorted(set(calls))}"
     assert len(gaps) > 20 and max(gaps[1:]) < 5.0, f"the UI thread stopped for {max(gaps):.1f} s"
 
@@ -283,7 +397,6 @@ def test_settings_persist(qtbot, tmp_path):
 
 
 def test_drop_an_image_file_opens_it(qtbot, window, tmp_path):
-    from PIL import Image
     from PySide6.QtCore import QMimeData, QPoint, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
     from PySide6.QtWidgets import QApplication
@@ -299,4 +412,168 @@ def test_drop_an_image_file_opens_it(qtbot, window, tmp_path):
     drop = QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     with qtbot.waitSignal(window.image_loaded, timeout=10_000):
         QApplication.sendEvent(window, drop)
-    assert window.image_path == dropped and window.image.width == 56 and window.image.height == 40
+    assert window.session.path == dropped and window.session.image.width == 56 and window.session.image.height == 40
+
+
+def test_every_menu_action_does_its_job(qtbot, window, tmp_path, monkeypatch):
+    """Every action of the menu bar, triggered as a user would (dialogs answered by patched functions),
+    against an expectation of what it does; an action without an expectation fails the test."""
+    result = encode_and_wait(qtbot, window)
+    out = tmp_path / "out"
+    out.mkdir()
+    patch_dialogs(monkeypatch, save_path=out / "saved.msp", folder=out)
+    w = window
+
+    def dialog_says(text):
+        def check():
+            boxes = [b for b in w.findChildren(QMessageBox) if b.isVisible()]
+            assert boxes and text in boxes[-1].text()
+            for b in boxes:
+                b.close()
+        return check
+
+    def saved_msp():
+        assert (out / "saved.msp").read_bytes() == result.ours.data
+
+    def comparison_files():
+        files = sorted(p.name for p in out.glob("kodim23_*"))
+        assert "kodim23_mspview_fast.msp" in files and "kodim23_WebP_same_bpp.webp" in files
+
+    def reconstruction():
+        assert np.array_equal(np.asarray(Image.open(out / "recon.png")), result.ours.image)
+
+    def report():
+        data = json.loads((out / "kodim23_report.json").read_text())
+        assert data["msp"]["scale_bytes"] and data["weights"]["sha256"] and data["versions"]["mspview"]
+        assert data["readouts"][0]["nbytes"] == result.ours.readout.nbytes and data["summary"][0].startswith("mspview")
+        assert Image.open(out / "kodim23_report.png").size[0] > 1000
+        assert (out / "kodim23_report.csv").read_text().count("\n") == 4  # a header and one row per file
+
+    def bit_maps():
+        npz = np.load(out / "kodim23_bits.npz")
+        assert np.isclose(npz["all_scales"].sum(), result.ours.bitmaps.spatial.sum())
+        assert (out / "kodim23_bits_scale_0.png").is_file() and (out / "kodim23_bits_chunks.csv").is_file()
+
+    def mode(m):
+        return lambda: w.compare_mode == m
+
+    def dock_toggled(dock):
+        return lambda: not dock.isVisible()
+
+    def reopened(path):
+        return lambda: qtbot.waitUntil(lambda: w.session.path == Path(path) and w.session.image is not None,
+                                       timeout=10_000)
+
+    expectations = {
+        "File/Save .msp…": (lambda: patch_dialogs(monkeypatch, save_path=out / "saved.msp"), saved_msp),
+        "File/Save comparison files…": (None, comparison_files),
+        "File/Export reconstruction (PNG)…": (lambda: patch_dialogs(monkeypatch, save_path=out / "recon.png"),
+                                              reconstruction),
+        "File/Export comparison report…": (None, report),
+        "File/Export bit maps…": (None, bit_maps),
+        "View/Split": (lambda: w.set_compare_mode("side"), mode("split")),
+        "View/Side by side": (None, mode("side")),
+        "View/Difference of the two": (None, lambda: w.canvas.image_names()[0].startswith("original −")),
+        "View/Fit": (lambda: w.canvas.set_zoom(7.0), lambda: w.canvas.zoom < 2),
+        "View/Zoom in": (lambda: w.canvas.set_zoom(1.0), lambda: w.canvas.zoom == 2.0),
+        "View/Zoom out": (lambda: w.canvas.set_zoom(1.0), lambda: w.canvas.zoom == 0.5),
+        "View/100 %": (lambda: w.canvas.set_zoom(3.0), lambda: w.canvas.zoom == 1.0),
+        "View/Show pixels": (lambda: w.show_box.setCurrentIndex(2), lambda: w.show_box.currentIndex() == 0),
+        "View/Show error ×4": (None, lambda: w.show_box.currentData() == 4),
+        "View/Show error ×16": (None, lambda: w.show_box.currentData() == 16),
+        "View/Bit map over the images": (None, lambda: w.canvas.overlay is not None),
+        "View/Controls": (None, dock_toggled(w.controls_dock)),
+        "View/Readouts": (None, dock_toggled(w.table_dock)),
+        "View/LOF curves": (None, dock_toggled(w.curves_dock)),
+        "View/RD curve (this image)": (None, dock_toggled(w.rd_dock)),
+        "View/Bit allocation": (None, dock_toggled(w.bits_dock)),
+        "View/Progressive decode": (None, dock_toggled(w.strip_dock)),
+        "View/Reset layout": (None, lambda: all(d.isVisible() for d in (w.controls_dock, w.table_dock, w.bits_dock))),
+        "Encode/Encode": (None, lambda: qtbot.waitUntil(lambda: len(w.session.results) == 2, timeout=120_000)),
+        "Encode/RD curve of this image": (None, lambda: qtbot.waitUntil(lambda: w.session.rd is not None, timeout=300_000)),
+        "Encode/Cancel": (lambda: w.profile_box.setCurrentText("balanced") or w.encode_btn.click(),
+                          lambda: qtbot.waitUntil(lambda: not w.runner.busy, timeout=120_000)),
+        "Encode/Forget kept results": (None, lambda: w.session.results == [] and w.canvas.image_names() == ["original"]),
+        "Help/Keyboard shortcuts": (None, dialog_says("Ctrl+E")),
+        "Help/About mspview": (None, dialog_says("Weights")),
+        "File/Open image or .msp…": (lambda: patch_dialogs(monkeypatch, open_path=SAMPLE), reopened(SAMPLE)),
+    }
+    actions = menu_actions(w)
+    recent = [p for p in actions if p.startswith("File/Open recent/")]
+    assert recent and all(Path(p.split("/", 2)[2]).exists() for p in recent)
+    for path in recent:
+        expectations[path] = (None, reopened(path.split("/", 2)[2]))
+    expectations["File/Quit"] = (None, lambda: not w.isVisible())
+    unknown = sorted(set(actions) - set(expectations))
+    assert not unknown, f"menu actions without an expectation: {unknown}"
+    for path in [p for p in expectations if p in actions]:
+        before, check = expectations[path]
+        if before:
+            before()
+        if path == "Encode/Cancel":
+            qtbot.waitUntil(lambda: w.curves.point_count() >= 2, timeout=60_000)
+        actions[path].trigger()
+        result_ok = check()
+        assert result_ok is None or result_ok, f"{path}: not done"
+        if path == "Encode/Cancel":
+            w.profile_box.setCurrentText("fast")
+        if path.startswith("View/") and path.endswith(("Controls", "Readouts", "curves", "(this image)",
+                                                        "allocation", "decode")):
+            actions[path].trigger()  # shown again
+
+
+def test_window_fits_a_laptop_screen(tmp_path):
+    """On a 1366x768 screen (Qt's offscreen platform given that screen) the window opens inside it with
+    every dock at a usable size, a saved layout from a larger screen is not restored, and Reset layout
+    gives the same fit."""
+    config = tmp_path / "screen.json"
+    config.write_text(json.dumps({"screens": [{"name": "laptop", "x": 0, "y": 0, "width": 1366, "height": 768,
+                                               "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
+    probe = tmp_path / "probe.py"
+    probe.write_text(LAYOUT_PROBE)
+    env = {**os.environ, "QT_QPA_PLATFORM": f"offscreen:configfile={config}"}
+    res = subprocess.run([sys.executable, str(probe), str(tmp_path / "s.ini")], capture_output=True, text=True,
+                         timeout=300, cwd=REPO, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads(res.stdout.strip().splitlines()[-1])
+    for phase in ("first", "restored", "reset"):
+        r = report[phase]
+        assert r["screen"] == [0, 0, 1366, 768] and r["inside"], (phase, r)
+        assert r["canvas"][0] >= 600 and r["canvas"][1] >= 250, (phase, r)
+        small = {name: size for name, size in r["docks"].items() if size[0] < 200 or size[1] < 120}
+        assert not small, (phase, small)
+
+
+LAYOUT_PROBE = """
+import json, sys
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+def measure(win):
+    app.processEvents()
+    s = win.screen().availableGeometry()
+    g = win.frameGeometry()
+    docks = {d.windowTitle(): [d.widget().width(), d.widget().height()]
+             for d in (win.controls_dock, win.table_dock, win.curves_dock, win.rd_dock, win.bits_dock, win.strip_dock)
+             if d.isVisible() and not d.visibleRegion().isEmpty()}
+    return {"screen": [s.x(), s.y(), s.width(), s.height()], "inside": s.contains(g),
+            "canvas": [win.canvas.width(), win.canvas.height()], "docks": docks}
+
+if __name__ == "__main__":
+    app = QApplication(sys.argv[:1])
+    from mspview.app.window import MainWindow
+    settings = QSettings(sys.argv[1], QSettings.Format.IniFormat)
+    out = {}
+    win = MainWindow(settings=settings)
+    win.show()
+    out["first"] = measure(win)
+    win.resize(1900, 1200)  # as if saved on a big screen
+    win.close()
+    win = MainWindow(settings=settings)
+    win.show()
+    out["restored"] = measure(win)
+    win.reset_layout()
+    out["reset"] = measure(win)
+    win.close()
+    print(json.dumps(out))
+"""

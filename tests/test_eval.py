@@ -28,18 +28,18 @@ def test_classical_roundtrip_and_bisection(name):
     assert out.shape == IMG.shape and out.dtype == np.uint8
     assert 15 < psnr(out, IMG) < 60
     target = 8 * len(data) / (IMG.shape[0] * IMG.shape[1])
-    try:
-        setting, hit = codec.at_bpp(IMG, target)
-    except MSPError as e:  # allowed, but it must say so clearly
-        assert "cannot reach" in str(e)
-        return
-    got = 8 * len(hit) / (IMG.shape[0] * IMG.shape[1])
-    assert abs(got - target) <= 0.05 * target
+    search = codec.at_bpp(IMG, target)
+    got = 8 * len(search.best.data) / (IMG.shape[0] * IMG.shape[1])
+    assert got == search.best.value and search.best.setting in [t.setting for t in search.trials]
+    assert search.within and abs(got - target) <= 0.05 * target  # the setting that made it is on the sweep
 
 
-def test_bisection_says_when_it_cannot():
-    with pytest.raises(MSPError, match="cannot reach"):
-        classical.get("jpeg").at_bpp(IMG, 0.0001)
+def test_bisection_keeps_the_closest_when_it_cannot():
+    """No JPEG of this image is 0.0001 bpp: the search says so and keeps every file tried, the closest
+    (the smallest) first."""
+    search = classical.get("jpeg").at_bpp(IMG, 0.0001)
+    assert not search.within and search.bracket() is None and search.interpolated_bytes() is None
+    assert len(search.best.data) == min(len(t.data) for t in search.trials) > 0
 
 
 def test_bd_rate_known_values():

@@ -120,10 +120,11 @@ def test_cancel_reaches_the_verifying_decode_and_the_comparison(random_model):
             seen.append(ev)
             if cancel_when(ev):
                 cancel.set()
-        return jobs.encode_job(random_model, image, 0.0067, "fast", "jpeg", emit, cancel), seen
+        request = jobs.EncodeRequest("fast", 0.0067, compare="jpeg")
+        return jobs.encode_job(random_model, image, request, emit, cancel), seen
 
     with pytest.raises(Cancelled):
         run(lambda ev: isinstance(ev, jobs.PreviewEvent))
     result, seen = run(lambda ev: isinstance(ev, jobs.Stage) and ev.text.startswith("matching"))
-    assert result.data and result.decoded.complete
-    assert result.readouts[1].note == "comparison cancelled" and result.readouts[1].nbytes == 0
+    assert result.ours.data and result.ours.decoded.complete
+    assert len(result.items) == 1 and "JPEG comparison cancelled" in result.notes

@@ -1,16 +1,18 @@
 """Compare view: several images of the same scene under one zoom and pan.
 
-Modes: "split" (two images, a draggable vertical split handle, Squoosh-style) and "side" (all images
-side by side, each pane showing the same region). Zoom with the wheel around the cursor, pan by
-dragging; from 200 % up pixels are drawn nearest-neighbour, and from 800 % a pixel grid appears.
-Hovering reports the pixel position and the value in every image (for an error map: the signed
-difference to the original, per channel).
+Modes: "split" (two images, a draggable vertical split handle, Squoosh-style), "side" (all images
+side by side, each pane showing the same region) and "single" (one image over the whole view: the
+difference of two images). Zoom with the wheel around the cursor, pan by dragging; from 200 % up pixels
+are drawn nearest-neighbour, and from 800 % a pixel grid appears. Hovering reports the pixel position
+and the value in every image (for an error or difference map: the signed difference, per channel).
+A bit-allocation overlay (bits per 16x16 latent position, colour-mapped, translucent) can lie over
+every pane; hovering then reports its value too.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
@@ -19,7 +21,8 @@ ERROR_LUT = pg.colormap.get("inferno").getLookupTable(0.0, 1.0, 256, alpha=False
 
 
 def error_map(original: np.ndarray, image: np.ndarray, gain: float) -> tuple[np.ndarray, np.ndarray]:
-    """(colour-mapped RMS error over the channels × gain, for display; the signed difference, for hover)."""
+    """(colour-mapped RMS difference over the channels × gain, for display; the signed difference
+    image - original, for hover). Also the difference of any two images (YUView's difference item)."""
     diff = image.astype(np.int16) - original.astype(np.int16)
     d = diff.astype(np.float32)
     rms = np.sqrt(np.mean(d * d, axis=2)) if d.ndim == 3 else np.abs(d)
@@ -34,14 +37,23 @@ def to_qimage(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
+def heat_colours(bits: np.ndarray, top: float) -> np.ndarray:
+    """Values as inferno colours (0 .. top): h x w x 3 uint8."""
+    return ERROR_LUT[np.clip(bits / max(top, 1e-9) * 255, 0, 255).astype(np.uint8)]
+
+
+def overlay_image(bits: np.ndarray, top: float) -> QImage:
+    """Bits per latent position as colours, one texel per 16x16 pixels."""
+    return to_qimage(heat_colours(bits, top))
+
+
 class CompareCanvas(QWidget):
     hovered = Signal(str)
-    view_changed = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setMouseTracking(True)
-        self.setMinimumSize(320, 240)
+        self.setMinimumSize(320, 200)
         self.mode = "split"
         self.split = 0.5  # fraction of the widget width
         self.zoom = 1.0
@@ -49,6 +61,7 @@ class CompareCanvas(QWidget):
         self._images: list[tuple[str, np.ndarray, QImage, np.ndarray | None]] = []
         self._drag: str | None = None
         self._last = QPointF()
+        self._overlay: tuple[QImage, np.ndarray, str, float] | None = None  # image, bits, what, opacity
 
     # ----- content
     def set_images(self, images: list[tuple], keep_view: bool = True) -> None:
@@ -63,8 +76,25 @@ class CompareCanvas(QWidget):
         return [im[0] for im in self._images]
 
     def set_mode(self, mode: str) -> None:
-        self.mode = mode
+        """Split, side by side or single; the view is fitted anew (a side-by-side zoom would leave a split
+        half empty)."""
+        if mode != self.mode:
+            self.mode = mode
+            self.fit()
         self.update()
+
+    def set_overlay(self, bits: np.ndarray | None, what: str = "", opacity: float = 0.6) -> None:
+        """Bits per latent position over every pane (None: off); `what` names it for hover."""
+        if bits is None:
+            self._overlay = None
+        else:
+            top = float(np.percentile(bits, 99)) if bits.size else 1.0
+            self._overlay = (overlay_image(bits, top), bits, what, opacity)
+        self.update()
+
+    @property
+    def overlay(self) -> np.ndarray | None:
+        return None if self._overlay is None else self._overlay[1]
 
     def image_size(self) -> tuple[int, int]:
         if not self._images:
@@ -79,12 +109,10 @@ class CompareCanvas(QWidget):
         pane_w = self._pane_width()
         self.zoom = max(1e-3, min(pane_w / w, self.height() / h))
         self.center = QPointF(w / 2, h / 2)
-        self.view_changed.emit()
         self.update()
 
     def set_zoom(self, zoom: float) -> None:
         self.zoom = float(np.clip(zoom, 0.05, 64.0))
-        self.view_changed.emit()
         self.update()
 
     # ----- geometry
@@ -115,7 +143,11 @@ class CompareCanvas(QWidget):
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Open an image (Ctrl+O) or drop one here")
             return
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 2.0)
-        if self.mode == "side":
+        if self.mode == "single" or len(self._images) == 1:
+            pane = QRectF(self.rect())
+            self._draw(p, self._images[0][2], pane, pane)
+            self._label(p, pane, self._images[0][0])
+        elif self.mode == "side":
             for pane, (name, _, qimg, _) in zip(self._panes(), self._images):
                 self._draw(p, qimg, pane, pane)
                 self._label(p, pane, name)
@@ -141,6 +173,13 @@ class CompareCanvas(QWidget):
         target = QRectF(pane.left() - top_left.x() * self.zoom,
                         pane.top() - top_left.y() * self.zoom, qimg.width() * self.zoom, qimg.height() * self.zoom)
         p.drawImage(target, qimg)
+        if self._overlay is not None:
+            over, bits, _, opacity = self._overlay
+            p.setOpacity(opacity)
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+            p.drawImage(QRectF(target.topLeft(), QSizeF(16 * bits.shape[1] * self.zoom, 16 * bits.shape[0] * self.zoom)),
+                        over)
+            p.setOpacity(1.0)
         if self.zoom >= 8:
             self._grid(p, pane, qimg)
         p.restore()
@@ -156,9 +195,11 @@ class CompareCanvas(QWidget):
             p.drawLine(QPointF(pane.left(), sy), QPointF(pane.right(), sy))
 
     def _label(self, p: QPainter, rect: QRectF, text: str, right_align: bool = False) -> None:
+        """The pane's name in its top corner, elided to the pane's width (never cut off mid-glyph)."""
         p.save()
         p.setPen(QColor(255, 255, 255))
         fm = p.fontMetrics()
+        text = fm.elidedText(text, Qt.TextElideMode.ElideMiddle, max(40, int(rect.width()) - 24))
         w = fm.horizontalAdvance(text) + 12
         x = rect.right() - w - 6 if right_align else rect.left() + 6
         p.fillRect(QRectF(x, rect.top() + 6, w, fm.height() + 6), QColor(0, 0, 0, 150))
@@ -174,7 +215,6 @@ class CompareCanvas(QWidget):
         self.zoom = float(np.clip(self.zoom * factor, 0.05, 64.0))
         after = self._to_image(pos, pane)
         self.center += before - after  # keep the point under the cursor in place
-        self.view_changed.emit()
         self.update()
 
     def mousePressEvent(self, event) -> None:
@@ -194,7 +234,6 @@ class CompareCanvas(QWidget):
             d = pos - self._last
             self.center -= QPointF(d.x() / self.zoom, d.y() / self.zoom)
             self._last = pos
-            self.view_changed.emit()
             self.update()
         self.hovered.emit(self.describe(pos))
 
@@ -224,4 +263,9 @@ class CompareCanvas(QWidget):
                 vals.append(f"{name} {tuple(int(c) for c in np.atleast_1d(arr[y, x]))}")
             else:
                 vals.append(f"{name} Δ({', '.join(f'{int(c):+d}' for c in np.atleast_1d(err[y, x]))})")
+        if self._overlay is not None:
+            bits, what = self._overlay[1], self._overlay[2]
+            i, j = y // 16, x // 16
+            if i < bits.shape[0] and j < bits.shape[1]:
+                vals.append(f"{what} bits at latent ({j}, {i}): {bits[i, j]:.1f} ({bits[i, j] / 256:.3f} bpp)")
         return f"x {x}, y {y}: " + "  ".join(vals) + f"   zoom {self.zoom * 100:.0f} %"

@@ -1,12 +1,18 @@
-"""Long jobs of the app, free of Qt: encode (profile + real decode + metrics + classical match) and
-decode of a .msp file. They report plain events through a callback and stop when `cancel` is set;
-the Qt layer (workers.py) runs them on a thread and turns the events into signals.
+"""Long jobs of the app, free of Qt: encode (a profile at a lambda or a target, the real file decoded
+back scale by scale, metrics, the comparison codec matched at the same bpp and at equal PSNR), decode
+of a .msp file, and this image's RD curves. They report plain events through a callback and stop
+when `cancel` is set; the Qt layer (workers.py) runs them in a worker process.
+
+A comparison codec is a classical one (eval/classical.py) or a second mspview model (another weights
+file): both are matched by the same bisection (eval/search.py), and both always give a real file, the
+closest one, when no setting lands within the tolerance.
 """
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -16,48 +22,27 @@ from ..codec.coder import BitMaps, DecodedImage, Preview, decode
 from ..codec.errors import Cancelled, MSPError
 from ..codec.imageio import LoadedImage
 from ..codec.lof import LOFEvent, run_profile
-from ..codec.weights import LoadedModel
+from ..codec.weights import LoadedModel, load_weights
 from ..eval import classical
 from ..eval.bdrate import bd_rate
 from ..eval.metrics import bpp as bits_per_pixel
 from ..eval.metrics import ms_ssim, psnr
+from ..eval.search import Search, Trial, bisect
+from ..eval.targets import Target, encode_to_target
+
+BPP_TOLERANCE = 0.05  # relative: "the same bpp"
+PSNR_TOLERANCE = 0.05  # dB: "equal PSNR"
+
+Emit = Callable[[object], None]
 
 
 @dataclass
 class Stage:
-    """A coarse progress report: what the job is doing, and its fraction done."""
+    """A coarse progress report: what the job is doing, its fraction done, and the time left when the
+    job can tell (LOF knows its iterations; a bisection does not)."""
     text: str
     fraction: float
-
-
-@dataclass
-class CodecReadout:
-    codec: str
-    nbytes: int
-    bpp: float
-    psnr: float | None
-    ms_ssim: float | None
-    encode_s: float | None
-    decode_s: float | None
-    note: str = ""
-
-
-@dataclass
-class JobResult:
-    data: bytes  # the .msp file
-    decoded: DecodedImage
-    previews: list[Preview]
-    readouts: list[CodecReadout] = field(default_factory=list)
-    classical_image: np.ndarray | None = None
-    classical_name: str = ""
-    lof_iterations: int = 0
-    cancelled: bool = False
-    equal_psnr_bytes: int | None = None  # the classical file that reaches our PSNR (when matched)
-    equal_psnr_image: np.ndarray | None = None  # that file, decoded: the equal-quality comparison
-
-    @property
-    def bitmaps(self) -> BitMaps:
-        return self.decoded.bitmaps
+    seconds_left: float | None = None
 
 
 @dataclass
@@ -66,11 +51,163 @@ class PreviewEvent:
     psnr: float | None  # against the original, when the job has one
 
 
-Emit = Callable[[object], None]
+@dataclass
+class Readout:
+    """One column of the readouts: a file and what it measures."""
+    codec: str  # short name: "mspview", "WebP", "mspview (other.pt)"
+    role: str  # what sets the column apart: "fast, λ 0.0067", "same bpp", "equal PSNR", "closest PSNR", "file"
+    label: str  # the codec's full name (tooltip)
+    nbytes: int
+    bpp: float
+    psnr: float | None
+    ms_ssim: float | None
+    encode_s: float | None
+    decode_s: float | None
+    setting: str = ""  # "quality 30", "λ 0.0067"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"{self.codec} {self.role}"
 
 
-def _previews(lm: LoadedModel, data: bytes, emit: Emit, cancel: threading.Event,
-              ref: np.ndarray | None = None) -> tuple[DecodedImage, list, float]:
+@dataclass
+class Item:
+    """An image the views can show, with the file that made it."""
+    readout: Readout
+    image: np.ndarray  # H x W x 3 uint8, decoded
+    data: bytes  # the file itself (what "Save comparison files" writes)
+    suffix: str  # its file type: ".msp", ".webp", ...
+    decoded: DecodedImage | None = None  # mspview files: header and bit maps
+    previews: list[Preview] = field(default_factory=list)  # mspview files: one per decoded scale
+
+    @property
+    def bitmaps(self) -> BitMaps | None:
+        return self.decoded.bitmaps if self.decoded else None
+
+
+@dataclass
+class EqualQuality:
+    """The comparison codec's size at mspview's PSNR: a real file within PSNR_TOLERANCE, or interpolated
+    between the two files that bracket it (labelled so), or none when no setting reaches it."""
+    codec: str
+    nbytes: float | None
+    interpolated: bool = False
+    note: str = ""
+
+
+@dataclass
+class EncodeResult:
+    items: list[Item]  # mspview's file first, then the comparison's (same bpp, equal PSNR)
+    source: str = "encode"  # or "file": a .msp opened from disk
+    profile: str = ""
+    lam: float = 0.0
+    lof_iterations: int = 0
+    cancelled: bool = False
+    equal: EqualQuality | None = None
+    notes: list[str] = field(default_factory=list)  # what the job wants the user to know
+
+    @property
+    def ours(self) -> Item:
+        return self.items[0]
+
+
+# ------------------------------------------------------------------------------------------ contenders
+class Contender:
+    """What a comparison codec offers the matching: a search at a bpp or a PSNR, whose tries carry
+    their decoded images."""
+    name: str
+    label: str
+    suffix: str
+
+    def at_bpp(self, rgb: np.ndarray, target: float, should_stop) -> Search:
+        raise NotImplementedError
+
+    def at_psnr(self, rgb: np.ndarray, target: float, should_stop) -> Search:
+        raise NotImplementedError
+
+    def item(self, trial: Trial, rgb: np.ndarray, role: str, seconds: float) -> Item:
+        raise NotImplementedError
+
+
+class ClassicalContender(Contender):
+    def __init__(self, codec: classical.Classical):
+        self.codec, self.name, self.label = codec, codec.label.split(" (")[0], codec.label
+        self.suffix = {"jpeg": ".jpg", "webp": ".webp", "avif": ".avif", "avif420": ".avif", "heic": ".heic",
+                       "jxl": ".jxl", "jpeg2000": ".jp2"}[codec.name]
+
+    def at_bpp(self, rgb, target, should_stop):
+        return self.codec.at_bpp(rgb, target, BPP_TOLERANCE, should_stop)
+
+    def at_psnr(self, rgb, target, should_stop):
+        return self.codec.at_psnr(rgb, target, PSNR_TOLERANCE, should_stop)
+
+    def item(self, trial, rgb, role, seconds):
+        t = time.perf_counter()
+        image = trial.extra.get("image")
+        image = self.codec.decode(trial.data) if image is None else image
+        dec_s = trial.extra.get("decode_s", time.perf_counter() - t)
+        h, w = rgb.shape[:2]
+        readout = Readout(self.name, role, self.label, len(trial.data), bits_per_pixel(len(trial.data), w, h),
+                          psnr(image, rgb), ms_ssim(image, rgb), seconds, dec_s, f"{self.codec.knob} {trial.setting:g}")
+        return Item(readout, image, trial.data, self.suffix)
+
+
+_SECOND_MODELS: dict[tuple[str, str], LoadedModel] = {}  # per worker process: loaded once
+
+
+class ModelContender(Contender):
+    """A second mspview model (a weights file the user trained), encoded with `fast` at a lambda found
+    by bisection: the check after a training run."""
+    suffix = ".msp"
+
+    def __init__(self, path: str, device):
+        key = (str(path), str(device))
+        if key not in _SECOND_MODELS:
+            _SECOND_MODELS[key] = load_weights(path, device)
+        self.lm = _SECOND_MODELS[key]
+        self.name = f"mspview ({Path(path).name})"
+        self.label = f"mspview {self.lm.model_id}, weights {Path(path).name} ({self.lm.sha256[:12]}), fast profile"
+
+    def _search(self, rgb, target: Target, tolerance: float, should_stop) -> Search:
+        image = LoadedImage(rgb, "RGB", "RGB")
+        fast = profiles.get("fast")
+        lo, hi = self.lm.model.gain.lambda_range()
+
+        def measure(lam: float) -> Trial:
+            res = run_profile(self.lm, image, self.lm.rate(lam), fast)
+            value = target.measure(len(res.encoded.data), image.width * image.height, res.psnr)
+            return Trial(lam, res.encoded.data, value, {"image": res.encoded.image})
+
+        return bisect(measure, lo, hi, target.value, tolerance, log=True, should_stop=should_stop)
+
+    def at_bpp(self, rgb, target, should_stop):
+        return self._search(rgb, Target("bpp", target), BPP_TOLERANCE * target, should_stop)
+
+    def at_psnr(self, rgb, target, should_stop):
+        return self._search(rgb, Target("psnr", target), PSNR_TOLERANCE, should_stop)
+
+    def item(self, trial, rgb, role, seconds):
+        t = time.perf_counter()
+        dec = decode(self.lm, trial.data)
+        dec_s = time.perf_counter() - t
+        h, w = rgb.shape[:2]
+        readout = Readout(self.name, role, self.label, len(trial.data), bits_per_pixel(len(trial.data), w, h),
+                          psnr(dec.image, rgb), ms_ssim(dec.image, rgb), seconds, dec_s, f"λ {trial.setting:.5g}")
+        return Item(readout, dec.image, trial.data, ".msp", dec)
+
+
+def contender(compare: str | None, device) -> Contender | None:
+    """'webp' (a classical codec's name), 'model:PATH' (a second weights file) or None."""
+    if not compare:
+        return None
+    if compare.startswith("model:"):
+        return ModelContender(compare[len("model:"):], device)
+    return ClassicalContender(classical.get(compare))
+
+
+# ------------------------------------------------------------------------------------------ jobs
+def _decode_with_previews(lm: LoadedModel, data: bytes, emit: Emit, cancel, ref: np.ndarray | None = None):
     previews: list[Preview] = []
 
     def on_preview(p: Preview) -> None:
@@ -78,93 +215,134 @@ def _previews(lm: LoadedModel, data: bytes, emit: Emit, cancel: threading.Event,
             raise Cancelled("decode cancelled")
         previews.append(p)
         emit(PreviewEvent(p, psnr(p.image, ref) if ref is not None else None))
+        emit(Stage(f"decoding: scale {p.scales_done} of {p.total_scales}", 0.8 + 0.1 * p.scales_done / p.total_scales))
 
     t = time.perf_counter()
     dec = decode(lm, data, on_preview=on_preview)
     return dec, previews, time.perf_counter() - t
 
 
-def decode_job(lm: LoadedModel, data: bytes, emit: Emit, cancel: threading.Event) -> JobResult:
-    emit(Stage("decoding scale by scale", 0.1))
-    dec, previews, dec_s = _previews(lm, data, emit, cancel)
+def decode_job(lm: LoadedModel, data: bytes, name: str, emit: Emit, cancel) -> EncodeResult:
+    """A .msp file from disk, decoded scale by scale; a truncated file decodes the scales it holds."""
+    emit(Stage(f"decoding {name} scale by scale", 0.05))
+    try:
+        dec, previews, dec_s = _decode_with_previews(lm, data, emit, cancel)
+    except MSPError as e:
+        if isinstance(e, Cancelled):
+            raise
+        raise type(e)(f"{name}: {e}") from None
     h = dec.header
-    readouts = [CodecReadout("mspview (file)", len(data), bits_per_pixel(len(data), h.width, h.height),
-                             None, None, None, dec_s, f"profile {h.profile}, λ {h.lam:.4g}")]
+    notes = [f"profile {h.profile}, λ {h.lam:.4g}"]
+    if not dec.complete:
+        notes.append(f"truncated: {dec.scales_decoded} of {h.num_scales + 1} scales decoded, the rest predicted")
+    readout = Readout("mspview", "file", f"mspview file {name} ({h.model_id})", len(data),
+                      bits_per_pixel(len(data), h.width, h.height), None, None, None, dec_s, f"λ {h.lam:.4g}", notes)
     emit(Stage("done", 1.0))
-    return JobResult(data, dec, previews, readouts)
+    return EncodeResult([Item(readout, dec.image, data, ".msp", dec, previews)], "file", h.profile, h.lam,
+                        notes=notes[1:])
 
 
-def _matched(codec: classical.Classical, ref: np.ndarray, search: Callable[[], tuple[float, bytes]], label: str,
-             how: str) -> tuple[CodecReadout, np.ndarray]:
-    """The classical file a bisection `search` finds, decoded and measured: its readout and its image."""
+def _percent_smaller(ours: int, theirs: float) -> str:
+    saved = 100 * (1 - ours / theirs)
+    return f"{abs(saved):.1f} % {'smaller' if saved >= 0 else 'larger'}"
+
+
+def _match(contender: Contender, ours: Item, ref: np.ndarray, emit: Emit, cancel, result: EncodeResult) -> None:
+    """The comparison codec at mspview's bpp (the closest file always shown) and at its PSNR."""
+    o = ours.readout
+    emit(Stage(f"matching {contender.name} to {o.bpp:.3f} bpp", 0.9))
     t = time.perf_counter()
-    setting, data = search()
-    enc_s = time.perf_counter() - t
+    search = contender.at_bpp(ref, o.bpp, cancel.is_set)
+    best = search.best
+    item = contender.item(best, ref, "same bpp" if search.within else "closest bpp", time.perf_counter() - t)
+    if not search.within:
+        item.readout.notes.append(f"no setting within {100 * BPP_TOLERANCE:g} % of {o.bpp:.3f} bpp: closest shown "
+                                  f"({len(search.trials)} tries)")
+    item.readout.notes.append(f"mspview {o.psnr - item.readout.psnr:+.2f} dB at {'the same' if search.within else 'its'} bpp")
+    result.items.append(item)
+    emit(Stage(f"matching {contender.name} to {o.psnr:.2f} dB", 0.95))
     t = time.perf_counter()
-    img = codec.decode(data)
-    dec_s = time.perf_counter() - t
-    h, w = ref.shape[:2]
-    return CodecReadout(label, len(data), bits_per_pixel(len(data), w, h), psnr(img, ref), ms_ssim(img, ref),
-                        enc_s, dec_s, f"{codec.knob} {setting:g} ({how}, all tries)"), img
+    search = contender.at_psnr(ref, o.psnr, cancel.is_set)
+    eq = contender.item(search.best, ref, "equal PSNR" if search.within else "closest PSNR", time.perf_counter() - t)
+    result.items.append(eq)
+    if search.within:
+        result.equal = EqualQuality(contender.name, eq.readout.nbytes)
+    elif (size := search.interpolated_bytes()) is not None:
+        lo, hi = search.bracket()
+        result.equal = EqualQuality(contender.name, size, True,
+                                    f"interpolated between its files of {lo.value:.2f} and {hi.value:.2f} dB")
+        eq.readout.notes.append(f"no setting within {PSNR_TOLERANCE:g} dB of {o.psnr:.2f} dB: closest shown")
+    else:
+        reach = max(t.value for t in search.trials)
+        result.equal = EqualQuality(contender.name, None, note=f"{contender.name} reaches at most {reach:.2f} dB here"
+                                    if reach < o.psnr else f"{contender.name} goes no lower than "
+                                    f"{min(t.value for t in search.trials):.2f} dB here")
+        eq.readout.notes.append(result.equal.note)
+    if result.equal.nbytes:
+        how = "interpolated" if result.equal.interpolated else f"{result.equal.nbytes:,.0f} bytes"
+        o.notes.append(f"{_percent_smaller(o.nbytes, result.equal.nbytes)} than {contender.name} at equal PSNR ({how})")
 
 
-def encode_job(lm: LoadedModel, image: LoadedImage, lam: float, profile_name: str, compare: str | None,
-               emit: Emit, cancel: threading.Event) -> JobResult:
-    profile = profiles.get(profile_name)
+@dataclass
+class EncodeRequest:
+    profile: str = "fast"
+    lam: float | None = None  # a lambda, or
+    target: Target | None = None  # a target rate or quality
+    compare: str | None = None  # see `contender`
+    device: str = "cpu"
+
+
+def encode_job(lm: LoadedModel, image: LoadedImage, request: EncodeRequest, emit: Emit, cancel) -> EncodeResult:
+    profile = profiles.get(request.profile)
     emit(Stage(f"encoding ({profile.name})", 0.02))
     total = max(1, profile.iterations)
 
     def on_lof(ev: LOFEvent) -> None:
         emit(ev)
-        emit(Stage(f"latent overfitting {ev.iteration}/{ev.total}", 0.05 + 0.75 * ev.iteration / total))
+        emit(Stage(f"latent overfitting {ev.iteration}/{ev.total}", 0.05 + 0.7 * ev.iteration / total, ev.remaining))
 
     t = time.perf_counter()
-    res = run_profile(lm, image, lm.rate(lam), profile, on_event=on_lof, should_stop=cancel.is_set)
+    notes = []
+    if request.target:
+        def on_try(trial: Trial) -> None:
+            emit(Stage(f"{request.target}: trying λ {trial.setting:.4g}", 0.05))
+        found = encode_to_target(lm, image, request.target, profile.name, on_lof, cancel.is_set, on_try)
+        res, lam = found.result, found.lam
+        notes.append(found.summary(request.target))
+    else:
+        lam = request.lam
+        res = run_profile(lm, image, lm.rate(lam), profile, on_event=on_lof, should_stop=cancel.is_set)
     enc_s = time.perf_counter() - t
     data = res.encoded.data
-    emit(Stage("decoding the real file scale by scale", 0.82))
+    emit(Stage("decoding the real file scale by scale", 0.8))
     ref = image.rgb
     # A cancel during LOF keeps the best latent so far: that file is then decoded to the end. A cancel
     # during this decode (minutes at 64 MP, one full synthesis per scale) stops the job.
-    dec, previews, dec_s = _previews(lm, data, emit, threading.Event() if res.cancelled else cancel, ref)
-    readouts = [CodecReadout(f"mspview ({profile.name})", len(data), bits_per_pixel(len(data), image.width, image.height),
-                             psnr(dec.image, ref), ms_ssim(dec.image, ref), enc_s, dec_s,
-                             "cancelled: best latent so far" if res.cancelled else "")]
-    result = JobResult(data, dec, previews, readouts, lof_iterations=res.iterations, cancelled=res.cancelled)
-    if compare and not cancel.is_set():
-        emit(Stage(f"matching {compare} to the same bpp", 0.9))
-        codec = classical.get(compare)
+    dec, previews, dec_s = _decode_with_previews(lm, data, emit, threading.Event() if res.cancelled else cancel, ref)
+    readout = Readout("mspview", res.encoded.header.profile, f"mspview {lm.model_id}, λ {lam:.5g}",
+                      len(data), bits_per_pixel(len(data), image.width, image.height), psnr(dec.image, ref),
+                      ms_ssim(dec.image, ref), enc_s, dec_s, f"λ {lam:.4g}")
+    if res.cancelled:
+        readout.notes.append(f"cancelled after {res.iterations} LOF iterations: the best latent so far")
+    result = EncodeResult([Item(readout, dec.image, data, ".msp", dec, previews)], "encode", profile.name, lam,
+                          res.iterations, res.cancelled, notes=notes)
+    versus = contender(request.compare, lm.model.device)
+    if versus and (res.cancelled or cancel.is_set()):
+        result.notes.append(f"{versus.name} comparison skipped: the encode was cancelled")
+    elif versus:
         try:
-            readout, cimg = _matched(codec, ref, lambda: codec.at_bpp(ref, readouts[0].bpp, should_stop=cancel.is_set),
-                                     codec.label, "bisection")
-            readouts.append(readout)
-            result.classical_image, result.classical_name = cimg, codec.label
-        except Cancelled:  # the mspview file is done: keep it, drop the comparison
-            readouts.append(CodecReadout(codec.label, 0, float("nan"), None, None, None, None, "comparison cancelled"))
+            _match(versus, result.ours, ref, emit, cancel, result)
+        except Cancelled:  # the mspview file is done: keep it, say the comparison is missing
+            result.notes.append(f"{versus.name} comparison cancelled")
         except MSPError as e:
-            readouts.append(CodecReadout(codec.label, 0, float("nan"), None, None, None, None, str(e)))
-    if len(readouts) == 2 and readouts[1].nbytes and not cancel.is_set():
-        ours, other = readouts
-        other.note += f"; mspview {ours.psnr - other.psnr:+.2f} dB at the same bpp"
-        emit(Stage(f"matching {compare} to the same PSNR", 0.95))
-        try:  # "% smaller at equal quality": the classical file that reaches our PSNR, shown too
-            readout, eq_img = _matched(codec, ref, lambda: codec.at_psnr(ref, ours.psnr, should_stop=cancel.is_set),
-                                       f"{codec.label}, equal PSNR", "bisection on PSNR")
-            readouts.append(readout)
-            result.equal_psnr_bytes, result.equal_psnr_image = readout.nbytes, eq_img
-            ours.note = (ours.note + "; " if ours.note else "") + \
-                f"{100 * (1 - ours.nbytes / readout.nbytes):.1f} % smaller than {compare} at equal PSNR"
-        except Cancelled:
-            ours.note = (ours.note + "; " if ours.note else "") + "equal-PSNR match cancelled"
-        except MSPError as e:
-            ours.note = (ours.note + "; " if ours.note else "") + f"equal-PSNR match: {e}"
+            result.notes.append(f"{versus.name}: {e}")
     emit(Stage("done", 1.0))
     return result
 
 
 @dataclass
 class RDPoint:
-    codec: str  # "mspview" or the classical codec's name
+    codec: str  # "mspview", or the comparison's name
     setting: float  # λ, or the classical codec's knob
     nbytes: int
     bpp: float
@@ -175,8 +353,8 @@ class RDPoint:
 @dataclass
 class RDSweep:
     """This image's own rate-distortion curves: mspview (fast profile, every trained λ, real files
-    decoded back) and the comparison codec's sweep, with BD-rates of mspview against it."""
-    codec: str  # classical codec name ("" when none was chosen)
+    decoded back) and the comparison's sweep, with BD-rates of mspview against it."""
+    codec: str  # the comparison's name ("" when none was chosen)
     codec_label: str
     points: list[RDPoint]
     bd: dict[str, float | str]  # metric -> BD-rate in %, or why there is none
@@ -185,37 +363,44 @@ class RDSweep:
         return sorted((p for p in self.points if p.codec == codec), key=lambda p: p.bpp)
 
 
-def rd_sweep_job(lm: LoadedModel, image: LoadedImage, compare: str | None, emit: Emit,
-                 cancel: threading.Event) -> RDSweep:
-    codec = classical.get(compare) if compare else None
-    fast = profiles.get("fast")
+def _sweep_steps(lm: LoadedModel, versus: Contender | None) -> list[tuple[str, float]]:
     steps = [("mspview", lam) for lam in lm.model.config.lambdas]
-    steps += [(codec.name, s) for s in codec.sweep] if codec else []
+    if isinstance(versus, ClassicalContender):
+        steps += [(versus.name, s) for s in versus.codec.sweep]
+    elif isinstance(versus, ModelContender):
+        steps += [(versus.name, lam) for lam in versus.lm.model.config.lambdas]
+    return steps
+
+
+def rd_sweep_job(lm: LoadedModel, image: LoadedImage, compare: str | None, emit: Emit, cancel) -> RDSweep:
+    versus = contender(compare, lm.model.device)
+    fast = profiles.get("fast")
+    steps = _sweep_steps(lm, versus)
     ref, points = image.rgb, []
     for i, (who, setting) in enumerate(steps):
         if cancel.is_set():
             raise Cancelled("RD sweep cancelled")
-        label = f"λ {setting:g}" if who == "mspview" else f"{codec.knob} {setting:g}"
-        emit(Stage(f"RD sweep: {who} {label}", 0.02 + 0.96 * i / len(steps)))
-        if who == "mspview":
-            data = run_profile(lm, image, lm.rate(setting), fast).encoded.data
-            out = decode(lm, data).image
+        emit(Stage(f"RD sweep: {who} {setting:g}", 0.02 + 0.96 * i / len(steps)))
+        if isinstance(versus, ClassicalContender) and who == versus.name:
+            data = versus.codec.encode(ref, setting)
+            out = versus.codec.decode(data)
         else:
-            data = codec.encode(ref, setting)
-            out = codec.decode(data)
+            model = versus.lm if isinstance(versus, ModelContender) and who == versus.name else lm
+            data = run_profile(model, image, model.rate(setting), fast).encoded.data
+            out = decode(model, data).image
         point = RDPoint(who, setting, len(data), bits_per_pixel(len(data), image.width, image.height),
                         psnr(out, ref), ms_ssim(out, ref))
         points.append(point)
         emit(point)
-    sweep = RDSweep(codec.name if codec else "", codec.label if codec else "", points, {})
+    sweep = RDSweep(versus.name if versus else "", versus.label if versus else "", points, {})
     for metric in ("psnr", "ms_ssim"):
-        if not codec:
-            sweep.bd[metric] = "no comparison codec chosen"
+        if not versus:
+            sweep.bd[metric] = "no comparison chosen"
             continue
         ours, theirs = ([[p.bpp for p in c], [getattr(p, metric) for p in c]]
-                        for c in (sweep.curve("mspview"), sweep.curve(codec.name)))
+                        for c in (sweep.curve("mspview"), sweep.curve(versus.name)))
         try:
-            sweep.bd[metric] = bd_rate(theirs, ours, codec.label, "mspview", metric=metric).bd_rate
+            sweep.bd[metric] = bd_rate(theirs, ours, versus.label, "mspview", metric=metric).bd_rate
         except (MSPError, ValueError) as e:
             sweep.bd[metric] = str(e)
     emit(Stage("done", 1.0))

@@ -28,14 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("mspview")
     app.setOrganizationName("mspview")
     win = MainWindow(args.model)
-    win.resize(1500, 950)
     win.show()
     status = {"code": 1}
     if args.smoke_test:
         def done(_result) -> None:
             status["code"] = 0
-            print(f"smoke test: encoded {win.image_path.name}: {win.result.readouts[0].bpp:.4f} bpp, "
-                  f"{win.result.readouts[0].psnr:.2f} dB")
+            o = win.session.current.ours.readout
+            print(f"smoke test: encoded {win.session.path.name}: {o.bpp:.4f} bpp, {o.psnr:.2f} dB")
             win.close()
 
         def failed(message: str) -> None:

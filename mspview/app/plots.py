@@ -1,13 +1,19 @@
-"""pyqtgraph views: live LOF curves, this image's RD curves, and bit-allocation views (bars, heat map,
-per channel)."""
+"""pyqtgraph views: live LOF curves, this image's RD curves, and bit-allocation views (bars per scale,
+step and group; maps of bits over the image, summed or one scale at a time; bits per channel). Every
+view has `clear()`, which the window calls when the image changes: no view shows another image's data.
+Legends sit beside the plots, never on the curves."""
 from __future__ import annotations
 
+import csv
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from ..codec.bitstream import Header
 from ..codec.coder import BitMaps
@@ -18,6 +24,23 @@ from .jobs import RDPoint, RDSweep
 # Plain lines repaint fast. exitCleanup off: its atexit pass over graphics items crashes PySide6 at exit.
 pg.setConfigOptions(antialias=False, imageAxisOrder="row-major", exitCleanup=False)
 SCALE_COLOURS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f"]
+SURROGATE, CHECK, BEST = "#4e79a7", "#f28e2b", "#e15759"
+PLOT_MIN = (220, 150)  # no plot is squashed below this (the docks' minimum sizes follow)
+
+
+def legend(*entries: tuple[str, str]) -> QLabel:
+    """A legend as a wrapped line of coloured text beside the plots."""
+    label = QLabel("  ".join(f'<span style="color:{c}">■</span>&nbsp;{t}' for c, t in entries))
+    label.setWordWrap(True)
+    return label
+
+
+def plot_widget(**kw) -> pg.PlotWidget:
+    w = pg.PlotWidget(**kw)
+    w.setMinimumSize(*PLOT_MIN)
+    for axis in ("left", "bottom"):
+        w.getAxis(axis).enableAutoSIPrefix(False)  # "bits per pixel (x0.001)" helps no one
+    return w
 
 
 class LOFCurves(QWidget):
@@ -33,36 +56,39 @@ class LOFCurves(QWidget):
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._redraw)
         self._timer.start(self.REDRAW_MS)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(2, 0, 2, 0)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        outer.addWidget(self.message)
+        row = QHBoxLayout()
+        outer.addLayout(row, 1)
         self.plots = {}
         for key, title, unit in (("bpp", "rate", "bpp"), ("psnr", "distortion", "PSNR dB"), ("cost", "total cost J", "J")):
-            w = pg.PlotWidget(title=title)
+            w = plot_widget(title=title)
             w.setLabel("bottom", "iteration")
             w.setLabel("left", unit)
-            w.getAxis("left").enableAutoSIPrefix(False)
-            w.addLegend(offset=(-5, 5), labelTextSize="7pt")
-            surrogate = w.plot([], [], pen=pg.mkPen("#4e79a7", width=1), name="iteration (surrogate)")
-            checks = w.plot([], [], pen=None, symbol="o", symbolSize=6, symbolBrush="#f28e2b", name="true cost check")
+            surrogate = w.plot([], [], pen=pg.mkPen(SURROGATE, width=1))
+            checks = w.plot([], [], pen=None, symbol="o", symbolSize=6, symbolBrush=CHECK)
             self.plots[key] = (w, surrogate, checks)
-        self.best = self.plots["cost"][0].plot([], [], pen=pg.mkPen("#e15759", width=2), name="best so far")
-        lay.addWidget(self.plots["bpp"][0])
-        lay.addWidget(self.plots["psnr"][0])
-        lay.addWidget(self.plots["cost"][0])
-        self.message = pg.TextItem("", color="#bbbbbb", anchor=(0.5, 0.5))
-        self.message.setPos(0.5, 0.5)  # the middle of an empty plot's default range
-        self.plots["psnr"][0].addItem(self.message)
+            row.addWidget(w)
+        self.best = self.plots["cost"][0].plot([], [], pen=pg.mkPen(BEST, width=2))
+        outer.addWidget(legend((SURROGATE, "each iteration: the noise surrogate (rate of y plus uniform noise, above "
+                                           "the real file's; PSNR of the rounded latent)"),
+                               (CHECK, "true-cost check: the real rate and PSNR"), (BEST, "best so far")))
         self.clear()
 
     def clear(self, message: str = "") -> None:
-        """Empty the curves; `message` says in the middle plot why they will stay empty."""
+        """Empty the curves and reset their axes; `message` says why they will stay empty."""
         self.message.setText(message)
+        self.message.setVisible(bool(message))
         self._iter = {k: ([], []) for k in self.plots}
         self._check = {k: ([], []) for k in self.plots}
         self._best = ([], [])
-        for _, s, c in self.plots.values():
+        for w, s, c in self.plots.values():
             s.setData([], [])
             c.setData([], [])
+            w.enableAutoRange()
         self.best.setData([], [])
 
     def point_count(self) -> int:
@@ -93,8 +119,8 @@ class LOFCurves(QWidget):
 
 
 class RDView(QWidget):
-    """This image's PSNR against bpp: mspview at every trained λ and the comparison codec's sweep
-    (points appear as the sweep measures them), the last encode starred, BD-rates above."""
+    """This image's PSNR against bpp: mspview at every trained λ and the comparison's sweep (points
+    appear as the sweep measures them), the last encode starred, BD-rates above."""
     IDLE = "RD curve (Encode menu): this image at every trained λ and the comparison codec's settings"
 
     def __init__(self, parent=None):
@@ -104,29 +130,30 @@ class RDView(QWidget):
         self.summary = QLabel(self.IDLE)
         self.summary.setWordWrap(True)
         lay.addWidget(self.summary)
-        self.plot = pg.PlotWidget()
+        self.plot = plot_widget()
         self.plot.setLabel("bottom", "bits per pixel")
         self.plot.setLabel("left", "PSNR-RGB dB")
         self.plot.showGrid(x=True, y=True, alpha=0.3)
-        self.plot.addLegend(offset=(-5, 5), labelTextSize="7pt")
         lay.addWidget(self.plot, 1)
+        self.key = legend((SCALE_COLOURS[0], "mspview (fast)"), (CHECK, "comparison"), (BEST, "last encode ★"))
+        lay.addWidget(self.key)
         self.hover = QLabel("hover a point for its file")
         lay.addWidget(self.hover)
         self.plot.scene().sigMouseMoved.connect(self._on_move)
-        self.ours = self.plot.plot([], [], pen=pg.mkPen("#4e79a7", width=2), symbol="o", symbolSize=6,
-                                   symbolBrush="#4e79a7", name="mspview (fast)")
-        self.theirs = self.plot.plot([], [], pen=pg.mkPen("#f28e2b", width=1), symbol="s", symbolSize=5,
-                                     symbolBrush="#f28e2b", name="comparison codec")
-        self.current = self.plot.plot([], [], pen=None, symbol="star", symbolSize=14, symbolBrush="#e15759",
-                                      name="last encode")
+        self.ours = self.plot.plot([], [], pen=pg.mkPen(SCALE_COLOURS[0], width=2), symbol="o", symbolSize=6,
+                                   symbolBrush=SCALE_COLOURS[0])
+        self.theirs = self.plot.plot([], [], pen=pg.mkPen(CHECK, width=1), symbol="s", symbolSize=5, symbolBrush=CHECK)
+        self.current = self.plot.plot([], [], pen=None, symbol="star", symbolSize=14, symbolBrush=BEST)
         self.clear()
 
     def clear(self) -> None:
         self.summary.setText(self.IDLE)
+        self.hover.setText("hover a point for its file")
         self.points: list[RDPoint] = []
         self.ours.setData([], [])
         self.theirs.setData([], [])
         self.current.setData([], [])
+        self.plot.enableAutoRange()
 
     def add_point(self, point: RDPoint) -> None:
         self.points.append(point)
@@ -141,9 +168,8 @@ class RDView(QWidget):
         self.points = list(sweep.points)
         self._redraw()
         if sweep.codec:
-            legend = self.plot.getPlotItem().legend
-            legend.removeItem(self.theirs)
-            legend.addItem(self.theirs, sweep.codec_label)
+            self.key.setText(legend((SCALE_COLOURS[0], "mspview (fast)"), (CHECK, sweep.codec_label),
+                                    (BEST, "last encode ★")).text())
             parts = [f"{name} {v:+.1f} %" if isinstance(v, float) else f"{name}: {v}"
                      for name, v in (("PSNR", sweep.bd["psnr"]), ("MS-SSIM", sweep.bd["ms_ssim"]))]
             self.summary.setText(f"BD-rate of mspview (fast) against {sweep.codec_label} on this image "
@@ -155,6 +181,7 @@ class RDView(QWidget):
         """The measured point within `pixels` screen pixels of (bpp, psnr), if any."""
         vb = self.plot.getPlotItem().vb
         (xr, yr), (w, h) = vb.viewRange(), (max(vb.width(), 1.0), max(vb.height(), 1.0))
+
         def dist(p: RDPoint) -> float:
             return math.hypot((p.bpp - bpp) / (xr[1] - xr[0]) * w, (p.psnr - psnr) / (yr[1] - yr[0]) * h)
         near = min(self.points, key=dist, default=None)
@@ -164,21 +191,32 @@ class RDView(QWidget):
         at = self.plot.getPlotItem().vb.mapSceneToView(pos)
         p = self.point_near(at.x(), at.y())
         if p:
-            setting = f"λ {p.setting:g}" if p.codec == "mspview" else f"setting {p.setting:g}"
+            setting = f"λ {p.setting:g}" if p.codec.startswith("mspview") else f"setting {p.setting:g}"
             ssim = f", MS-SSIM {p.ms_ssim:.4f}" if math.isfinite(p.ms_ssim) else ""
             self.hover.setText(f"{p.codec} {setting}: {p.nbytes:,} bytes, {p.bpp:.4f} bpp, {p.psnr:.2f} dB{ssim}")
 
-    def set_current(self, bpp: float, psnr: float | None) -> None:
-        self.current.setData([bpp], [psnr]) if psnr is not None else self.current.setData([], [])
+    def set_current(self, bpp: float | None, psnr: float | None) -> None:
+        self.current.setData([bpp], [psnr]) if psnr is not None and bpp is not None else self.current.setData([], [])
+
+
+MAP_CHOICES = ("all scales", "base", "scale 2", "scale 1", "scale 0")
+
+
+def map_scale(choice: str, num_scales: int) -> int | None:
+    """The scale a map choice shows (None: all summed)."""
+    if choice == "all scales":
+        return None
+    return num_scales if choice == "base" else int(choice.split()[1])
 
 
 class HeatMap(pg.GraphicsLayoutWidget):
-    """Estimated bits per latent position (16x16 pixels each) over the image, with colour bar,
-    opacity and hover values."""
+    """Bits per latent position (16x16 pixels each) over the image, with colour bar, opacity and hover
+    values."""
     hovered = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.setMinimumSize(*PLOT_MIN)
         self.view = self.addViewBox(lockAspect=True, invertY=True)
         self.base = pg.ImageItem()
         self.heat = pg.ImageItem()
@@ -189,13 +227,20 @@ class HeatMap(pg.GraphicsLayoutWidget):
         self.bar.setImageItem(self.heat, insert_in=None)
         self.addItem(self.bar)
         self.bits: np.ndarray | None = None
+        self.what = ""
         self.last_hover = ""
         self.scene().sigMouseMoved.connect(self._on_move)
 
-    def set_data(self, image: np.ndarray, bits: np.ndarray) -> None:
+    def reset(self) -> None:
+        """Empty. (Not `clear`: GraphicsLayoutWidget binds its layout's clear() over that name.)"""
+        self.bits, self.last_hover = None, ""
+        self.base.clear()
+        self.heat.clear()
+
+    def set_data(self, image: np.ndarray, bits: np.ndarray, what: str) -> None:
         gray = image.mean(axis=2) if image.ndim == 3 else image
         self.base.setImage(gray.astype(np.float32), levels=(0, 255))
-        self.bits = bits
+        self.bits, self.what = bits, what
         hi = float(np.percentile(bits, 99)) if bits.size else 1.0
         self.heat.setImage(bits.astype(np.float32), levels=(0, max(hi, 1e-6)))
         self.heat.setRect(0, 0, 16 * bits.shape[1], 16 * bits.shape[0])  # one latent position = 16x16 pixels
@@ -211,7 +256,8 @@ class HeatMap(pg.GraphicsLayoutWidget):
         i, j = int(y // 16), int(x // 16)
         if not (0 <= i < self.bits.shape[0] and 0 <= j < self.bits.shape[1]):
             return ""
-        return f"pixel ({int(x)}, {int(y)}) latent ({j}, {i}): {self.bits[i, j]:.1f} bits ({self.bits[i, j] / 256:.3f} bpp)"
+        return (f"pixel ({int(x)}, {int(y)}) latent ({j}, {i}), {self.what}: {self.bits[i, j]:.1f} bits "
+                f"({self.bits[i, j] / 256:.3f} bpp)")
 
     def _on_move(self, pos) -> None:
         p = self.view.mapSceneToView(pos)
@@ -222,59 +268,92 @@ class HeatMap(pg.GraphicsLayoutWidget):
 
 
 class BitAllocation(QTabWidget):
-    """Bytes per chunk (estimated) and per scale (exact, from the file), a spatial heat map, and
-    estimated bits per channel."""
+    """Bytes per chunk (estimated) and per scale (exact, from the file); a map of bits over the image
+    (all scales or one); estimated bits per channel, by group. Everything exports (PNG and numbers)."""
     hovered = Signal(str)
+    map_changed = Signal(str)  # the map choice, for the compare view's overlay
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.header: Header | None = None
+        self.maps: BitMaps | None = None
         chunk_page = QWidget()
         chunk_lay = QVBoxLayout(chunk_page)
         chunk_lay.setContentsMargins(4, 2, 4, 0)
         # a wrapped label, not the plot title: a title is clipped when the dock is narrow
-        self.scale_bytes = QLabel("exact bytes per scale: encode or open a file")
+        self.scale_bytes = QLabel()
         self.scale_bytes.setWordWrap(True)
         chunk_lay.addWidget(self.scale_bytes)
-        self.chunks = pg.PlotWidget()
+        self.chunks = plot_widget()
         self.chunks.setLabel("left", "bytes per chunk (estimated)")
         self.chunks.showGrid(y=True, alpha=0.3)
         chunk_lay.addWidget(self.chunks, 1)
-        self.chunk_hover = QLabel("hover a bar for its chunk")
+        self.chunk_hover = QLabel()
         chunk_lay.addWidget(self.chunk_hover)
         self.chunk_rows: list[str] = []
         self.chunks.scene().sigMouseMoved.connect(self._on_chunk_move)
         self.addTab(chunk_page, "Per scale / step / group")
+
         heat_page = QWidget()
         lay = QVBoxLayout(heat_page)
         lay.setContentsMargins(0, 0, 0, 0)
         self.heat = HeatMap()
         self.heat.hovered.connect(self.hovered)
         row = QHBoxLayout()
+        self.map_choice = QComboBox()
+        self.map_choice.addItems(MAP_CHOICES)
+        self.map_choice.setToolTip("all scales summed, or the bits one scale spends; each coded position's bits "
+                                   "spread over the image block it stands for")
+        self.map_choice.currentTextChanged.connect(self._show_map)
+        row.addWidget(self.map_choice)
         row.addWidget(QLabel("opacity"))
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(70)
         self.opacity.valueChanged.connect(lambda v: self.heat.set_opacity(v / 100))
         row.addWidget(self.opacity)
-        self.hover_label = QLabel("hover the map for values")
-        row.addWidget(self.hover_label, 1)
-        self.heat.hovered.connect(self.hover_label.setText)
         lay.addLayout(row)
+        self.hover_label = QLabel()
+        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.heat.hovered.connect(self.hover_label.setText)
+        lay.addWidget(self.hover_label)
         lay.addWidget(self.heat, 1)
-        self.addTab(heat_page, "Spatial heat map")
-        self.channels = pg.PlotWidget(title="estimated bits per latent channel (sorted by group)")
-        self.channels.setLabel("bottom", "channel")
-        self.channels.setLabel("left", "bits")
-        self.addTab(self.channels, "Per channel")
+        self.addTab(heat_page, "Map over the image")
+
+        channel_page = QWidget()
+        clay = QVBoxLayout(channel_page)
+        clay.setContentsMargins(4, 2, 4, 0)
+        self.channels = plot_widget()
+        self.channels.setLabel("bottom", "latent channel (groups of the MSP steps marked)")
+        self.channels.setLabel("left", "bits (estimated)")
+        clay.addWidget(self.channels, 1)
+        self.channel_hover = QLabel()
+        clay.addWidget(self.channel_hover)
+        self.channels.scene().sigMouseMoved.connect(self._on_channel_move)
+        self.addTab(channel_page, "Per channel")
         self.heat.set_opacity(0.7)
+        self.image: np.ndarray | None = None
+        self.clear()
+
+    def clear(self) -> None:
+        """Empty: the bars, the map, the channels (a new image, or no result yet)."""
+        self.header, self.maps, self.image = None, None, None
+        self.chunks.clear()
+        self.channels.clear()
+        self.heat.reset()
+        self.chunk_rows = []
+        self.scale_bytes.setText("exact bytes per scale: encode or open a file")
+        self.chunk_hover.setText("hover a bar for its chunk")
+        self.hover_label.setText("hover the map for values")
+        self.channel_hover.setText("hover a bar for its channel")
 
     def set_data(self, header: Header, maps: BitMaps, image: np.ndarray) -> None:
+        self.header, self.maps, self.image = header, maps, image
         self.chunks.clear()
         keys = list(maps.chunks)
-        x = np.arange(len(keys))
         ys = np.array([maps.chunks[k] / 8 for k in keys], float)
         brushes = [SCALE_COLOURS[k.scale % len(SCALE_COLOURS)] for k in keys]
-        self.chunks.addItem(pg.BarGraphItem(x=x, height=ys, width=0.8, brushes=brushes))
+        self.chunks.addItem(pg.BarGraphItem(x=np.arange(len(keys)), height=ys, width=0.8, brushes=brushes))
         self.chunks.getAxis("bottom").setTicks(chunk_ticks(keys))
         total = max(float(ys.sum()), 1e-9)
         self.chunk_rows = [f"{k}: {y:.0f} B ({100 * y / total:.1f} % of the estimate)" for k, y in zip(keys, ys)]
@@ -283,17 +362,84 @@ class BitAllocation(QTabWidget):
         self.scale_bytes.setText(f"exact bytes per scale stream (from the file): {exact}")
         self.channels.clear()
         self.channels.addItem(pg.BarGraphItem(x=np.arange(len(maps.channels)), height=maps.channels, width=0.9,
-                                              brush="#4e79a7"))
-        self.heat.set_data(image, maps.spatial)
+                                              brush=SCALE_COLOURS[0]))
+        for g in range(1, header.groups):  # group boundaries of the steps' channel groups
+            self.channels.addItem(pg.InfiniteLine(g * header.channels // header.groups - 0.5, angle=90,
+                                                  pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine)))
+        self._show_map(self.map_choice.currentText())
+
+    def map(self, choice: str | None = None) -> np.ndarray | None:
+        """The bits map of a choice (MAP_CHOICES), or None without data."""
+        if self.maps is None:
+            return None
+        return self.maps.density(map_scale(choice or self.map_choice.currentText(), self.header.num_scales))
+
+    def _show_map(self, choice: str) -> None:
+        if self.maps is not None:
+            self.heat.set_data(self.image, self.map(choice), choice)
+        self.map_changed.emit(choice)
 
     def chunk_at(self, x: float) -> str:
         i = int(round(x))
         return self.chunk_rows[i] if 0 <= i < len(self.chunk_rows) else ""
 
+    def channel_at(self, x: float) -> str:
+        if self.maps is None:
+            return ""
+        c = int(round(x))
+        if not 0 <= c < len(self.maps.channels):
+            return ""
+        group = c // (self.header.channels // self.header.groups)
+        return f"channel {c} (group {group}): {self.maps.channels[c]:.0f} bits ({self.maps.channels[c] / 8:.0f} B)"
+
     def _on_chunk_move(self, pos) -> None:
         text = self.chunk_at(self.chunks.getPlotItem().vb.mapSceneToView(pos).x())
         if text:
             self.chunk_hover.setText(text)
+
+    def _on_channel_move(self, pos) -> None:
+        text = self.channel_at(self.channels.getPlotItem().vb.mapSceneToView(pos).x())
+        if text:
+            self.channel_hover.setText(text)
+            self.hovered.emit(text)
+
+    def export(self, folder: Path, stem: str) -> list[Path]:
+        """The maps as PNG (bits over the image, per choice) and NumPy, and the tables as CSV and JSON."""
+        if self.maps is None:
+            return []
+        from PIL import Image
+
+        from .compare_view import heat_colours
+
+        out = []
+        arrays = {}
+        for choice in MAP_CHOICES:
+            bits = self.map(choice)
+            if choice != "all scales" and not bits.any():
+                continue
+            key = choice.replace(" ", "_")
+            arrays[key] = bits
+            top = float(np.percentile(bits, 99)) or 1.0
+            rgb = heat_colours(bits, top)
+            path = folder / f"{stem}_bits_{key}.png"
+            Image.fromarray(np.repeat(np.repeat(rgb, 16, 0), 16, 1)).save(path)
+            out.append(path)
+        np.savez_compressed(folder / f"{stem}_bits.npz", **arrays, per_channel=self.maps.channels)
+        out.append(folder / f"{stem}_bits.npz")
+        with open(folder / f"{stem}_bits_chunks.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["chunk", "scale", "step", "group", "estimated_bits"])
+            for k, bits in self.maps.chunks.items():
+                w.writerow([str(k), k.scale, STEP_NAMES[k.step], k.group, round(bits, 1)])
+        out.append(folder / f"{stem}_bits_chunks.csv")
+        (folder / f"{stem}_bits.json").write_text(json.dumps({
+            "scale_bytes": {str(r.scale): r.nbytes for r in self.header.scales},
+            "chunk_bits": {str(k): round(v, 1) for k, v in self.maps.chunks.items()},
+            "channel_bits": [round(float(v), 1) for v in self.maps.channels],
+            "map_grid": "bits per latent position (16 x 16 pixels), in bits_*.npz and the PNGs (x16 upscaled)",
+        }, indent=1))
+        out.append(folder / f"{stem}_bits.json")
+        return out
 
 
 def chunk_ticks(keys: list) -> list[list[tuple[float, str]]]:

@@ -1,9 +1,8 @@
-"""The main window: compare view in the centre, docks for controls, LOF curves, progressive decode,
-bit allocation and readouts. All codec work runs in a JobRunner thread."""
+"""The main window: compare view in the centre; docks for controls, readouts, LOF curves, this image's RD
+curves, bit allocation and the progressive decode. The working state is a Qt-free Session; all codec
+work runs in the worker process (workers.JobRunner), handed the job functions of jobs.py."""
 from __future__ import annotations
 
-import csv
-import json
 import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -11,33 +10,42 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QHBoxLayout, QHeaderView, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QPushButton, QScrollArea, QSlider, QTableWidget, QTableWidgetItem,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import QRect, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence, QPixmap
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QPushButton, QScrollArea, QSlider, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
+from .. import __version__
 from ..codec import profiles
 from ..codec.coder import Preview
 from ..codec.errors import MSPError
-from ..codec.imageio import LoadedImage, load_image, save_image
+from ..codec.imageio import load_image, save_image
 from ..codec.lof import LOFEvent
-from ..codec.model import ModelConfig
 from ..codec.weights import read_card
 from ..eval import classical
+from ..eval.metrics import psnr
+from ..eval.targets import Target
 from ..resources import ICON
-from . import jobs
+from . import jobs, report
 from .compare_view import CompareCanvas, error_map, to_qimage
 from .plots import BitAllocation, LOFCurves, RDView
+from .readouts import ReadoutsPanel
+from .session import Session, View, headline
 from .workers import JobRunner
 
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.ppm *.pgm *.gif);;All files (*)"
 LAMBDA_STEPS = 200  # slider positions, log-spaced over the trained range
+OPEN_FILTER = ("Images and .msp files (*.msp *.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.ppm *.pgm *.gif);;"
+               "All files (*)")
+RATE_MODES = (("λ", None), ("target bpp", "bpp"), ("target size (KB)", "bytes"), ("target PSNR (dB)", "psnr"))
+COMPACT_HEIGHT = 900  # below this many pixels of screen, the bottom docks share one tabbed area
+LAYOUT_VERSION = 2  # saved dock layouts of other versions are not restored
+FRAME = 4  # pixels a window manager's frame may add around the window (the title bar: 24 more)
 
 
 class PreviewStrip(QWidget):
-    """One thumbnail per decoded scale with bits read so far, bpp and PSNR; click to view large."""
+    """One picture per decoded scale: bytes read so far, share of the file, bpp and PSNR; click to view
+    it large."""
     chosen = Signal(int)
 
     def __init__(self, parent=None):
@@ -52,17 +60,19 @@ class PreviewStrip(QWidget):
             b.deleteLater()
         self.buttons = []
 
-    def add(self, preview: Preview, psnr_db: float | None) -> None:
+    def add(self, preview: Preview, psnr_db: float | None, file_bytes: int | None) -> None:
         b = QToolButton()
         b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
         img = to_qimage(preview.image)
-        b.setIcon(QIcon(QPixmap.fromImage(img.scaled(QSize(160, 110), Qt.AspectRatioMode.KeepAspectRatio,
+        b.setIcon(QIcon(QPixmap.fromImage(img.scaled(QSize(150, 100), Qt.AspectRatioMode.KeepAspectRatio,
                                                      Qt.TransformationMode.SmoothTransformation))))
-        b.setIconSize(QSize(160, 110))
-        scale_name = "base" if preview.scales_done == 1 else f"+scale {preview.total_scales - preview.scales_done}"
-        q = f"  {psnr_db:.2f} dB" if psnr_db is not None else ""
-        b.setText(f"{preview.scales_done}/{preview.total_scales} ({scale_name})\n"
-                  f"{preview.bytes_read} B  {preview.bpp:.3f} bpp{q}")
+        b.setIconSize(QSize(150, 100))
+        share = f", {100 * preview.bytes_read / file_bytes:.0f} % of the file" if file_bytes else ""
+        q = f", {psnr_db:.2f} dB" if psnr_db is not None else ""
+        b.setText(f"{preview.scales_done} of {preview.total_scales} scales\n{preview.bytes_read:,} B{share}\n"
+                  f"{preview.bpp:.3f} bpp{q}")
+        b.setToolTip("what the bytes read so far show: the scales decoded, every finer position at the "
+                     "model's predicted mean")
         i = len(self.buttons)
         b.clicked.connect(lambda _=False, i=i: self.chosen.emit(i))
         self.row.insertWidget(i, b)
@@ -70,98 +80,126 @@ class PreviewStrip(QWidget):
 
 
 class MainWindow(QMainWindow):
-    job_finished = Signal(object)  # an encode or decode: a jobs.JobResult
+    job_finished = Signal(object)  # an encode or decode: a jobs.EncodeResult
     rd_finished = Signal(object)  # an RD sweep: a jobs.RDSweep
-    job_failed = Signal(str)
+    job_failed = Signal(str)  # why a job stopped ("" when cancelled)
     image_loaded = Signal(object)  # the path, once its pixels are in
     image_failed = Signal(str)  # why an image file could not be opened
 
     def __init__(self, model_path: str | None = None, settings: QSettings | None = None):
         super().__init__()
-        self.setWindowTitle("mspview")
         if ICON.is_file():
             self.setWindowIcon(QIcon(str(ICON)))
         self.settings = settings or QSettings("mspview", "mspview")
-        self.lambdas, self.expected = trained_lambdas(model_path)
+        self.model_path = model_path
+        self.card, self.config = self._card(model_path)
+        self.lambdas = self.config.lambdas
+        self.expected = sorted(self.card.get("kodak_fast", []), key=lambda p: p["lambda"])
         self.runner = JobRunner(model_path, self)
-        self.image: LoadedImage | None = None
-        self.image_path: Path | None = None
-        self.result: jobs.JobResult | None = None
-        self.previews: list[Preview] = []
+        self.session = Session()
+        self.previews: list[Preview] = []  # what the strip shows (the current result's mspview file)
         self.last_error = ""
         self._job_started = 0.0
+        self._cancelling = False
+        self._pending_open: Path | None = None  # a .msp being decoded: remembered once it decodes
         # Image files decode off the UI thread (a 64 MP PNG takes seconds); a timer collects the result.
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mspview-load")
         self._loading: tuple[Path, Future] | None = None
         self._load_timer = QTimer(self, interval=30, timeout=self._collect_image)
-        self._build_ui()
+        self._build_view()
+        self._build_controls()
+        self._build_docks()
+        self._build_menus()
+        self._default_state = self.saveState(LAYOUT_VERSION)
         self._restore_settings()
         self.runner.event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self._on_failed)
         self.runner.busy_changed.connect(self._on_busy)
         self.setAcceptDrops(True)
+        self._update_title()
 
-    # ------------------------------------------------------------------ UI
-    def _build_ui(self) -> None:
+    @staticmethod
+    def _card(model_path):
+        """The weights' card (trained lambdas, Kodak figures), read without loading them: an unreadable
+        card falls back to defaults, and the worker reports the real error."""
+        from ..codec.model import ModelConfig
+        try:
+            return read_card(model_path)
+        except MSPError:
+            return {}, ModelConfig()
+
+    # ------------------------------------------------------------------ building the UI
+    def _build_view(self) -> None:
         self.canvas = CompareCanvas()
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
         bar = QHBoxLayout()
         self.mode_group = QButtonGroup(self)
-        for i, (mode, text) in enumerate((("split", "Split slider"), ("side", "Side by side"))):
+        for i, (mode, text, tip) in enumerate((("split", "Split", "two images under a draggable split"),
+                                               ("side", "Side by side", "every image, one pane each"),
+                                               ("diff", "Difference", "the difference of the two split images"))):
             b = QPushButton(text)
+            b.setToolTip(tip)
             b.setCheckable(True)
             b.setChecked(i == 0)
             b.clicked.connect(lambda _=False, m=mode: self.set_compare_mode(m))
             self.mode_group.addButton(b, i)
             bar.addWidget(b)
-        for text, fn in (("Fit", self.canvas.fit), ("100 %", lambda: self.canvas.set_zoom(1.0)),
-                         ("400 %", lambda: self.canvas.set_zoom(4.0)), ("1600 %", lambda: self.canvas.set_zoom(16.0))):
-            b = QPushButton(text)
-            b.clicked.connect(fn)
-            bar.addWidget(b)
-        # Squoosh-style: any two of the images (original, mspview, classical files) on either side of the split
+        # Squoosh-style: any two of the images (original, every result kept) on either side of the split
         self.split_left, self.split_right = QComboBox(), QComboBox()
-        self.split_left.setToolTip("what the left half of the split view shows")
-        self.split_right.setToolTip("what the right half of the split view shows")
-        bar.addWidget(QLabel("  split:"))
-        for i, box in enumerate((self.split_left, self.split_right)):
-            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        for box, side in ((self.split_left, "left"), (self.split_right, "right")):
+            box.setToolTip(f"what the {side} half of the split (and of a difference) shows")
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(14)
             box.currentIndexChanged.connect(self._refresh_canvas)
-            if i:
-                bar.addWidget(QLabel("|"))
-            bar.addWidget(box)
-        # where each codec errs, at the same bpp: each decoded image as its error map, the original as is
+            box.activated.connect(lambda _i, box=box: self._on_split_choice(box))
+        bar.addWidget(self.split_left)
+        bar.addWidget(QLabel("|"))
+        bar.addWidget(self.split_right)
         self.show_box = QComboBox()
         for text, gain in (("pixels", 0), ("error ×4", 4), ("error ×16", 16)):
             self.show_box.addItem(text, gain)
         self.show_box.setToolTip("error ×k: RMS difference to the original over R, G, B, times k, as colours "
                                  "(black: exact; bright: 64/k or more); hover for the signed difference")
         self.show_box.currentIndexChanged.connect(self._refresh_canvas)
-        bar.addWidget(QLabel("  show:"))
         bar.addWidget(self.show_box)
+        self.overlay_box = QCheckBox("bits")
+        self.overlay_box.setToolTip("lay the bit-allocation map (Bit allocation dock: which scales, opacity) over "
+                                    "the images; hover for the bits at each latent position")
+        self.overlay_box.toggled.connect(self._refresh_overlay)
+        bar.addWidget(self.overlay_box)
         bar.addStretch(1)
         lay.addLayout(bar)
         lay.addWidget(self.canvas, 1)
         self.setCentralWidget(central)
         self.canvas.hovered.connect(lambda s: self.statusBar().showMessage(s, 4000))
+        self.device_label = QLabel()
+        self.statusBar().addPermanentWidget(self.device_label)
 
-        # controls dock
+    def _build_controls(self) -> None:
         ctl = QWidget()
+        ctl.setMinimumWidth(280)
         form = QFormLayout(ctl)
         self.profile_box = QComboBox()
-        for name, p in profiles.PROFILES.items():
-            self.profile_box.addItem(name)
-        self.profile_info = QLabel()
-        self.profile_info.setWordWrap(True)
+        self.profile_box.addItems(profiles.PROFILES)
         self.profile_box.currentTextChanged.connect(self._on_profile)
         form.addRow("Profile", self.profile_box)
-        # a full-width row with room for five lines: a wrapped label in a form row gets clipped
-        self.profile_info.setMinimumHeight(5 * self.profile_info.fontMetrics().lineSpacing() + 4)
+        self.profile_info = QLabel()
+        self.profile_info.setWordWrap(True)
         self.profile_info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         form.addRow(self.profile_info)
+        self.rate_mode = QComboBox()
+        for text, kind in RATE_MODES:
+            self.rate_mode.addItem(text, kind)
+        self.rate_mode.setToolTip("a λ, or a target the encode meets by bisection on λ with real files")
+        self.rate_mode.currentIndexChanged.connect(self._on_rate_mode)
+        form.addRow("Rate", self.rate_mode)
+        self.rate_stack = QStackedWidget()
+        lam_page = QWidget()
+        lam_lay = QVBoxLayout(lam_page)
+        lam_lay.setContentsMargins(0, 0, 0, 0)
         self.lam_slider = QSlider(Qt.Orientation.Horizontal)
         self.lam_slider.setRange(0, LAMBDA_STEPS)
         self.lam_spin = QDoubleSpinBox()
@@ -170,9 +208,18 @@ class MainWindow(QMainWindow):
         self.lam_spin.setSingleStep(0.0001)
         self.lam_slider.valueChanged.connect(self._on_lam_slider)
         self.lam_spin.valueChanged.connect(self._on_lam_spin)
-        form.addRow("λ", self.lam_slider)
         self.bpp_hint = QLabel()
-        form.addRow(self.lam_spin, self.bpp_hint)
+        self.bpp_hint.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.lam_spin)
+        row.addWidget(self.lam_slider, 1)
+        lam_lay.addLayout(row)
+        lam_lay.addWidget(self.bpp_hint)
+        self.rate_stack.addWidget(lam_page)
+        self.target_spin = QDoubleSpinBox()
+        self.target_spin.setDecimals(3)
+        self.rate_stack.addWidget(self.target_spin)
+        form.addRow(self.rate_stack)
         self.device_box = QComboBox()
         if torch.cuda.is_available():
             self.device_box.addItem("cuda")
@@ -183,21 +230,23 @@ class MainWindow(QMainWindow):
         self.codec_box.addItem("none", None)
         for name, c in classical.CODECS.items():
             self.codec_box.addItem(c.label, name)
-        form.addRow("Compare with", self.codec_box)
-        form.addRow("", QLabel("matched to the same bpp by bisection"))
+        self.codec_box.addItem("another mspview model…", "choose-model")
+        self.codec_box.setToolTip("matched to mspview's bpp and to its PSNR by bisection; another mspview model "
+                                  "(weights you trained) is matched on its λ")
+        self.codec_box.activated.connect(self._on_codec_choice)
+        form.addRow("Compare", self.codec_box)
         buttons = QHBoxLayout()
         self.encode_btn = QPushButton("Encode")
         self.encode_btn.clicked.connect(self.encode)
+        self.rd_btn = QPushButton("RD curve")
+        self.rd_btn.setToolTip("this image at every trained λ (fast) and the comparison's settings: its own RD "
+                               "curves and BD-rates")
+        self.rd_btn.clicked.connect(self.rd_sweep)
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setEnabled(False)
         self.cancel_btn.clicked.connect(self.cancel)
-        self.rd_btn = QPushButton("RD curve")
-        self.rd_btn.setToolTip("this image at every trained λ (fast) and the comparison codec's settings: "
-                               "its own RD curves and BD-rates")
-        self.rd_btn.clicked.connect(self.rd_sweep)
-        buttons.addWidget(self.encode_btn)
-        buttons.addWidget(self.rd_btn)
-        buttons.addWidget(self.cancel_btn)
+        for b in (self.encode_btn, self.rd_btn, self.cancel_btn):
+            buttons.addWidget(b)
         form.addRow(buttons)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -205,55 +254,36 @@ class MainWindow(QMainWindow):
         self.stage.setWordWrap(True)
         form.addRow(self.progress)
         form.addRow(self.stage)
-        self.controls_dock = self._dock("Controls", ctl, Qt.DockWidgetArea.LeftDockWidgetArea)
+        scroll = QScrollArea()
+        scroll.setWidget(ctl)
+        scroll.setWidgetResizable(True)
+        self.controls_dock = self._dock("Controls", scroll, Qt.DockWidgetArea.LeftDockWidgetArea)
 
+    def _build_docks(self) -> None:
+        self.readouts = ReadoutsPanel()
+        self.table_dock = self._dock("Readouts", self.readouts, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.curves = LOFCurves()
         self.curves_dock = self._dock("LOF curves", self.curves, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.rd = RDView()
         self.rd_dock = self._dock("RD curve (this image)", self.rd, Qt.DockWidgetArea.BottomDockWidgetArea)
+        bits_page = QWidget()
+        bl = QVBoxLayout(bits_page)
+        bl.setContentsMargins(0, 0, 0, 0)
         self.bits = BitAllocation()
         self.bits.hovered.connect(lambda s: self.statusBar().showMessage(s, 4000))
-        self.bits_dock = self._dock("Bit allocation", self.bits, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.bits.map_changed.connect(self._refresh_overlay)
+        self.bits.opacity.valueChanged.connect(self._refresh_overlay)
+        bl.addWidget(self.bits, 1)
+        self.bits_dock = self._dock("Bit allocation", bits_page, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.strip = PreviewStrip()
         self.strip.chosen.connect(self.show_preview)
         scroll = QScrollArea()
         scroll.setWidget(self.strip)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumHeight(170)
+        scroll.setMinimumHeight(150)
         self.strip_dock = self._dock("Progressive decode", scroll, Qt.DockWidgetArea.BottomDockWidgetArea)
-        # One column per codec, so that a narrow dock shows every figure and the notes (wrapped) without
-        # scrolling; the headline says what a comparison is for: the dB gap and the size saved.
-        readouts = QWidget()
-        lay = QVBoxLayout(readouts)
-        lay.setContentsMargins(4, 2, 4, 2)
-        self.headline = QLabel("encode to compare")
-        self.headline.setWordWrap(True)
-        self.headline.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        lay.addWidget(self.headline)
-        self.table = QTableWidget(len(READOUT_ROWS), 0)
-        self.table.setVerticalHeaderLabels(READOUT_ROWS)
-        self.table.setWordWrap(True)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        lay.addWidget(self.table, 1)
-        self.table_dock = self._dock("Readouts", readouts, Qt.DockWidgetArea.LeftDockWidgetArea)
-        # progressive strip under the compare view; LOF curves | bit allocation side by side below it;
-        # the left column (controls, readouts) runs the full height, so the readouts need no scrolling
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.splitDockWidget(self.strip_dock, self.curves_dock, Qt.Orientation.Vertical)
-        self.splitDockWidget(self.curves_dock, self.bits_dock, Qt.Orientation.Horizontal)
-        self.tabifyDockWidget(self.curves_dock, self.rd_dock)
-        self.curves_dock.raise_()
-        self.resizeDocks([self.strip_dock, self.curves_dock], [175, 300], Qt.Orientation.Vertical)
-        self.resizeDocks([self.controls_dock], [330], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.controls_dock, self.table_dock], [330, 500], Qt.Orientation.Vertical)
-        self.resizeDocks([self.curves_dock, self.bits_dock], [700, 500], Qt.Orientation.Horizontal)
-
-        self.device_label = QLabel()
-        self.statusBar().addPermanentWidget(self.device_label)
-        self._build_menus()
-        self._on_profile(self.profile_box.currentText())
-        self._update_title()
+        self._arrange_docks()
 
     def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
         d = QDockWidget(title, self)
@@ -262,36 +292,97 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, d)
         return d
 
+    def _arrange_docks(self) -> None:
+        """The default layout for this screen: a small screen's bottom docks share one tabbed area,
+        a large one's strip runs above the LOF/RD tabs beside the bit allocation. The left column
+        (controls, readouts) runs the full height."""
+        compact = self._screen().height() < COMPACT_HEIGHT
+        bottom = (self.strip_dock, self.curves_dock, self.rd_dock, self.bits_dock)
+        for d in bottom:
+            d.setFloating(False)
+            d.show()
+            self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d)
+        for d in (self.controls_dock, self.table_dock):
+            d.setFloating(False)
+            d.show()
+            self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d)
+        self.splitDockWidget(self.controls_dock, self.table_dock, Qt.Orientation.Vertical)
+        if compact:
+            for d in bottom[1:]:
+                self.tabifyDockWidget(self.strip_dock, d)
+            self.strip_dock.raise_()
+            self.resizeDocks([self.strip_dock], [240], Qt.Orientation.Vertical)
+        else:
+            self.splitDockWidget(self.strip_dock, self.curves_dock, Qt.Orientation.Vertical)
+            self.splitDockWidget(self.curves_dock, self.bits_dock, Qt.Orientation.Horizontal)
+            self.tabifyDockWidget(self.curves_dock, self.rd_dock)
+            self.curves_dock.raise_()
+            self.resizeDocks([self.strip_dock, self.curves_dock], [175, 290], Qt.Orientation.Vertical)
+            self.resizeDocks([self.curves_dock, self.bits_dock], [700, 500], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.controls_dock], [310], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.controls_dock, self.table_dock], [420 if not compact else 400, 400],
+                         Qt.Orientation.Vertical)
+
+    def _screen(self):
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry()
+
+    def fit_to_screen(self) -> None:
+        """Open at a size the screen holds: 1500 x 950 where it fits, else 95 % of the screen."""
+        avail = self._screen()
+        w, h = min(1500, int(avail.width() * 0.96)), min(950, int(avail.height() * 0.94))
+        self.setGeometry(avail.x() + (avail.width() - w) // 2, avail.y() + (avail.height() - h) // 2, w, h)
+
+    def reset_layout(self) -> None:
+        """View → Reset layout: the default size and docks for this screen."""
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        self._arrange_docks()
+        self.fit_to_screen()
+
     def _build_menus(self) -> None:
         m = self.menuBar().addMenu("&File")
         self._action(m, "&Open image or .msp…", self.open_dialog, QKeySequence.StandardKey.Open)
         self.recent_menu = m.addMenu("Open &recent")
-        self.save_action = self._action(m, "&Save .msp…", self.save_msp, QKeySequence.StandardKey.Save)
+        m.addSeparator()
+        self._action(m, "&Save .msp…", self.save_msp, QKeySequence.StandardKey.Save)
+        self._action(m, "Save &comparison files…", self.save_comparison_files)
         self._action(m, "Export &reconstruction (PNG)…", self.export_reconstruction)
         self._action(m, "Export comparison re&port…", self.export_report)
+        self._action(m, "Export &bit maps…", self.export_bit_maps)
         m.addSeparator()
         self._action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         v = self.menuBar().addMenu("&View")
-        self._action(v, "&Split slider", lambda: self.set_compare_mode("split"))
+        self._action(v, "&Split", lambda: self.set_compare_mode("split"))
         self._action(v, "Side &by side", lambda: self.set_compare_mode("side"))
-        self._action(v, "&Fit", self.canvas.fit)
+        self._action(v, "&Difference of the two", lambda: self.set_compare_mode("diff"), "Ctrl+D")
+        v.addSeparator()
+        self._action(v, "&Fit", self.canvas.fit, "Ctrl+0")
+        self._action(v, "Zoom &in", lambda: self.canvas.set_zoom(self.canvas.zoom * 2), QKeySequence.StandardKey.ZoomIn)
+        self._action(v, "Zoom &out", lambda: self.canvas.set_zoom(self.canvas.zoom / 2), QKeySequence.StandardKey.ZoomOut)
+        self._action(v, "&100 %", lambda: self.canvas.set_zoom(1.0))
         for i, key in enumerate(("Ctrl+1", "Ctrl+2", "Ctrl+3")):
             self._action(v, f"Show {self.show_box.itemText(i)}", lambda _=False, i=i: self.show_box.setCurrentIndex(i), key)
-        for d in (self.controls_dock, self.curves_dock, self.rd_dock, self.bits_dock, self.strip_dock, self.table_dock):
+        self._action(v, "Bit map over the images", self.overlay_box.toggle, "Ctrl+B")
+        v.addSeparator()
+        for d in (self.controls_dock, self.table_dock, self.curves_dock, self.rd_dock, self.bits_dock, self.strip_dock):
             v.addAction(d.toggleViewAction())
+        self._action(v, "&Reset layout", self.reset_layout)
         e = self.menuBar().addMenu("&Encode")
         self._action(e, "&Encode", self.encode, "Ctrl+E")
         self._action(e, "&RD curve of this image", self.rd_sweep, "Ctrl+R")
         self._action(e, "&Cancel", self.cancel, "Esc")
+        self._action(e, "&Forget kept results", self.forget_results)
         h = self.menuBar().addMenu("&Help")
+        self._action(h, "&Keyboard shortcuts", self.show_shortcuts)
         self._action(h, "&About mspview", self.about)
         self._refresh_recent()
 
     def _action(self, menu, text, fn, shortcut=None) -> QAction:
+        """A menu action; `fn` is called with no arguments (a QAction's `checked` flag is not an argument)."""
         a = QAction(text, self)
         if shortcut is not None:
             a.setShortcut(shortcut)
-        a.triggered.connect(fn)
+        a.triggered.connect(lambda _checked=False: fn())
         menu.addAction(a)
         return a
 
@@ -299,30 +390,37 @@ class MainWindow(QMainWindow):
     def _restore_settings(self) -> None:
         s = self.settings
         self.profile_box.setCurrentText(str(s.value("profile", "fast")))
-        lam = float(s.value("lambda", self.lambdas[(len(self.lambdas) - 1) // 2]))
+        lam = float(s.value("lambda", self.config.default_lambda))
         self.lam_spin.setValue(min(max(lam, self.lambdas[0]), self.lambdas[-1]))
         self._on_lam_spin(self.lam_spin.value())
-        codec = s.value("compare", "webp")
-        i = self.codec_box.findData(codec)
-        self.codec_box.setCurrentIndex(max(0, i))
+        self.codec_box.setCurrentIndex(max(0, self.codec_box.findData(s.value("compare", "webp"))))
         dev = s.value("device", None)
         if dev and self.device_box.findText(str(dev)) >= 0:
             self.device_box.setCurrentText(str(dev))
-        geo = s.value("geometry")
-        if geo is not None:
-            self.restoreGeometry(geo)
+        self._on_profile(self.profile_box.currentText())
+        self._on_rate_mode()
+        rect = [int(v) for v in (s.value("window_rect") or [])]
         state = s.value("window_state")
-        if state is not None:
-            self.restoreState(state)
+        if len(rect) == 4 and state is not None and self._fits(QRect(*rect)):
+            self.setGeometry(QRect(*rect))
+            self.restoreState(state, LAYOUT_VERSION)
+        else:  # first start, or saved on a bigger screen: this screen's default
+            self.fit_to_screen()
+
+    def _fits(self, rect: QRect) -> bool:
+        """Whether a window of `rect` (plus a frame) lies on this screen."""
+        return self._screen().contains(rect.adjusted(-FRAME, -FRAME - 24, FRAME, FRAME))
 
     def _save_settings(self) -> None:
         s = self.settings
         s.setValue("profile", self.profile_box.currentText())
         s.setValue("lambda", self.lam_spin.value())
-        s.setValue("compare", self.codec_box.currentData())
+        compare = self.codec_box.currentData()
+        s.setValue("compare", compare if compare and not compare.startswith("model:") else "none")
         s.setValue("device", self.device_box.currentText())
-        s.setValue("geometry", self.saveGeometry())
-        s.setValue("window_state", self.saveState())
+        g = self.geometry()
+        s.setValue("window_rect", [g.x(), g.y(), g.width(), g.height()])
+        s.setValue("window_state", self.saveState(LAYOUT_VERSION))
         s.sync()
 
     def _recent(self) -> list[str]:
@@ -345,11 +443,29 @@ class MainWindow(QMainWindow):
     def lam(self) -> float:
         return float(self.lam_spin.value())
 
+    def target(self) -> Target | None:
+        kind = self.rate_mode.currentData()
+        if kind is None:
+            return None
+        value = self.target_spin.value()
+        return Target(kind, value * 1000 if kind == "bytes" else value)
+
+    def _on_rate_mode(self, *_) -> None:
+        kind = self.rate_mode.currentData()
+        self.rate_stack.setCurrentIndex(0 if kind is None else 1)
+        ranges = {"bpp": (0.01, 4.0, 0.25, 0.01), "bytes": (0.1, 100000.0, 20.0, 1.0), "psnr": (15.0, 60.0, 32.0, 0.1)}
+        if kind:
+            lo, hi, default, step = ranges[kind]
+            self.target_spin.blockSignals(True)
+            self.target_spin.setRange(lo, hi)
+            self.target_spin.setSingleStep(step)
+            self.target_spin.setValue(default)
+            self.target_spin.blockSignals(False)
+
     def _on_lam_slider(self, v: int) -> None:
         lo, hi = math.log(self.lambdas[0]), math.log(self.lambdas[-1])
-        lam = math.exp(lo + (hi - lo) * v / LAMBDA_STEPS)
         self.lam_spin.blockSignals(True)
-        self.lam_spin.setValue(lam)
+        self.lam_spin.setValue(math.exp(lo + (hi - lo) * v / LAMBDA_STEPS))
         self.lam_spin.blockSignals(False)
         self._update_bpp_hint()
 
@@ -375,30 +491,72 @@ class MainWindow(QMainWindow):
         if p:
             self.profile_info.setText(f"{p.description}\n{profiles.summary(name)}")
 
-    def _update_title(self, *_):
+    def _on_codec_choice(self, index: int) -> None:
+        """'another mspview model…': pick a weights file; it joins the list as its own entry."""
+        if self.codec_box.itemData(index) != "choose-model":
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Weights of another mspview model", str(Path.home()),
+                                              "mspview weights (*.pt)")
+        if not path:
+            self.codec_box.setCurrentIndex(0)
+            return
+        try:
+            read_card(path)
+        except MSPError as e:
+            self.show_error(str(e))
+            self.codec_box.setCurrentIndex(0)
+            return
+        data = f"model:{path}"
+        i = self.codec_box.findData(data)
+        if i < 0:
+            self.codec_box.insertItem(index, f"mspview ({Path(path).name})", data)
+            i = index
+        self.codec_box.setCurrentIndex(i)
+
+    def _update_title(self, *_) -> None:
         dev = self.device_box.currentText().upper()
-        name = f"{self.image_path.name} {self.image.width}×{self.image.height}" if self.image and self.image_path else ""
-        self.setWindowTitle(f"mspview — {name} [device: {dev}]" if name else f"mspview [device: {dev}]")
+        name = self.session.title
+        self.setWindowTitle(f"mspview {__version__} — {name} [device: {dev}]" if name else
+                            f"mspview {__version__} [device: {dev}]")
         self.device_label.setText(f"device: {dev}")
 
     def set_compare_mode(self, mode: str) -> None:
-        self.canvas.set_mode(mode)
-        self.mode_group.button(0 if mode == "split" else 1).setChecked(True)
+        self.mode_group.button(("split", "side", "diff").index(mode)).setChecked(True)
         for box in (self.split_left, self.split_right):
-            box.setEnabled(mode == "split")
-        self._refresh_canvas()
+            box.setEnabled(mode != "side")
+        self.canvas.set_mode("single" if mode == "diff" else mode)
+        self._refresh_canvas(keep_view=True)
+
+    @property
+    def compare_mode(self) -> str:
+        return ("split", "side", "diff")[self.mode_group.checkedId()]
 
     # ------------------------------------------------------------------ files
     def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open image or .msp", str(self._last_dir()),
-                                              "Images and .msp files (*.msp *.png *.jpg *.jpeg *.webp *.bmp *.tif "
-                                              "*.tiff *.ppm *.pgm *.gif);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open image or .msp", str(self._last_dir()), OPEN_FILTER)
         if path:
             self.open_path(path)
 
     def _last_dir(self) -> Path:
         r = self._recent()
         return Path(r[0]).parent if r else Path.home()
+
+    def _save_dir(self) -> Path:
+        """Where save dialogs start: the last folder written to, else the home folder (the image's own
+        folder may be read-only, as the test images are)."""
+        return Path(str(self.settings.value("save_dir", Path.home())))
+
+    def _ask_save(self, title: str, name: str, filter_: str) -> Path | None:
+        path, _ = QFileDialog.getSaveFileName(self, title, str(self._save_dir() / name), filter_)
+        if path:
+            self.settings.setValue("save_dir", str(Path(path).parent))
+        return Path(path) if path else None
+
+    def _ask_folder(self, title: str) -> Path | None:
+        folder = QFileDialog.getExistingDirectory(self, title, str(self._save_dir()))
+        if folder:
+            self.settings.setValue("save_dir", folder)
+        return Path(folder) if folder else None
 
     def open_path(self, path: str | Path) -> None:
         path = Path(path)
@@ -428,12 +586,8 @@ class MainWindow(QMainWindow):
             self.image_failed.emit(message)
             return
         self.runner.cancel()
-        self.image, self.image_path, self.result = img, path, None
-        self._clear_previews()
-        self.curves.clear()
-        self.rd.clear()
-        self.table.setColumnCount(0)
-        self.headline.setText("encode to compare")
+        self.session.open_image(img, path)
+        self._clear_views()
         self._remember(path)
         self._refresh_canvas(keep_view=False)
         self._update_title()
@@ -442,70 +596,97 @@ class MainWindow(QMainWindow):
         self.image_loaded.emit(path)
 
     def open_msp(self, path: Path) -> None:
+        """Decode a .msp file in the worker; it joins Open recent only once it decodes."""
         try:
             data = path.read_bytes()
         except OSError as e:
             self.show_error(f"cannot read {path}: {e}")
             return
-        self._remember(path)
-        self.image, self.image_path, self.result = None, path, None
-        self._clear_previews()
-        self._start_job(f"decoding {path.name}", "decode_job", data)
+        self.session.open_file(path)
+        self._clear_views()
+        self._refresh_canvas(keep_view=False)
+        self._update_title()
+        self._pending_open = path
+        self._start_job(f"decoding {path.name}", jobs.decode_job, data, path.name)
+
+    def _current_file(self, what: str) -> jobs.EncodeResult | None:
+        if self.session.current is None:
+            self.show_error(f"nothing {what} yet")
+        return self.session.current
 
     def save_msp(self) -> None:
-        if not self.result:
-            self.show_error("nothing encoded yet")
-            return
-        start = self.image_path.with_suffix(".msp") if self.image_path else Path("image.msp")
-        path, _ = QFileDialog.getSaveFileName(self, "Save .msp", str(start), "mspview files (*.msp)")
-        if path:
-            self._write(Path(path), self.result.data)
+        result = self._current_file("encoded")
+        if result:
+            stem = self.session.path.stem if self.session.path else "image"
+            path = self._ask_save("Save .msp", f"{stem}.msp", "mspview files (*.msp)")
+            if path:
+                self._write(path, result.ours.data)
+
+    def save_comparison_files(self) -> None:
+        """Every file of the current result as its real bytes: the .msp and the comparison's files."""
+        result = self._current_file("encoded")
+        if result:
+            folder = self._ask_folder("Save the compared files to folder")
+            if folder:
+                try:
+                    paths = report.comparison_files(folder, self.session, result)
+                except OSError as e:
+                    self.show_error(f"cannot write to {folder}: {e}")
+                    return
+                self.stage.setText(f"saved {', '.join(p.name for p in paths)} to {folder}")
 
     def export_reconstruction(self) -> None:
-        if not self.result:
-            self.show_error("nothing decoded yet")
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export reconstruction", "reconstruction.png", "PNG (*.png)")
-        if path:
-            try:
-                save_image(self.result.decoded.output, path)
-            except (OSError, ValueError) as e:
-                self.show_error(f"cannot write {path}: {e}")
+        result = self._current_file("decoded")
+        if result:
+            stem = self.session.path.stem if self.session.path else "image"
+            path = self._ask_save("Export reconstruction", f"{stem}_mspview.png", "PNG (*.png)")
+            if path:
+                try:
+                    save_image(result.ours.decoded.output, path)
+                except (OSError, ValueError) as e:
+                    self.show_error(f"cannot write {path}: {e}")
 
-    def export_report(self, folder: str | None = None) -> Path | None:
-        """PNG of the compare view and bit views, plus readouts as CSV and JSON."""
-        if not self.result:
-            self.show_error("nothing encoded yet")
+    def export_report(self) -> Path | None:
+        """A figure (images labelled, readouts, bytes per scale, RD curves when measured) and CSV/JSON."""
+        result = self._current_file("encoded")
+        if not result:
             return None
-        if folder is None:
-            folder = QFileDialog.getExistingDirectory(self, "Export comparison report to folder")
-            if not folder:
-                return None
-        out = Path(folder)
-        stem = self.image_path.stem if self.image_path else "image"
+        folder = self._ask_folder("Export comparison report to folder")
+        if not folder:
+            return None
+        settings = {"profile": result.profile, "lambda": result.lam, "device": self.device_box.currentText(),
+                    "compare": self.codec_box.currentText(), "rate": self.rate_mode.currentText()}
+        weights = {"model_id": self.config.model_id, "sha256": self.card.get("sha256"),
+                   "path": str(self.model_path or "shipped")}
         try:
-            self.canvas.grab().save(str(out / f"{stem}_compare.png"))
-            self.bits.grab().save(str(out / f"{stem}_bits.png"))
-            rows = [r.__dict__ for r in self.result.readouts]
-            (out / f"{stem}_readouts.json").write_text(json.dumps({
-                "image": str(self.image_path), "lambda": self.result.decoded.header.lam,
-                "profile": self.result.decoded.header.profile, "summary": headline(self.result).split("\n"),
-                "equal_psnr_bytes": self.result.equal_psnr_bytes, "readouts": rows}, indent=2, default=float))
-            with open(out / f"{stem}_readouts.csv", "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-                w.writeheader()
-                w.writerows(rows)
+            paths = report.write_report(folder, self.session, result, settings, weights)
         except OSError as e:
             self.show_error(f"cannot write the report: {e}")
             return None
-        self.stage.setText(f"report written to {out}")
-        return out
+        self.stage.setText(f"report written to {folder}: {', '.join(p.name for p in paths)}")
+        return folder
+
+    def export_bit_maps(self) -> None:
+        if self.bits.maps is None:
+            self.show_error("no bit maps yet: encode or open a file")
+            return
+        folder = self._ask_folder("Export bit maps to folder")
+        if folder:
+            stem = self.session.path.stem if self.session.path else "image"
+            try:
+                paths = self.bits.export(folder, stem)
+            except OSError as e:
+                self.show_error(f"cannot write to {folder}: {e}")
+                return
+            self.stage.setText(f"bit maps written to {folder}: {len(paths)} files")
 
     def _write(self, path: Path, data: bytes) -> None:
         try:
             path.write_bytes(data)
         except OSError as e:
             self.show_error(f"cannot write {path}: {e}")
+            return
+        self.stage.setText(f"saved {path}")
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -517,44 +698,73 @@ class MainWindow(QMainWindow):
             self.open_path(urls[0].toLocalFile())
 
     # ------------------------------------------------------------------ jobs
-    def _device(self) -> str:
-        return self.device_box.currentText()
-
     def encode(self) -> None:
-        if self.image is None:
+        if self.session.image is None:
             self.show_error("open an image first")
             return
-        image, lam, profile, compare = self.image, self.lam(), self.profile_box.currentText(), self.codec_box.currentData()
+        profile = self.profile_box.currentText()
+        target = self.target()
+        compare = self.codec_box.currentData()
+        request = jobs.EncodeRequest(profile, None if target else self.lam(), target,
+                                     compare if compare != "choose-model" else None, self._device())
         no_lof = profiles.get(profile).iterations == 0
-        self.curves.clear(f"the {profile} profile does no latent overfitting" if no_lof else "")
+        self.curves.clear(f"The {profile} profile does no latent overfitting: no curves." if no_lof else "")
         self._clear_previews()
-        self._start_job(f"encoding ({profile}, λ {lam:.4g})", "encode_job", image, lam, profile, compare)
+        what = target or f"λ {self.lam():.4g}"
+        self._start_job(f"encoding ({profile}, {what})", jobs.encode_job, self.session.image, request)
 
     def rd_sweep(self) -> None:
-        if self.image is None:
+        if self.session.image is None:
             self.show_error("open an image first")
             return
         self.rd.clear()
-        if self.result is not None and self.result.readouts[0].psnr is not None:
-            self.rd.set_current(self.result.readouts[0].bpp, self.result.readouts[0].psnr)
+        self.session.rd = None
+        if self.session.current is not None and self.session.current.ours.readout.psnr is not None:
+            o = self.session.current.ours.readout
+            self.rd.set_current(o.bpp, o.psnr)
         self.rd_dock.raise_()
         compare = self.codec_box.currentData()
-        self._start_job(f"RD sweep ({compare or 'mspview only'})", "rd_sweep_job", self.image, compare)
+        compare = compare if compare != "choose-model" else None
+        self._start_job(f"RD sweep ({self.codec_box.currentText() if compare else 'mspview only'})",
+                        jobs.rd_sweep_job, self.session.image, compare)
+
+    def forget_results(self) -> None:
+        """Encode → Forget kept results: only the original stays."""
+        self.session.results, self.session.current = [], None
+        self._clear_views(keep_rd=True)
+        self._refresh_canvas()
+
+    def _device(self) -> str:
+        return self.device_box.currentText()
 
     def _clear_previews(self) -> None:
-        """Before a job that decodes a new file (not an RD sweep, which leaves the encode's views)."""
         self.previews = []
         self.strip.clear()
 
-    def _start_job(self, text: str, name: str, *args) -> None:
+    def _clear_views(self, keep_rd: bool = False) -> None:
+        """Every view back to empty: a new image (or file) shows nothing of the previous one."""
+        self._clear_previews()
+        self.curves.clear()
+        if not keep_rd:
+            self.rd.clear()
+        self.bits.clear()
+        self.readouts.clear()
+        self.canvas.set_overlay(None)
+
+    def _start_job(self, text: str, job, *args) -> None:
         self.progress.setValue(0)
         self.stage.setText(text)
+        self._cancelling = False
         self._job_started = time.perf_counter()
-        self.runner.start(name, self._device(), *args)
+        self.runner.start(job, self._device(), *args)
 
     def cancel(self) -> None:
+        """Esc / Cancel: said at once, and kept on screen until the worker stops."""
+        if not self.runner.busy:
+            return
+        self._cancelling = True
         self.runner.cancel()
-        self.stage.setText("cancelling…")
+        self.stage.setText("cancelling… (the worker stops at its next iteration or step)")
 
     def _on_busy(self, busy: bool) -> None:
         self.encode_btn.setEnabled(not busy)
@@ -564,8 +774,10 @@ class MainWindow(QMainWindow):
     def _on_event(self, ev) -> None:
         if isinstance(ev, jobs.Stage):
             self.progress.setValue(int(1000 * ev.fraction))
+            if self._cancelling:
+                return
             el = time.perf_counter() - self._job_started
-            left = f", ~{el / ev.fraction * (1 - ev.fraction):.0f} s left" if 0.05 < ev.fraction < 1 else ""
+            left = f", ~{ev.seconds_left:.0f} s left in this phase" if ev.seconds_left else ""
             self.stage.setText(f"{ev.text} ({el:.0f} s{left})")
         elif isinstance(ev, LOFEvent):
             self.curves.add(ev)
@@ -573,88 +785,136 @@ class MainWindow(QMainWindow):
             self.rd.add_point(ev)
         elif isinstance(ev, jobs.PreviewEvent):
             self.previews.append(ev.preview)
-            self.strip.add(ev.preview, ev.psnr)
+            self.strip.add(ev.preview, ev.psnr, None)
 
-    def _on_finished(self, result: jobs.JobResult | jobs.RDSweep) -> None:
+    def _on_finished(self, result) -> None:
         self.progress.setValue(1000)
         if isinstance(result, jobs.RDSweep):
+            self.session.rd = result
             self.rd.set_sweep(result)
             self.stage.setText(f"RD sweep done: {len(result.points)} files encoded and decoded")
             self.rd_finished.emit(result)
             return
-        self.result = result
-        hdr = result.decoded.header
-        self.stage.setText(f"done: {len(result.data)} bytes, {result.readouts[0].bpp:.4f} bpp"
-                           + (" (cancelled: best latent so far)" if result.cancelled else ""))
-        self._fill_table(result)
-        if result.readouts[0].psnr is not None:
-            self.rd.set_current(result.readouts[0].bpp, result.readouts[0].psnr)
-        self.bits.set_data(hdr, result.bitmaps, result.decoded.image)
-        self._refresh_canvas()
+        if self._pending_open is not None:  # a .msp that decoded: now it is a recent file
+            self._remember(self._pending_open)
+            self._pending_open = None
+        dropped = self.session.add(result)
+        o = result.ours.readout
+        cancelled = " (cancelled: the best latent so far)" if result.cancelled else ""
+        kept = f"; {dropped} older result(s) let go (memory)" if dropped else ""
+        self.stage.setText(f"done: {o.nbytes:,} bytes, {o.bpp:.4f} bpp{cancelled}{kept}")
+        self._show_result(result)
+        self._refresh_canvas(keep_view=True, newest=True)
         self._update_title()
         self.job_finished.emit(result)
 
     def _on_failed(self, message: str) -> None:
         self.progress.setValue(0)
         self.stage.setText("cancelled" if not message else "failed")
+        if self._pending_open is not None:  # a damaged file: no previews under another image, not recent
+            self._pending_open = None
+            self._clear_views()
         if message:
             self.show_error(message)
         self.job_failed.emit(message)
 
-    def _fill_table(self, result: jobs.JobResult) -> None:
-        self.table.setColumnCount(len(result.readouts))
-        self.table.setHorizontalHeaderLabels([column_title(r.codec, j) for j, r in enumerate(result.readouts)])
-        for j, r in enumerate(result.readouts):
-            self.table.horizontalHeaderItem(j).setToolTip(r.codec)
-        for j, r in enumerate(result.readouts):
-            vals = [f"{r.nbytes:,}", f"{r.bpp:.4f}", _fmt(r.psnr, 2), _fmt(r.ms_ssim, 4), _fmt(r.encode_s, 2),
-                    _fmt(r.decode_s, 3), r.note.strip("; ").replace("; ", "\n")]
-            for i, v in enumerate(vals):
-                self.table.setItem(i, j, QTableWidgetItem(v))
-        self.headline.setText(headline(result))
+    def _show_result(self, result: jobs.EncodeResult) -> None:
+        """The readouts, bit views, previews and RD star of one kept result."""
+        self.session.current = result
+        self.readouts.show_readouts([i.readout for i in result.items], headline(result))
+        ours = result.ours
+        self.previews = list(ours.previews)
+        self.strip.clear()
+        ref = self.session.image.rgb if self.session.image is not None else None
+        for p in self.previews:
+            self.strip.add(p, psnr(p.image, ref) if ref is not None else None, len(ours.data))
+        if ours.decoded is not None:
+            self.bits.set_data(ours.decoded.header, ours.bitmaps, ours.image)
+        self.rd.set_current(ours.readout.bpp, ours.readout.psnr)
+        self._refresh_overlay()
 
     # ------------------------------------------------------------------ views
-    def _images(self) -> list[tuple[str, np.ndarray]]:
-        imgs = []
-        if self.image is not None:
-            imgs.append(("original", self.image.rgb))
-        if self.result is not None:
-            imgs.append((f"mspview {self.result.readouts[0].bpp:.3f} bpp", self.result.decoded.image))
-            if self.result.classical_image is not None:
-                imgs.append((self.result.classical_name, self.result.classical_image))
-            if self.result.equal_psnr_image is not None:
-                imgs.append((f"{self.result.classical_name}, equal PSNR", self.result.equal_psnr_image))
-        return imgs
+    def views(self) -> list[View]:
+        return self.session.views()
 
-    def _shown(self, imgs: list[tuple[str, np.ndarray]]) -> list[tuple]:
-        """The images as the "show" box asks: pixels, or every image but the original as its error map."""
-        gain = self.show_box.currentData()
-        if not gain or self.image is None:
-            return imgs
-        ref = self.image.rgb
-        return [(f"{name}, error ×{gain}", *error_map(ref, im, gain)) if name != "original" and im.shape == ref.shape
-                else (name, im) for name, im in imgs]
+    def _on_split_choice(self, box: QComboBox) -> None:
+        """A kept result a user picks on either side becomes the one the detail views show."""
+        views = self.views()
+        i = box.currentIndex()
+        if 0 <= i < len(views) and views[i].item is not None:
+            owner = next(r for r in self.session.results if any(it is views[i].item for it in r.items))
+            if owner is not self.session.current:
+                self._show_result(owner)
+        self._refresh_canvas()
 
-    def _refresh_canvas(self, *_, keep_view: bool = True) -> None:
-        imgs = self._images()
-        names = [n for n, _ in imgs]
-        for box, default in ((self.split_left, 0), (self.split_right, 1)):
-            current = box.currentIndex() if box.count() == len(names) else -1
+    def _refresh_canvas(self, *_, keep_view: bool = True, newest: bool = False) -> None:
+        views = self.views()
+        names = [v.name for v in views]
+        defaults = (0, 1) if not newest else (0, self._newest_index(views))
+        for box, default in zip((self.split_left, self.split_right), defaults):
+            current = box.currentText()
             box.blockSignals(True)
             box.clear()
             box.addItems(names)
-            box.setCurrentIndex(current if current >= 0 else min(default, len(names) - 1))
+            box.setCurrentIndex(names.index(current) if current in names and not newest else min(default, len(names) - 1))
             box.blockSignals(False)
-        if self.canvas.mode == "split" and len(imgs) > 1:
-            imgs = [imgs[self.split_left.currentIndex()], imgs[self.split_right.currentIndex()]]
-        self.canvas.set_images(self._shown(imgs), keep_view=keep_view)
+        if not views:
+            self.canvas.set_images([], keep_view=False)
+            return
+        mode = self.compare_mode if len(views) > 1 else "single"
+        if mode == "single":
+            shown = self._shown(views)
+        elif mode == "side":
+            shown = self._shown(views)
+        elif mode == "diff":
+            shown = [self._difference(views)]
+        else:
+            shown = self._shown([views[self.split_left.currentIndex()], views[self.split_right.currentIndex()]])
+        self.canvas.set_images(shown, keep_view=keep_view)
+
+    @staticmethod
+    def _newest_index(views: list[View]) -> int:
+        """The newest result's mspview image (the last view whose item is an mspview file)."""
+        for i in range(len(views) - 1, -1, -1):
+            if views[i].item is not None and views[i].item.suffix == ".msp" and views[i].item.readout.codec == "mspview":
+                return i
+        return min(1, len(views) - 1)
+
+    def _shown(self, views: list[View]) -> list[tuple]:
+        """As the show box asks: pixels, or every image but the original as its error map."""
+        gain = self.show_box.currentData()
+        ref = self.session.image.rgb if self.session.image is not None else None
+        out = []
+        for v in views:
+            if gain and ref is not None and v.item is not None and v.pixels.shape == ref.shape:
+                out.append((f"{v.name}, error ×{gain}", *error_map(ref, v.pixels, gain)))
+            else:
+                out.append((v.name, v.pixels))
+        return out
+
+    def _difference(self, views: list[View]) -> tuple:
+        """The difference of the two split images, left − right, as an error map (×4 unless the show box
+        says ×16); hover gives the signed difference."""
+        a, b = views[self.split_left.currentIndex()], views[self.split_right.currentIndex()]
+        gain = self.show_box.currentData() or 4
+        if a.pixels.shape != b.pixels.shape:
+            return (f"{a.name} and {b.name} differ in size", a.pixels)
+        shown, diff = error_map(b.pixels, a.pixels, gain)
+        return (f"{a.name} − {b.name}, ×{gain}", shown, diff)
+
+    def _refresh_overlay(self, *_) -> None:
+        if self.overlay_box.isChecked() and self.bits.maps is not None:
+            choice = self.bits.map_choice.currentText()
+            self.canvas.set_overlay(self.bits.map(choice), choice, self.bits.opacity.value() / 100)
+        else:
+            self.canvas.set_overlay(None)
 
     def show_preview(self, index: int) -> None:
         if 0 <= index < len(self.previews):
             p = self.previews[index]
-            imgs = [i for i in self._images() if i[0] == "original"]
-            self.canvas.set_images(self._shown(imgs + [(f"preview {p.scales_done}/{p.total_scales} ({p.bpp:.3f} bpp)",
-                                                        p.image)]))
+            original = [v for v in self.views() if v.item is None]
+            name = f"{p.scales_done} of {p.total_scales} scales, {p.bytes_read:,} B ({p.bpp:.3f} bpp)"
+            self.canvas.set_images(self._shown(original) + [(name, p.image)])
 
     # ------------------------------------------------------------------ misc
     def show_error(self, message: str) -> None:
@@ -664,9 +924,28 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
+    def _info(self, title: str, text: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("info_dialog")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
     def about(self) -> None:
-        QMessageBox.about(self, "About mspview", "mspview — learned image compression with a multi-scale "
-                          "progressive probability model and latent overfitting.\nWeights trained on our own CPU.")
+        c = self.card
+        hours = f"{c.get('cpu_hours', '?')} CPU-hours" + (f" + {c['gpu_hours']} GPU-hours" if c.get("gpu_hours") else "")
+        self._info("About mspview", f"mspview {__version__}: learned image compression with a multi-scale "
+                   f"progressive probability model and latent overfitting; .msp format version "
+                   f"{report.MSP_VERSION}, which decodes alike on every machine.\n\nWeights: {self.config.model_id}, "
+                   f"sha256 {str(c.get('sha256', '?'))[:16]}, {c.get('steps', '?')} training steps ({hours}), "
+                   f"trained by mspview's own code on its training photos.")
+
+    def show_shortcuts(self) -> None:
+        rows = []
+        for action in self.findChildren(QAction):
+            if action.shortcut().toString():
+                rows.append(f"{action.shortcut().toString():<12} {action.text().replace('&', '')}")
+        self._info("Keyboard shortcuts", "\n".join(sorted(set(rows))) + "\n\nWheel: zoom around the cursor; "
+                   "drag: pan; drag the split handle; double-click: fit.")
 
     def closeEvent(self, event) -> None:
         self._load_timer.stop()
@@ -674,47 +953,3 @@ class MainWindow(QMainWindow):
         self.runner.stop()
         self._save_settings()
         super().closeEvent(event)
-
-
-READOUT_ROWS = ["bytes", "bpp", "PSNR dB", "MS-SSIM", "encode s", "decode s", "notes"]
-
-
-def headline(result: jobs.JobResult) -> str:
-    """What the comparison found, in words: our size and quality, the PSNR gap at the same bpp, the
-    size saved against the classical file of equal PSNR."""
-    ours = result.readouts[0]
-    lines = [f"{ours.codec}: {ours.nbytes:,} bytes, {ours.bpp:.3f} bpp"
-             + (f", {ours.psnr:.2f} dB" if ours.psnr is not None else "")]
-    if len(result.readouts) > 1:
-        other = result.readouts[1]
-        if other.nbytes and ours.psnr is not None and other.psnr is not None:
-            lines.append(f"{ours.psnr - other.psnr:+.2f} dB against {other.codec} at the same bpp")
-        if result.equal_psnr_bytes:
-            saved = 100 * (1 - ours.nbytes / result.equal_psnr_bytes)
-            lines.append(f"{abs(saved):.1f} % {'smaller' if saved >= 0 else 'larger'} than its "
-                         f"{result.equal_psnr_bytes:,}-byte file of equal PSNR")
-    return "\n".join(lines)
-
-
-def column_title(codec: str, index: int) -> str:
-    """A readout column's header, short enough for a narrow dock: the codec over what sets the column apart
-    (mspview: its profile; a classical codec: same bpp or equal PSNR). The full label is the tooltip."""
-    name, _, rest = codec.partition(" (")
-    if index == 0:
-        return f"{name}\n{rest.partition(')')[0]}"
-    return f"{name}\n{'equal PSNR' if codec.endswith('equal PSNR') else 'same bpp'}"
-
-
-def _fmt(v, digits: int) -> str:
-    return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
-
-
-def trained_lambdas(model_path: str | None) -> tuple[tuple[float, ...], list[dict]]:
-    """The weights' trained lambdas and their Kodak mean bpp/PSNR (card), read without loading the model.
-
-    An unreadable card falls back to the default lambda set: the worker reports the real error."""
-    try:
-        card, config = read_card(model_path)
-    except MSPError:
-        return ModelConfig().lambdas, []
-    return config.lambdas, sorted(card.get("kodak_fast", []), key=lambda p: p["lambda"])

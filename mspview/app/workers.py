@@ -17,6 +17,7 @@ import itertools
 import multiprocessing as mp
 import pickle
 import traceback
+from typing import Callable
 
 from PySide6.QtCore import QObject, QThread, Signal
 
@@ -34,7 +35,7 @@ class _CancelFlag:
 
 
 def _serve(model_path, jobs_in, events_out, cancelled_upto) -> None:
-    """Worker process main loop: (job_id, name, args) in, (job_id, kind, payload) out."""
+    """Worker process main loop: (job_id, job function, device, args) in, (job_id, kind, payload) out."""
     import os
 
     import torch  # noqa: F401 - import before the first job, not during it
@@ -44,7 +45,6 @@ def _serve(model_path, jobs_in, events_out, cancelled_upto) -> None:
 
     from ..codec.errors import Cancelled, MSPError
     from ..codec.weights import load_weights
-    from . import jobs
 
     models = {}
 
@@ -58,10 +58,10 @@ def _serve(model_path, jobs_in, events_out, cancelled_upto) -> None:
         item = jobs_in.get()
         if item is None:
             return
-        job_id, name, device, args = item
+        job_id, job, device, args = item
         emit = lambda ev, job_id=job_id: events_out.send((job_id, "event", ev))  # noqa: E731
         try:
-            result = getattr(jobs, name)(model(device), *args, emit, _CancelFlag(job_id, cancelled_upto))
+            result = job(model(device), *args, emit, _CancelFlag(job_id, cancelled_upto))
         except Cancelled:
             events_out.send((job_id, "failed", ""))
         except MSPError as e:
@@ -118,12 +118,13 @@ class JobRunner(QObject):
     def busy(self) -> bool:
         return self._current is not None
 
-    def start(self, name: str, device: str, *args) -> None:
-        """Run jobs.<name>(model on `device`, *args, emit, cancel) in the worker process."""
+    def start(self, job: Callable, device: str, *args) -> None:
+        """Run job(model on `device`, *args, emit, cancel) in the worker process; `job` is a module-level
+        function (jobs.py), which travels to the worker by name."""
         self.cancel()  # an outdated job stops at its next check; its messages are dropped
         job_id = next(self._ids)
         self._current = job_id
-        self._jobs.put((job_id, name, device, args))
+        self._jobs.put((job_id, job, device, args))
         self.busy_changed.emit(True)
 
     def cancel(self) -> None:

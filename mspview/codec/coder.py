@@ -30,10 +30,12 @@ STRIDE = bitstream.LATENT_STRIDE
 
 @dataclass
 class BitMaps:
-    """Estimated bits per latent position (h x w), per channel and per chunk, from the coded symbols."""
+    """Estimated bits per latent position (h x w) in all and per scale, per channel and per chunk, from
+    the coded symbols."""
     spatial: np.ndarray
     channels: np.ndarray
     chunks: dict[StepKey, float] = field(default_factory=dict)  # schedule order
+    scales: dict[int, np.ndarray] = field(default_factory=dict)  # scale -> bits at the positions it codes
 
     @classmethod
     def empty(cls, h: int, w: int, m: int) -> "BitMaps":
@@ -46,8 +48,26 @@ class BitMaps:
         self.chunks[key] = self.chunks.get(key, 0.0) + float(b.sum())
         if b.size == 0:
             return
-        self.spatial[r0::stride, c0::stride][: b.shape[1], : b.shape[2]] += b.sum(0)
+        per_position = b.sum(0)
+        self.spatial[r0::stride, c0::stride][: b.shape[1], : b.shape[2]] += per_position
+        scale_map = self.scales.setdefault(key.scale, np.zeros_like(self.spatial))
+        scale_map[r0::stride, c0::stride][: b.shape[1], : b.shape[2]] += per_position
         self.channels[group_slice] += b.sum((1, 2))
+
+    def density(self, scale: int | None = None) -> np.ndarray:
+        """Bits per latent position with each coded position's bits spread over the block of the image
+        it stands for (2^s x 2^s positions at scale s, the base's 2^S x 2^S): one scale, or all summed.
+        Unlike `spatial` (where the base's sparse positions stand out as a grid of bright dots), it
+        shows where each scale spends its bits; its total is the same."""
+        h, w = self.spatial.shape
+        out = np.zeros((h, w), np.float64)
+        for s, raw in self.scales.items():
+            if scale is not None and s != scale:
+                continue
+            unit = 2 ** s
+            grid = raw[::unit, ::unit] / (unit * unit)
+            out += np.repeat(np.repeat(grid, unit, 0), unit, 1)[:h, :w]
+        return out
 
 
 @dataclass

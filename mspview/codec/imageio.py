@@ -7,16 +7,20 @@
   sample are reduced by Pillow.
 - Alpha is discarded (the colour channels are coded as they are) and a note says so.
 - Palette images are expanded; CMYK, YCbCr, LAB and HSV are converted to RGB by Pillow.
+- An embedded ICC profile (a Display-P3 phone photo, Adobe RGB) is applied on load: the pixels are
+  converted to sRGB (LittleCMS, perceptual intent) and a note says so, so that what is shown, coded,
+  compared and exported is sRGB, which is what a .msp file holds and every decoder writes.
 - Pillow's decompression-bomb guard stays on; images over the codec's pixel limit are refused.
 """
 from __future__ import annotations
 
+import io
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
 from .limits import MAX_PIXELS, MAX_SIDE
@@ -46,11 +50,35 @@ def check_size(width: int, height: int) -> None:
         raise ImageError("image has no pixels")
 
 
+def to_srgb(im: Image.Image, notes: list[str]) -> Image.Image:
+    """The image converted from its embedded ICC profile to sRGB (unchanged without one)."""
+    icc = im.info.get("icc_profile")
+    if not icc or im.mode not in ("RGB", "RGBA", "L", "LA", "CMYK"):
+        return im
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        name = ImageCms.getProfileDescription(src).strip() or "embedded profile"
+    except (OSError, ImageCms.PyCMSError):
+        notes.append("embedded ICC profile unreadable: colours taken as sRGB")
+        return im
+    if "srgb" in name.lower().replace(" ", ""):
+        return im  # already sRGB: nothing to convert
+    mode = {"RGBA": "RGBA", "LA": "LA", "L": "L"}.get(im.mode, "RGB")
+    try:
+        out = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode=mode)
+    except ImageCms.PyCMSError as e:
+        notes.append(f"embedded ICC profile ({name}) could not be applied ({e}): colours taken as sRGB")
+        return im
+    notes.append(f"converted from its ICC profile ({name}) to sRGB")
+    return out
+
+
 def from_pil(im: Image.Image) -> LoadedImage:
     notes: list[str] = []
     source_mode = im.mode
     im = ImageOps.exif_transpose(im)
     check_size(im.width, im.height)
+    im = to_srgb(im, notes)
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):

@@ -6,16 +6,17 @@ pillow-heif (libheif + x265); JPEG XL through imagecodecs (libjxl).
 from __future__ import annotations
 
 import io
-import math
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 from PIL import Image
 
-from ..codec.errors import Cancelled, MSPError
+from ..codec.errors import MSPError
 from .metrics import bpp as bits_per_pixel
 from .metrics import psnr
+from .search import Search, Trial, bisect
 
 
 @dataclass(frozen=True)
@@ -45,49 +46,31 @@ class Classical:
         except (OSError, ValueError, RuntimeError, MemoryError) as e:
             raise MSPError(f"{self.label} cannot decode its own file: {e}") from None
 
-    def at_bpp(self, rgb: np.ndarray, target: float, tolerance: float = 0.05, should_stop=None):
-        """Bisection on the setting to land within `tolerance` (relative) of `target` bpp.
-        Returns (setting, bytes); raises MSPError when the codec cannot get close enough, Cancelled
-        when `should_stop()` turns true between tries."""
+    def at_bpp(self, rgb: np.ndarray, target: float, tolerance: float = 0.05, should_stop=None) -> Search:
+        """Bisection on the setting towards `target` bpp (within `tolerance`, relative): every file tried,
+        the closest first among equals. Raises Cancelled when `should_stop()` turns true between tries."""
         h, w = rgb.shape[:2]
-        return self._bisect(rgb, lambda data: bits_per_pixel(len(data), w, h), target, tolerance * target, "bpp",
-                            should_stop)
 
-    def at_psnr(self, rgb: np.ndarray, target: float, tolerance: float = 0.05, should_stop=None):
-        """Bisection on the setting to land within `tolerance` dB of `target` PSNR."""
-        return self._bisect(rgb, lambda data: psnr(self.decode(data), rgb), target, tolerance, "dB", should_stop)
+        def measure(setting: float) -> Trial:
+            data = self.encode(rgb, setting)
+            return Trial(setting, data, bits_per_pixel(len(data), w, h))
 
-    def _bisect(self, rgb, measure, target: float, tol: float, unit: str, should_stop=None, max_iter: int = 24):
-        lo, hi = self.lo, self.hi
-        best = None
-        for _ in range(max_iter):
-            if should_stop and should_stop():
-                raise Cancelled(f"{self.label} bisection cancelled")
-            mid = math.sqrt(lo * hi) if self.log_knob else (lo + hi) / 2
-            if self.integer:
-                mid = int(round(mid))
-            data = self.encode(rgb, mid)
-            got = measure(data)
-            if best is None or abs(got - target) < abs(best[2] - target):
-                best = (mid, data, got)
-            if abs(got - target) <= tol:
-                break
-            if (got < target) == self.increasing:
-                lo = mid
-            else:
-                hi = mid
-            if self.integer and hi - lo <= 1:
-                for s in (lo, hi):
-                    d = self.encode(rgb, s)
-                    g = measure(d)
-                    if abs(g - target) < abs(best[2] - target):
-                        best = (s, d, g)
-                break
-        setting, data, got = best
-        if abs(got - target) > tol:
-            raise MSPError(f"{self.label} cannot reach {target:.3f} {unit} within {tol:.3f} "
-                           f"(closest: {got:.3f} {unit} at {self.knob} {setting:g})")
-        return setting, data
+        return self._bisect(measure, target, tolerance * target, should_stop)
+
+    def at_psnr(self, rgb: np.ndarray, target: float, tolerance: float = 0.05, should_stop=None) -> Search:
+        """Bisection on the setting towards `target` PSNR (within `tolerance` dB); each try's decoded
+        image is in its `extra`."""
+        def measure(setting: float) -> Trial:
+            data = self.encode(rgb, setting)
+            t = time.perf_counter()
+            image = self.decode(data)
+            return Trial(setting, data, psnr(image, rgb), {"image": image, "decode_s": time.perf_counter() - t})
+
+        return self._bisect(measure, target, tolerance, should_stop)
+
+    def _bisect(self, measure, target: float, tolerance: float, should_stop) -> Search:
+        return bisect(measure, self.lo, self.hi, target, tolerance, integer=self.integer, log=self.log_knob,
+                      increasing=self.increasing, should_stop=should_stop)
 
 
 def _pil_encode(fmt: str, **fixed):

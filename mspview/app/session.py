@@ -1,0 +1,101 @@
+"""The app's working state, free of Qt: the open image (or .msp file), every result made for it, the
+one the detail views show, this image's RD sweep. The window renders it; tests read it.
+
+Every encode of the current image is kept (each with its comparison files) until the image changes,
+within RESULTS_MEMORY bytes of decoded images: the oldest results go first (a 64 MP image is ~200 MB
+per decoded image, so about five are kept; a Kodak image, hundreds).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..codec.imageio import LoadedImage
+from .jobs import EncodeResult, Item, RDSweep
+
+RESULTS_MEMORY = 1 << 30
+
+
+@dataclass
+class View:
+    """One image the compare view can show."""
+    name: str
+    pixels: np.ndarray
+    item: Item | None  # None: the original
+
+
+@dataclass
+class Session:
+    image: LoadedImage | None = None
+    path: Path | None = None  # the image or .msp file opened
+    results: list[EncodeResult] = field(default_factory=list)
+    current: EncodeResult | None = None  # what the readouts, bit views and previews show
+    rd: RDSweep | None = None
+    dropped: int = 0  # results let go for the memory cap
+
+    def open_image(self, image: LoadedImage, path: Path) -> None:
+        self.image, self.path = image, path
+        self._forget()
+
+    def open_file(self, path: Path) -> None:
+        """A .msp file: no original to compare with until its decode is in."""
+        self.image, self.path = None, path
+        self._forget()
+
+    def _forget(self) -> None:
+        self.results, self.current, self.rd, self.dropped = [], None, None, 0
+
+    def add(self, result: EncodeResult) -> int:
+        """Keep a result (it becomes the current one); the number of old results let go for memory."""
+        self.results.append(result)
+        self.current = result
+        dropped = 0
+        while len(self.results) > 1 and self.memory() > RESULTS_MEMORY:
+            self.results.pop(0)
+            dropped += 1
+        self.dropped += dropped
+        return dropped
+
+    def memory(self) -> int:
+        return sum(item.image.nbytes for r in self.results for item in r.items)
+
+    def views(self) -> list[View]:
+        """The original, then every item of every kept result, under names that tell them apart."""
+        out = [View("original", self.image.rgb, None)] if self.image is not None else []
+        seen: dict[str, int] = {}
+        for r in self.results:
+            for item in r.items:
+                name = f"{item.readout.title} · {item.readout.bpp:.3f} bpp"
+                seen[name] = seen.get(name, 0) + 1
+                out.append(View(name if seen[name] == 1 else f"{name} ({seen[name]})", item.image, item))
+        return out
+
+    @property
+    def title(self) -> str:
+        if self.path is None:
+            return ""
+        size = f" {self.image.width}×{self.image.height}" if self.image is not None else ""
+        return f"{self.path.name}{size}"
+
+
+def headline(result: EncodeResult) -> str:
+    """What a comparison found, in words: our size and quality, the PSNR gap at the same bpp, the size
+    saved against the comparison's file of equal PSNR (interpolated when no setting hits it)."""
+    o = result.ours.readout
+    lines = [f"{o.codec} ({o.role}, {o.setting}): {o.nbytes:,} bytes, {o.bpp:.3f} bpp" + (f", {o.psnr:.2f} dB" if o.psnr else "")]
+    same = next((i.readout for i in result.items[1:] if i.readout.role in ("same bpp", "closest bpp")), None)
+    if same and o.psnr is not None:
+        at = "the same bpp" if same.role == "same bpp" else f"{same.bpp:.3f} bpp (closest it reaches)"
+        lines.append(f"{o.psnr - same.psnr:+.2f} dB against {same.codec} at {at}")
+    eq = result.equal
+    if eq and eq.nbytes:
+        saved = 100 * (1 - o.nbytes / eq.nbytes)
+        size = f"interpolated {eq.nbytes:,.0f} bytes ({eq.note})" if eq.interpolated else f"{eq.nbytes:,.0f}-byte file"
+        lines.append(f"{abs(saved):.1f} % {'smaller' if saved >= 0 else 'larger'} than {eq.codec}'s {size} "
+                     f"of equal PSNR")
+    elif eq:
+        lines.append(f"no {eq.codec} file of equal PSNR: {eq.note}")
+    lines += result.notes
+    return "\n".join(lines)

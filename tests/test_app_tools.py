@@ -1,0 +1,197 @@
+"""What a codec researcher reaches for, through the real widgets: every result of an image kept and
+selectable on either side, a second weights file compared at the same bpp, a target rate, the bit map
+over the image, the difference of any two images, the compared files saved as their real bytes; and
+the matching that never leaves a hole (real codecs)."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPointF
+
+from mspview.app import jobs
+from mspview.app.jobs import ClassicalContender, EncodeResult, Item, Readout
+from mspview.codec.imageio import LoadedImage, load_image
+from mspview.eval import classical
+
+from conftest import SAMPLE
+from test_app import action, choose, encode_and_wait, patch_dialogs, window  # noqa: F401 - the fixture
+
+
+def test_results_are_kept_and_selectable(qtbot, window):
+    first = encode_and_wait(qtbot, window)
+    window.lam_spin.setValue(0.025)
+    second = encode_and_wait(qtbot, window)
+    assert window.session.results == [first, second] and window.session.current is second
+    names = [window.split_left.itemText(i) for i in range(window.split_left.count())]
+    ours = [n for n in names if n.startswith("mspview fast")]
+    assert len(ours) == 2 and len(names) == 1 + 3 + 3  # the original, then three files per encode
+    # the older encode on the left, the newer on the right: the detail views follow the side chosen last
+    pick(window.split_left, names.index(ours[0]))
+    assert window.canvas.image_names()[0] == ours[0] and window.canvas.image_names()[1] == ours[1]
+    assert window.session.current is first
+    assert window.readouts.table.item(0, 0).text() == f"{first.ours.readout.nbytes:,}"
+    pick(window.split_right, names.index(ours[1]))
+    assert window.session.current is second and window.bits.maps is second.ours.bitmaps
+
+
+def pick(box, index: int) -> None:
+    """A user's pick in a combo box: it becomes current and `activated` fires (even if it already was)."""
+    box.setCurrentIndex(index)
+    box.activated.emit(index)
+
+
+def test_second_model_compared_at_the_same_bpp(qtbot, window, random_weights, monkeypatch):
+    """'another mspview model…' asks for a weights file; an encode is then matched by that model at the
+    same bpp (bisection on its λ), with its own readouts, bit maps and RD points."""
+    patch_dialogs(monkeypatch, open_path=random_weights)
+    choose(window.codec_box, "choose-model")
+    assert window.codec_box.currentData() == f"model:{random_weights}"
+    result = encode_and_wait(qtbot, window)
+    theirs = result.items[1]
+    assert theirs.readout.codec == f"mspview ({random_weights.name})" and theirs.suffix == ".msp"
+    assert theirs.readout.role in ("same bpp", "closest bpp") and theirs.bitmaps is not None
+    assert theirs.data[:4] == b"MSPV" and theirs.readout.nbytes == len(theirs.data)
+    ours = result.ours.readout
+    if theirs.readout.role == "same bpp":
+        assert abs(theirs.readout.bpp - ours.bpp) <= 0.05 * ours.bpp
+    with qtbot.waitSignal(window.rd_finished, timeout=300_000) as blocker:
+        window.rd_btn.click()
+    sweep = blocker.args[0]
+    assert len(sweep.curve(theirs.readout.codec)) == 9 and isinstance(sweep.bd["psnr"], (float, str))
+
+
+def test_target_bpp_from_the_app(qtbot, window):
+    window.rate_mode.setCurrentIndex(window.rate_mode.findData("bpp"))
+    window.target_spin.setValue(0.25)
+    window.codec_box.setCurrentIndex(0)
+    result = encode_and_wait(qtbot, window)
+    assert abs(result.ours.readout.bpp - 0.25) <= 0.02 * 0.25
+    assert any(n.startswith("target 0.25 bpp: met") for n in result.notes)
+    assert "target 0.25 bpp: met" in window.readouts.headline.text()
+
+
+def test_bit_map_over_the_compare_view(qtbot, window):
+    result = encode_and_wait(qtbot, window)
+    window.overlay_box.click()
+    c = window.canvas
+    assert c.overlay is not None and np.isclose(c.overlay.sum(), result.ours.bitmaps.spatial.sum())
+    window.bits.map_choice.setCurrentText("base")
+    assert np.isclose(c.overlay.sum(), result.ours.bitmaps.density(3).sum())
+    c.set_zoom(4.0)
+    c.center = QPointF(100.5, 50.5)
+    text = c.describe(QPointF(c.width() / 4, c.height() / 2))
+    assert "base bits at latent" in text and "bpp)" in text
+    window.overlay_box.click()
+    assert c.overlay is None and "bits at latent" not in c.describe(QPointF(c.width() / 4, c.height() / 2))
+
+
+def test_difference_of_any_two_images(qtbot, window):
+    result = encode_and_wait(qtbot, window)
+    window.split_left.setCurrentIndex(1)  # mspview
+    window.split_right.setCurrentIndex(2)  # WebP at the same bpp
+    window.mode_group.button(2).click()  # Difference
+    c = window.canvas
+    assert c.image_names()[0].startswith("mspview fast") and " − WebP same bpp" in c.image_names()[0]
+    c.set_zoom(16.0)
+    x, y = int(np.floor(c.center.x())), int(np.floor(c.center.y()))
+    d = result.items[0].image[y, x].astype(int) - result.items[1].image[y, x].astype(int)
+    assert f"Δ({', '.join(f'{v:+d}' for v in d)})" in c.describe(QPointF(c.width() / 2, c.height() / 2))
+
+
+def test_saved_comparison_file_decodes_to_the_shown_pixels(qtbot, window, tmp_path, monkeypatch):
+    result = encode_and_wait(qtbot, window)
+    patch_dialogs(monkeypatch, folder=tmp_path)
+    action(window, "File/Save comparison files…").trigger()
+    webp = tmp_path / "kodim23_WebP_same_bpp.webp"
+    assert webp.read_bytes() == result.items[1].data
+    assert np.array_equal(np.asarray(Image.open(webp).convert("RGB")), result.items[1].image)
+
+
+def _ours(rgb: np.ndarray, nbytes: int, psnr: float) -> EncodeResult:
+    h, w = rgb.shape[:2]
+    readout = Readout("mspview", "fast", "mspview", nbytes, 8 * nbytes / (h * w), psnr, None, None, None)
+    return EncodeResult([Item(readout, rgb, b"", ".msp")])
+
+
+@pytest.fixture(scope="module")
+def crop():
+    return np.ascontiguousarray(load_image(SAMPLE).rgb[:160, :192])
+
+
+def test_unreachable_bpp_shows_the_closest_real_file(crop):
+    """No JPEG reaches 0.01 bpp: the closest file is shown with its own figures, never 0 bytes or nan."""
+    result = _ours(crop, 40, 20.0)
+    jobs._match(ClassicalContender(classical.get("jpeg")), result.ours, crop, lambda ev: None, _never(), result)
+    same = result.items[1].readout
+    assert same.role == "closest bpp" and same.nbytes > 0 and np.isfinite(same.bpp) and np.isfinite(same.psnr)
+    assert any("closest shown" in n for n in same.notes)
+    assert result.equal.nbytes is None and "reaches" in result.equal.note or "no lower" in result.equal.note
+
+
+def test_psnr_between_two_settings_is_interpolated(crop):
+    """A PSNR between two JPEG qualities, beyond the tolerance of either: the closest file is shown, and
+    the size at equal PSNR is interpolated between the two that bracket it, and says so."""
+    codec = classical.get("jpeg")
+    psnrs = {q: classical.psnr(codec.decode(codec.encode(crop, q)), crop) for q in range(20, 95)}
+    q = next(q for q in range(20, 94) if psnrs[q + 1] - psnrs[q] > 0.3)
+    target = (psnrs[q] + psnrs[q + 1]) / 2
+    result = _ours(crop, 900, target)
+    jobs._match(ClassicalContender(codec), result.ours, crop, lambda ev: None, _never(), result)
+    eq = result.items[2].readout
+    assert eq.role == "closest PSNR" and eq.nbytes > 0 and np.isfinite(eq.psnr)
+    sizes = sorted(len(codec.encode(crop, s)) for s in (q, q + 1))
+    assert result.equal.interpolated and sizes[0] < result.equal.nbytes < sizes[1]
+    assert "interpolated" in result.ours.readout.notes[-1]
+
+
+def _never():
+    import threading
+    return threading.Event()
+
+
+def test_icc_profile_converted_to_srgb(tmp_path):
+    """A photo tagged Display P3 is converted to sRGB on load, and the note says so."""
+    from PIL import ImageCms
+
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 100, 50
+    path = tmp_path / "p3.png"
+    Image.fromarray(rgb).save(path, icc_profile=display_p3())
+    img = load_image(path)
+    want = ImageCms.profileToProfile(Image.fromarray(rgb), ImageCms.ImageCmsProfile(io.BytesIO(display_p3())),
+                                     ImageCms.createProfile("sRGB"))
+    assert np.array_equal(img.rgb, np.asarray(want)) and not np.array_equal(img.rgb, rgb)
+    assert any("Display P3" in n and "sRGB" in n for n in img.notes)
+    assert img.rgb[0, 0, 0] > 200  # P3's red is redder than sRGB's: its value grows
+
+
+def display_p3() -> bytes:
+    """A matrix/TRC ICC v2 profile with Display P3's primaries (D50-adapted) and a 2.2 gamma."""
+    import struct
+
+    def s15(v):
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(x, y, z):
+        return b"XYZ " + b"\0" * 4 + s15(x) + s15(y) + s15(z)
+
+    desc_text = b"Display P3 (test)\0"
+    desc = b"desc" + b"\0" * 4 + struct.pack(">I", len(desc_text)) + desc_text + b"\0" * 4 + b"\0" * 4 + b"\0" * 3 + b"\0" * 67
+    curve = b"curv" + b"\0" * 4 + struct.pack(">I", 1) + struct.pack(">H", int(2.2 * 256)) + b"\0\0"
+    tags = [(b"desc", desc), (b"wtpt", xyz(0.9642, 1.0, 0.8249)), (b"rXYZ", xyz(0.5151, 0.2412, -0.0011)),
+            (b"gXYZ", xyz(0.2920, 0.6922, 0.0419)), (b"bXYZ", xyz(0.1571, 0.0666, 0.7841)),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve), (b"cprt", b"text" + b"\0" * 4 + b"none\0")]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for sig, body in tags:
+        while (offset + len(data)) % 4:
+            data += b"\0"
+        table += sig + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = 128 + 4 + len(table) + len(data)
+    header = struct.pack(">I", size) + b"none" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + b"\0" * 12 + b"acsp"
+    header += b"\0" * 24 + struct.pack(">I", 0) + s15(0.9642) + s15(1.0) + s15(0.8249) + b"\0" * 48
+    return header[:128] + struct.pack(">I", len(tags)) + table + data
