@@ -1,7 +1,9 @@
 """How long the app's UI thread stalls while the worker process encodes: a 10 ms heartbeat on the UI
 thread during an encode of the bundled sample, gaps between beats printed (median, 99th percentile,
-longest). The tests only check that no codec work runs in the UI process; the figures live here,
-because on a busy machine any bound on them is a bound on the machine.
+longest); and how long a cancel takes, from Cancel to the job's end (a `balanced` encode cancelled
+after a few LOF iterations: the iteration in flight, then the kept latent decoded). The tests check
+that no codec work runs in the UI process and count the iterations after a cancel; the seconds live
+here, because on a busy machine any bound on them is a bound on the machine.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/ui_latency.py [--profile quick] [--repeat 3]
 """
@@ -55,8 +57,27 @@ def main() -> int:
         if state["runs"] < args.repeat:
             QTimer.singleShot(200, start)
         else:
-            win.close()
-            app.quit()
+            QTimer.singleShot(200, cancel_run)
+
+    def cancel_run() -> None:  # the seconds from Cancel to the end of a balanced encode
+        win.job_finished.disconnect(done)
+        win.profile_box.setCurrentText("balanced")
+        win.job_finished.connect(cancelled)
+        win.encode()
+
+        def poll() -> None:
+            if win.curves.point_count() >= 4 and "t" not in state:
+                state["t"], state["it"] = time.perf_counter(), win.curves.last_iteration()
+                win.cancel_btn.click()
+            elif "t" not in state:
+                QTimer.singleShot(20, poll)
+        poll()
+
+    def cancelled(result) -> None:
+        print(f"cancel: {time.perf_counter() - state['t']:.2f} s from Cancel to the result ({result.lof_iterations} "
+              f"LOF iterations, {result.lof_iterations - state['it']} after the last one drawn)", flush=True)
+        win.close()
+        app.quit()
 
     timer = QTimer(interval=10, timeout=beat)
     timer.start()

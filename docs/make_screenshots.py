@@ -1,10 +1,12 @@
-"""Real screenshots of the main views, taken from the X screen under Xvfb.
+"""Real screenshots of the main views, taken from the X screen under Xvfb, at the screen's own size.
 
-    xvfb-run -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
+    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
+    xvfb-run -a -s "-screen 0 1366x768x24" python docs/make_screenshots.py
 
-Opens the bundled sample, encodes it with the `quick` profile against WebP at the same bpp, and
-grabs the screen for: split view, side-by-side view, heat map, error maps, LOF curves, progressive
-strip, and the image's own RD curves against WebP.
+Opens the bundled sample, encodes it with the `quick` profile against WebP, then with `fast` at another
+lambda, and grabs the screen for: split view with LOF curves, side by side with the bit map laid over
+the images, pixel peeping with the chunk bars, error maps, the difference of two results, the
+progressive previews, and the image's own RD curves. File names end with the screen's size.
 """
 from __future__ import annotations
 
@@ -22,9 +24,11 @@ def main() -> int:
     from mspview.app.window import MainWindow
     from mspview.resources import SAMPLE
 
+    screen = app.primaryScreen().geometry()
+    size = f"{screen.width()}x{screen.height()}"
     settings = QSettings(str(OUT / ".settings.ini"), QSettings.Format.IniFormat)
+    settings.clear()
     win = MainWindow(settings=settings)
-    win.setGeometry(0, 0, 1600, 1000)
     win.show()
     win.profile_box.setCurrentText("quick")
     win.codec_box.setCurrentIndex(win.codec_box.findData("webp"))
@@ -32,42 +36,53 @@ def main() -> int:
 
     def grab(name: str) -> None:
         app.processEvents()
-        path = OUT / f"{name}.png"
+        path = OUT / f"{name}_{size}.png"
         app.primaryScreen().grabWindow(0).save(str(path))
         shots.append(path)
 
-    def after_encode(_result) -> None:
-        steps = [
-            lambda: (win.set_compare_mode("split"), win.curves_dock.raise_()),
-            lambda: grab("main_split_lof"),
-            lambda: (win.set_compare_mode("side"), win.bits_dock.raise_(), win.bits.setCurrentIndex(1)),
-            lambda: grab("side_by_side_heatmap"),
-            lambda: (win.set_compare_mode("split"), win.canvas.set_zoom(8.0), win.bits.setCurrentIndex(0)),
-            lambda: grab("pixel_peeping_chunks"),
-            lambda: (win.set_compare_mode("side"), win.canvas.fit(),
-                     win.show_box.setCurrentIndex(win.show_box.findData(16))),
-            lambda: grab("error_maps_side_by_side"),
-            lambda: (win.show_box.setCurrentIndex(0), win.set_compare_mode("split")),
-            lambda: (win.canvas.fit(), win.strip.buttons[0].click()),
-            lambda: grab("progressive_base_scale"),
-            lambda: (win.strip.buttons[-1].click(), win.rd_sweep()),
-        ]
+    def run(steps) -> None:
         for i, step in enumerate(steps):
             QTimer.singleShot(700 * (i + 1), step)
+
+    def after_first(_result) -> None:
+        win.job_finished.disconnect(after_first)
+        run([lambda: (win.set_compare_mode("split"), win.curves_dock.raise_()),
+             lambda: grab("main_split_lof"),
+             lambda: (win.set_compare_mode("side"), win.bits_dock.raise_(), win.bits.setCurrentIndex(1),
+                      win.overlay_box.setChecked(True)),
+             lambda: grab("side_by_side_bit_map"),
+             lambda: (win.overlay_box.setChecked(False), win.set_compare_mode("split"), win.canvas.set_zoom(8.0),
+                      win.bits.setCurrentIndex(0)),
+             lambda: grab("pixel_peeping_chunks"),
+             lambda: (win.set_compare_mode("side"), win.canvas.fit(),
+                      win.show_box.setCurrentIndex(win.show_box.findData(16))),
+             lambda: grab("error_maps_side_by_side"),
+             lambda: (win.show_box.setCurrentIndex(0), win.set_compare_mode("split"), win.strip_dock.raise_(),
+                      win.canvas.fit(), win.strip.buttons[0].click()),
+             lambda: grab("progressive_base_scale"),
+             lambda: (win.profile_box.setCurrentText("fast"), win.lam_spin.setValue(0.025),
+                      win.job_finished.connect(after_second), win.encode())])
+
+    def after_second(_result) -> None:
+        names = [v.name for v in win.views()]
+        first = next(i for i, n in enumerate(names) if n.startswith("mspview quick"))
+        run([lambda: (win.split_left.setCurrentIndex(first), win.set_compare_mode("diff")),
+             lambda: grab("difference_of_two_results"),
+             lambda: (win.set_compare_mode("split"), win.rd_sweep())])
 
     def after_sweep(_sweep) -> None:
         QTimer.singleShot(700, lambda: (grab("rd_curve_this_image"), win.close()))
 
-    win.job_finished.connect(after_encode)
+    win.job_finished.connect(after_first)
     win.rd_finished.connect(after_sweep)
-    win.job_failed.connect(lambda m: (print("encode failed:", m), win.close()))
+    win.job_failed.connect(lambda m: (print("failed:", m), win.close()))
     win.image_loaded.connect(lambda _path: QTimer.singleShot(500, win.encode))
     win.open_path(SAMPLE)
     app.exec()
     for p in shots:
         print(p)
     (OUT / ".settings.ini").unlink(missing_ok=True)
-    return 0 if len(shots) == 6 else 1
+    return 0 if len(shots) == 7 else 1
 
 
 if __name__ == "__main__":

@@ -213,3 +213,13 @@ if __name__ == "__main__" and sys.argv[1:] == ["--write-golden"]:
             "latent_sha256": golden_digest(decode(lm, enc.data))}
     GOLDEN_CARD.write_text(json.dumps(card, indent=2) + "\n")
     print(f"{GOLDEN}: {len(enc.data)} bytes; {card['latent_sha256'][:16]}")
+
+
+def test_cross_device_script_dry_run():
+    """benchmarks/cross_device.py, as a GPU machine would run it, on the CPU arithmetics: one image."""
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "cross_device.py"), "--limit", "1", "--cpu-only"],
+                         capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    lines = [line for line in res.stdout.splitlines() if "decoded under" in line]
+    assert len(lines) == 4 and all(": 0 of 1 differ" in line for line in lines)
+    assert res.stdout.strip().endswith("s") and "0 failures" in res.stdout

@@ -76,11 +76,8 @@ class CompareCanvas(QWidget):
         return [im[0] for im in self._images]
 
     def set_mode(self, mode: str) -> None:
-        """Split, side by side or single; the view is fitted anew (a side-by-side zoom would leave a split
-        half empty)."""
-        if mode != self.mode:
-            self.mode = mode
-            self.fit()
+        """Split, side by side or single (the caller sets the images and fits the view)."""
+        self.mode = mode
         self.update()
 
     def set_overlay(self, bits: np.ndarray | None, what: str = "", opacity: float = 0.6) -> None:

@@ -92,9 +92,9 @@ def headline(result: EncodeResult) -> str:
     eq = result.equal
     if eq and eq.nbytes:
         saved = 100 * (1 - o.nbytes / eq.nbytes)
-        size = f"interpolated {eq.nbytes:,.0f} bytes ({eq.note})" if eq.interpolated else f"{eq.nbytes:,.0f}-byte file"
-        lines.append(f"{abs(saved):.1f} % {'smaller' if saved >= 0 else 'larger'} than {eq.codec}'s {size} "
-                     f"of equal PSNR")
+        than = (f"than {eq.codec} at equal PSNR ({eq.nbytes:,.0f} bytes, {eq.note})" if eq.interpolated
+                else f"than {eq.codec}'s {eq.nbytes:,.0f}-byte file of equal PSNR")
+        lines.append(f"{abs(saved):.1f} % {'smaller' if saved >= 0 else 'larger'} {than}")
     elif eq:
         lines.append(f"no {eq.codec} file of equal PSNR: {eq.note}")
     lines += result.notes

@@ -234,6 +234,10 @@ class MainWindow(QMainWindow):
         self.codec_box.setToolTip("matched to mspview's bpp and to its PSNR by bisection; another mspview model "
                                   "(weights you trained) is matched on its λ")
         self.codec_box.activated.connect(self._on_codec_choice)
+        for box in (self.profile_box, self.rate_mode, self.device_box, self.codec_box):
+            # long entries elide instead of widening the dock (which clipped the labels beside them)
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(10)
         form.addRow("Compare", self.codec_box)
         buttons = QHBoxLayout()
         self.encode_btn = QPushButton("Encode")
@@ -525,7 +529,7 @@ class MainWindow(QMainWindow):
         for box in (self.split_left, self.split_right):
             box.setEnabled(mode != "side")
         self.canvas.set_mode("single" if mode == "diff" else mode)
-        self._refresh_canvas(keep_view=True)
+        self._refresh_canvas(keep_view=False)  # fitted to the new panes (a side pane's zoom would halve a split)
 
     @property
     def compare_mode(self) -> str:
