@@ -15,7 +15,7 @@ import torch
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = Path(__file__).resolve().parent.parent
-from mspview.resources import KODAK, SAMPLE  # noqa: E402 - after the Qt platform is set
+from mspview.resources import KODAK, SAMPLE  # noqa: E402, F401 - after the Qt platform is set; for the tests
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +58,71 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `python -m mspview ARGS` in a separate process."""
     return subprocess.run([sys.executable, "-m", "mspview", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=REPO)
+
+
+# ----------------------------------------------------------------------------- the app, driven as a person does
+@pytest.fixture
+def window(qtbot, tmp_path):
+    """The main window with the sample image open and WebP to compare with."""
+    from PySide6.QtCore import QSettings
+
+    from mspview.app.window import MainWindow
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    with qtbot.waitSignal(win.image_loaded, timeout=10_000):
+        win.open_path(SAMPLE)
+    choose(win.codec_box, "webp")
+    yield win
+    win.close()
+
+
+def choose(box, data) -> None:
+    """Pick an entry of a combo box as a user does: it becomes current and `activated` fires."""
+    i = box.findData(data)
+    assert i >= 0, data
+    box.setCurrentIndex(i)
+    box.activated.emit(i)
+
+
+def encode_and_wait(qtbot, win, profile="fast", timeout=120_000):
+    win.profile_box.setCurrentText(profile)
+    with qtbot.waitSignal(win.job_finished, timeout=timeout) as blocker:
+        win.encode_btn.click()
+    return blocker.args[0]
+
+
+def menu_actions(win) -> dict:
+    """Every action of the menu bar, recursively, by its path ('File/Save .msp…')."""
+    out = {}
+
+    def walk(menu, prefix):
+        for a in menu.actions():
+            if a.isSeparator():
+                continue
+            path = f"{prefix}/{a.text().replace('&', '')}"
+            if a.menu():
+                walk(a.menu(), path)
+            else:
+                out[path] = a
+    for top in win.menuBar().actions():
+        walk(top.menu(), top.text().replace("&", ""))
+    return out
+
+
+def action(win, path: str):
+    return menu_actions(win)[path]
+
+
+def patch_dialogs(monkeypatch, save_path=None, folder=None, open_path=None):
+    if save_path is not None:
+        monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName", lambda *a, **k: (str(save_path), ""))
+    if folder is not None:
+        monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getExistingDirectory", lambda *a, **k: str(folder))
+    if open_path is not None:
+        monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getOpenFileName", lambda *a, **k: (str(open_path), ""))
+
+

@@ -18,7 +18,6 @@ import pytest
 import torch
 from PIL import Image
 from PySide6.QtCore import QPointF, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
 from mspview.app.compare_view import ERROR_LUT, error_map
@@ -28,67 +27,7 @@ from mspview.codec.coder import decode
 from mspview.codec.weights import load_weights
 from mspview.eval import classical
 
-from conftest import REPO, SAMPLE
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    win.show()
-    with qtbot.waitSignal(win.image_loaded, timeout=10_000):
-        win.open_path(SAMPLE)
-    choose(win.codec_box, "webp")
-    yield win
-    win.close()
-
-
-def choose(box, data) -> None:
-    """Pick an entry of a combo box as a user does: it becomes current and `activated` fires."""
-    i = box.findData(data)
-    assert i >= 0, data
-    box.setCurrentIndex(i)
-    box.activated.emit(i)
-
-
-def encode_and_wait(qtbot, win, profile="fast", timeout=120_000):
-    win.profile_box.setCurrentText(profile)
-    with qtbot.waitSignal(win.job_finished, timeout=timeout) as blocker:
-        win.encode_btn.click()
-    return blocker.args[0]
-
-
-def menu_actions(win) -> dict[str, QAction]:
-    """Every action of the menu bar, recursively, by its path ('File/Save .msp…')."""
-    out = {}
-
-    def walk(menu, prefix):
-        for a in menu.actions():
-            if a.isSeparator():
-                continue
-            path = f"{prefix}/{a.text().replace('&', '')}"
-            if a.menu():
-                walk(a.menu(), path)
-            else:
-                out[path] = a
-    for top in win.menuBar().actions():
-        walk(top.menu(), top.text().replace("&", ""))
-    return out
-
-
-def action(win, path: str) -> QAction:
-    return menu_actions(win)[path]
-
-
-def patch_dialogs(monkeypatch, save_path=None, folder=None, open_path=None):
-    if save_path is not None:
-        monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName", lambda *a, **k: (str(save_path), ""))
-    if folder is not None:
-        monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getExistingDirectory", lambda *a, **k: str(folder))
-    if open_path is not None:
-        monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getOpenFileName", lambda *a, **k: (str(open_path), ""))
+from conftest import REPO, SAMPLE, action, encode_and_wait, menu_actions, patch_dialogs
 
 
 def test_encode_fast_previews_readouts_bits(qtbot, window):

@@ -13,11 +13,10 @@ from PySide6.QtCore import QPointF
 
 from mspview.app import jobs
 from mspview.app.jobs import ClassicalContender, EncodeResult, Item, Readout
-from mspview.codec.imageio import LoadedImage, load_image
+from mspview.codec.imageio import load_image
 from mspview.eval import classical
 
-from conftest import SAMPLE
-from test_app import action, choose, encode_and_wait, patch_dialogs, window  # noqa: F401 - the fixture
+from conftest import SAMPLE, action, choose, encode_and_wait, patch_dialogs
 
 
 def test_results_are_kept_and_selectable(qtbot, window):

@@ -23,7 +23,7 @@ from mspview.codec.coder import decode, encode
 from mspview.codec.errors import BitstreamError
 from mspview.codec.imageio import LoadedImage, load_image
 
-from conftest import KODAK, REPO, SAMPLE, noise_image
+from conftest import REPO, SAMPLE, noise_image
 
 GOLDEN = Path(__file__).parent / "data" / "golden_v5.msp"
 GOLDEN_CARD = GOLDEN.with_suffix(".json")
@@ -57,12 +57,13 @@ ARITHMETICS = [
 
 @pytest.fixture(scope="module")
 def cross_files(tmp_path_factory, shipped_model):
-    """1x1, 17x31, a Kodak image and a 1920x1080 image, encoded here with 2 threads."""
+    """1x1, 17x31, a Kodak image (the bundled kodim23: tests need nothing outside the repository) and a
+    1920x1080 image, encoded here with 2 threads."""
     torch.set_num_threads(2)
     work = tmp_path_factory.mktemp("cross")
-    kodim = np.asarray(Image.open(KODAK / "kodim01.png").convert("RGB"))
+    kodim = np.asarray(Image.open(SAMPLE).convert("RGB"))
     big = np.asarray(Image.open(SAMPLE).convert("RGB").resize((1920, 1080), Image.Resampling.BICUBIC))
-    images = {"1x1": noise_image(1, 1, seed=1), "17x31": noise_image(17, 31, seed=2), "kodim01": kodim, "1080p": big}
+    images = {"1x1": noise_image(1, 1, seed=1), "17x31": noise_image(17, 31, seed=2), "kodim23": kodim, "1080p": big}
     files = {}
     for name, rgb in images.items():
         enc = encode(shipped_model, LoadedImage(rgb, "RGB", "RGB"), shipped_model.rate(0.0067))
@@ -217,7 +218,8 @@ if __name__ == "__main__" and sys.argv[1:] == ["--write-golden"]:
 
 def test_cross_device_script_dry_run():
     """benchmarks/cross_device.py, as a GPU machine would run it, on the CPU arithmetics: one image."""
-    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "cross_device.py"), "--limit", "1", "--cpu-only"],
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "cross_device.py"), "--images", str(SAMPLE.parent),
+                          "--cpu-only"],
                          capture_output=True, text=True, timeout=600, cwd=REPO)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     lines = [line for line in res.stdout.splitlines() if "decoded under" in line]

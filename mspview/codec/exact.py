@@ -2,8 +2,9 @@
 symbols on every CPU kind, thread count, BLAS/oneDNN path and GPU.
 
 Everything that decides a symbol's distribution is an integer: the predictors' weights, biases and
-activations are 15-bit, their sums exact, their requantization a multiply and a shift in int64, the mean
-mu a fixed-point number (units of 2^-MU_FRAC_BITS), the scale an index 0..63 found by comparing the
+activations are 15-bit, their sums exact, their requantization round(v * m / 2^shift) with integer m and
+shift (integer arithmetic, evaluated in float64 where every intermediate is exactly representable), the
+mean mu a fixed-point number (units of 2^-MU_FRAC_BITS), the scale an index 0..63 found by comparing the
 output with integer thresholds. No convolution routine, softplus, log, exp or erfc runs here (tests hold
 that with a dispatch guard): convolutions are im2col + an exact integer matrix product.
 Only the synthesis transform runs in float (reconstructions may differ in a last bit between devices;
