@@ -61,14 +61,14 @@ def main() -> int:
 
     def cancel_run() -> None:  # the seconds from Cancel to the end of a balanced encode
         win.job_finished.disconnect(done)
-        win.profile_box.setCurrentText("balanced")
+        win.controls.profile_box.setCurrentText("balanced")
         win.job_finished.connect(cancelled)
         win.encode()
 
         def poll() -> None:
             if win.curves.point_count() >= 4 and "t" not in state:
                 state["t"], state["it"] = time.perf_counter(), win.curves.last_iteration()
-                win.cancel_btn.click()
+                win.controls.cancel_btn.click()
             elif "t" not in state:
                 QTimer.singleShot(20, poll)
         poll()
@@ -81,9 +81,9 @@ def main() -> int:
 
     timer = QTimer(interval=10, timeout=beat)
     timer.start()
-    win.profile_box.setCurrentText(args.profile)
-    i = win.codec_box.findData(args.compare or None)
-    win.codec_box.setCurrentIndex(max(0, i))
+    win.controls.profile_box.setCurrentText(args.profile)
+    i = win.controls.codec_box.findData(args.compare or None)
+    win.controls.codec_box.setCurrentIndex(max(0, i))
     win.job_finished.connect(done)
     win.job_failed.connect(lambda m: (print(f"failed: {m}"), app.quit()))
     win.image_loaded.connect(lambda _p: QTimer.singleShot(500, start))

@@ -30,8 +30,8 @@ def main() -> int:
     settings.clear()
     win = MainWindow(settings=settings)
     win.show()
-    win.profile_box.setCurrentText("quick")
-    win.codec_box.setCurrentIndex(win.codec_box.findData("webp"))
+    win.controls.profile_box.setCurrentText("quick")
+    win.controls.codec_box.setCurrentIndex(win.controls.codec_box.findData("webp"))
     shots = []
 
     def grab(name: str) -> None:
@@ -60,7 +60,7 @@ def main() -> int:
              lambda: (win.show_box.setCurrentIndex(0), win.set_compare_mode("split"), win.strip_dock.raise_(),
                       win.canvas.fit(), win.strip.buttons[0].click()),
              lambda: grab("progressive_base_scale"),
-             lambda: (win.profile_box.setCurrentText("fast"), win.lam_spin.setValue(0.025),
+             lambda: (win.controls.profile_box.setCurrentText("fast"), win.controls.lam_spin.setValue(0.025),
                       win.job_finished.connect(after_second), win.encode())])
 
     def after_second(_result) -> None:

@@ -27,7 +27,7 @@ from mspview.codec.coder import decode
 from mspview.codec.weights import load_weights
 from mspview.eval import classical
 
-from conftest import REPO, SAMPLE, action, encode_and_wait, menu_actions, patch_dialogs
+from conftest import HANG_MS, HANG_S, REPO, SAMPLE, action, encode_and_wait, menu_actions, patch_dialogs
 
 
 def test_encode_fast_previews_readouts_bits(qtbot, window):
@@ -126,8 +126,8 @@ def test_chunk_bars_ticks_and_hover(qtbot, window):
 
 def test_rd_sweep_of_this_image_and_its_cancel(qtbot, window):
     result = encode_and_wait(qtbot, window)
-    with qtbot.waitSignal(window.rd_finished, timeout=240_000) as blocker:
-        window.rd_btn.click()
+    with qtbot.waitSignal(window.rd_finished, timeout=HANG_MS) as blocker:
+        window.controls.rd_btn.click()
     sweep = blocker.args[0]
     lambdas = load_weights().model.config.lambdas
     ours, webp = sweep.curve("mspview"), sweep.curve(sweep.codec)
@@ -145,12 +145,12 @@ def test_rd_sweep_of_this_image_and_its_cancel(qtbot, window):
     assert window.rd.hover.text().startswith(f"mspview λ {ours[2].setting:g}: {ours[2].nbytes:,} bytes")
     assert isinstance(sweep.bd["psnr"], float) and f"PSNR {sweep.bd['psnr']:+.1f} %" in window.rd.summary.text()
     # a second sweep, cancelled after its first points: the job ends as cancelled, points stop coming
-    window.rd_btn.click()
-    qtbot.waitUntil(lambda: len(window.rd.points) >= 2, timeout=60_000)
-    with qtbot.waitSignal(window.job_failed, timeout=60_000) as failed:
-        window.cancel_btn.click()
+    window.controls.rd_btn.click()
+    qtbot.waitUntil(lambda: len(window.rd.points) >= 2, timeout=HANG_MS)
+    with qtbot.waitSignal(window.job_failed, timeout=HANG_MS) as failed:
+        window.controls.cancel_btn.click()
     assert failed.args[0] == "" and len(window.rd.points) < len(sweep.points)
-    assert window.rd_btn.isEnabled() and window.encode_btn.isEnabled()
+    assert window.controls.rd_btn.isEnabled() and window.controls.encode_btn.isEnabled()
 
 
 def test_split_handle_drag_and_zoom(qtbot, window):
@@ -178,17 +178,17 @@ def test_lof_curves_and_cancel(qtbot, window):
     """Cancel is acknowledged at once and stays said until the worker stops; LOF stops within an
     iteration or two of the request (counted in iterations, not seconds); the skipped comparison is
     said, not silently dropped."""
-    window.profile_box.setCurrentText("balanced")
-    window.encode_btn.click()
-    qtbot.waitUntil(lambda: window.curves.point_count() >= 6, timeout=90_000)
+    window.controls.profile_box.setCurrentText("balanced")
+    window.controls.encode_btn.click()
+    qtbot.waitUntil(lambda: window.curves.point_count() >= 6, timeout=HANG_MS)
     assert not window.curves.message.isVisible()
     stages = []  # what the stage line said, every 20 ms
-    timer = QTimer(interval=20, timeout=lambda: stages.append(window.stage.text()))
+    timer = QTimer(interval=20, timeout=lambda: stages.append(window.controls.stage.text()))
     timer.start()
     seen = window.curves.last_iteration()
-    with qtbot.waitSignal(window.job_finished, timeout=60_000) as blocker:
-        window.cancel_btn.click()
-        assert window.stage.text().startswith("cancelling")
+    with qtbot.waitSignal(window.job_finished, timeout=HANG_MS) as blocker:
+        window.controls.cancel_btn.click()
+        assert window.controls.stage.text().startswith("cancelling")
     timer.stop()
     result = blocker.args[0]
     assert result.cancelled and all(s.startswith("cancelling") for s in stages[1:-1])
@@ -207,7 +207,7 @@ def test_save_and_reopen_msp(qtbot, window, tmp_path, monkeypatch):
     patch_dialogs(monkeypatch, save_path=path)
     action(window, "File/Save .msp…").trigger()
     assert path.read_bytes() == result.ours.data
-    with qtbot.waitSignal(window.job_finished, timeout=60_000) as blocker:
+    with qtbot.waitSignal(window.job_finished, timeout=HANG_MS) as blocker:
         window.open_path(path)
     opened = blocker.args[0]
     assert np.array_equal(opened.ours.image, result.ours.image)
@@ -222,7 +222,7 @@ def test_damaged_msp_names_file_and_scale(qtbot, window, tmp_path):
     bad[-40] ^= 0x5A  # inside the last scale's stream
     path = tmp_path / "bad.msp"
     path.write_bytes(bytes(bad))
-    with qtbot.waitSignal(window.job_failed, timeout=60_000):
+    with qtbot.waitSignal(window.job_failed, timeout=HANG_MS):
         window.open_path(path)
     assert "bad.msp" in window.last_error and "scale 0" in window.last_error and "damaged" in window.last_error
     dialogs = [w for w in window.findChildren(QMessageBox) if w.isVisible()]
@@ -237,7 +237,7 @@ def test_truncated_msp_says_how_many_scales(qtbot, window, tmp_path):
     keep = len(result.ours.data) - header.scales[-1].nbytes  # the finest scale cut off
     path = tmp_path / "cut.msp"
     path.write_bytes(result.ours.data[:keep])
-    with qtbot.waitSignal(window.job_finished, timeout=60_000) as blocker:
+    with qtbot.waitSignal(window.job_finished, timeout=HANG_MS) as blocker:
         window.open_path(path)
     opened = blocker.args[0]
     assert not opened.ours.decoded.complete
@@ -247,7 +247,7 @@ def test_truncated_msp_says_how_many_scales(qtbot, window, tmp_path):
 def test_unreadable_image_shows_error(qtbot, window, tmp_path):
     p = tmp_path / "not_an_image.png"
     p.write_bytes(b"garbage")
-    with qtbot.waitSignal(window.image_failed, timeout=10_000):
+    with qtbot.waitSignal(window.image_failed, timeout=HANG_MS):
         window.open_path(p)
     assert "not an image" in window.last_error
     assert window.session.path == SAMPLE  # the image shown before stays
@@ -256,13 +256,13 @@ def test_unreadable_image_shows_error(qtbot, window, tmp_path):
 def test_new_image_clears_every_view(qtbot, window, tmp_path):
     """Image A encoded (quick: LOF curves too, and an RD sweep), then image B opened: every view holds
     B's data or nothing."""
-    window.lam_spin.setValue(0.0018)
-    encode_and_wait(qtbot, window, "quick", timeout=240_000)
+    window.controls.lam_spin.setValue(0.0018)
+    encode_and_wait(qtbot, window, "quick")
     assert window.curves.point_count() > 0 and window.bits.maps is not None
     window.rd.hover.setText("mspview λ 0.0018: 1,234 bytes")
     b = tmp_path / "b.png"
     Image.open(SAMPLE).crop((0, 0, 200, 120)).save(b)
-    with qtbot.waitSignal(window.image_loaded, timeout=10_000):
+    with qtbot.waitSignal(window.image_loaded, timeout=HANG_MS):
         window.open_path(b)
     assert window.session.results == [] and window.session.image.width == 200
     assert window.bits.maps is None and window.bits.heat.bits is None and window.bits.chunk_rows == []
@@ -274,9 +274,9 @@ def test_new_image_clears_every_view(qtbot, window, tmp_path):
 
 
 def test_close_during_encode_leaves_no_thread(qtbot, window):
-    window.profile_box.setCurrentText("best")
-    window.encode_btn.click()
-    qtbot.waitUntil(lambda: window.curves.point_count() >= 2, timeout=60_000)
+    window.controls.profile_box.setCurrentText("best")
+    window.controls.encode_btn.click()
+    qtbot.waitUntil(lambda: window.curves.point_count() >= 2, timeout=HANG_MS)
     assert window.runner.busy and window.runner.is_running()
     window.close()
     assert not window.runner.is_running()
@@ -306,13 +306,13 @@ def test_codec_work_never_runs_in_the_ui_process(qtbot, window):
     timer = QTimer()
     timer.timeout.connect(beat)
     timer.start(10)
-    window.codec_box.setCurrentIndex(0)
-    window.profile_box.setCurrentText("quick")
+    window.controls.codec_box.setCurrentIndex(0)
+    window.controls.profile_box.setCurrentText("quick")
     threading.setprofile(hook)
     sys.setprofile(hook)
     try:
-        with qtbot.waitSignal(window.job_finished, timeout=300_000) as blocker:  # a hang guard
-            window.encode_btn.click()
+        with qtbot.waitSignal(window.job_finished, timeout=HANG_MS) as blocker:
+            window.controls.encode_btn.click()
     finally:
         sys.setprofile(None)
         threading.setprofile(None)
@@ -326,12 +326,12 @@ def test_settings_persist(qtbot, tmp_path):
     settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     w1 = MainWindow(settings=settings)
     qtbot.addWidget(w1)
-    w1.profile_box.setCurrentText("best")
-    w1.lam_spin.setValue(0.025)
+    w1.controls.profile_box.setCurrentText("best")
+    w1.controls.lam_spin.setValue(0.025)
     w1.close()
     w2 = MainWindow(settings=settings)
     qtbot.addWidget(w2)
-    assert w2.profile_box.currentText() == "best" and abs(w2.lam() - 0.025) < 1e-6
+    assert w2.controls.profile_box.currentText() == "best" and abs(w2.controls.lam() - 0.025) < 1e-6
     w2.close()
 
 
@@ -349,7 +349,7 @@ def test_drop_an_image_file_opens_it(qtbot, window, tmp_path):
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
     drop = QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    with qtbot.waitSignal(window.image_loaded, timeout=10_000):
+    with qtbot.waitSignal(window.image_loaded, timeout=HANG_MS):
         QApplication.sendEvent(window, drop)
     assert window.session.path == dropped and window.session.image.width == 56 and window.session.image.height == 40
 
@@ -401,7 +401,7 @@ def test_every_menu_action_does_its_job(qtbot, window, tmp_path, monkeypatch):
 
     def reopened(path):
         return lambda: qtbot.waitUntil(lambda: w.session.path == Path(path) and w.session.image is not None,
-                                       timeout=10_000)
+                                       timeout=HANG_MS)
 
     expectations = {
         "File/Save .msp…": (lambda: patch_dialogs(monkeypatch, save_path=out / "saved.msp"), saved_msp),
@@ -428,10 +428,10 @@ def test_every_menu_action_does_its_job(qtbot, window, tmp_path, monkeypatch):
         "View/Bit allocation": (None, dock_toggled(w.bits_dock)),
         "View/Progressive decode": (None, dock_toggled(w.strip_dock)),
         "View/Reset layout": (None, lambda: all(d.isVisible() for d in (w.controls_dock, w.table_dock, w.bits_dock))),
-        "Encode/Encode": (None, lambda: qtbot.waitUntil(lambda: len(w.session.results) == 2, timeout=120_000)),
-        "Encode/RD curve of this image": (None, lambda: qtbot.waitUntil(lambda: w.session.rd is not None, timeout=300_000)),
-        "Encode/Cancel": (lambda: w.profile_box.setCurrentText("balanced") or w.encode_btn.click(),
-                          lambda: qtbot.waitUntil(lambda: not w.runner.busy, timeout=120_000)),
+        "Encode/Encode": (None, lambda: qtbot.waitUntil(lambda: len(w.session.results) == 2, timeout=HANG_MS)),
+        "Encode/RD curve of this image": (None, lambda: qtbot.waitUntil(lambda: w.session.rd is not None, timeout=HANG_MS)),
+        "Encode/Cancel": (lambda: w.controls.profile_box.setCurrentText("balanced") or w.controls.encode_btn.click(),
+                          lambda: qtbot.waitUntil(lambda: not w.runner.busy, timeout=HANG_MS)),
         "Encode/Forget kept results": (None, lambda: w.session.results == [] and w.canvas.image_names() == ["original"]),
         "Help/Keyboard shortcuts": (None, dialog_says("Ctrl+E")),
         "Help/About mspview": (None, dialog_says("Weights")),
@@ -450,12 +450,12 @@ def test_every_menu_action_does_its_job(qtbot, window, tmp_path, monkeypatch):
         if before:
             before()
         if path == "Encode/Cancel":
-            qtbot.waitUntil(lambda: w.curves.point_count() >= 2, timeout=60_000)
+            qtbot.waitUntil(lambda: w.curves.point_count() >= 2, timeout=HANG_MS)
         actions[path].trigger()
         result_ok = check()
         assert result_ok is None or result_ok, f"{path}: not done"
         if path == "Encode/Cancel":
-            w.profile_box.setCurrentText("fast")
+            w.controls.profile_box.setCurrentText("fast")
         if path.startswith("View/") and path.endswith(("Controls", "Readouts", "curves", "(this image)",
                                                         "allocation", "decode")):
             actions[path].trigger()  # shown again
@@ -472,7 +472,7 @@ def test_window_fits_a_laptop_screen(tmp_path):
     probe.write_text(LAYOUT_PROBE)
     env = {**os.environ, "QT_QPA_PLATFORM": f"offscreen:configfile={config}"}
     res = subprocess.run([sys.executable, str(probe), str(tmp_path / "s.ini")], capture_output=True, text=True,
-                         timeout=300, cwd=REPO, env=env)
+                         timeout=HANG_S, cwd=REPO, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     report = json.loads(res.stdout.strip().splitlines()[-1])
     for phase in ("first", "restored", "reset"):

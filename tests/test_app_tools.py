@@ -16,12 +16,12 @@ from mspview.app.jobs import ClassicalContender, EncodeResult, Item, Readout
 from mspview.codec.imageio import load_image
 from mspview.eval import classical
 
-from conftest import SAMPLE, action, choose, encode_and_wait, patch_dialogs
+from conftest import HANG_MS, SAMPLE, action, choose, encode_and_wait, patch_dialogs
 
 
 def test_results_are_kept_and_selectable(qtbot, window):
     first = encode_and_wait(qtbot, window)
-    window.lam_spin.setValue(0.025)
+    window.controls.lam_spin.setValue(0.025)
     second = encode_and_wait(qtbot, window)
     assert window.session.results == [first, second] and window.session.current is second
     names = [window.split_left.itemText(i) for i in range(window.split_left.count())]
@@ -46,8 +46,8 @@ def test_second_model_compared_at_the_same_bpp(qtbot, window, random_weights, mo
     """'another mspview model…' asks for a weights file; an encode is then matched by that model at the
     same bpp (bisection on its λ), with its own readouts, bit maps and RD points."""
     patch_dialogs(monkeypatch, open_path=random_weights)
-    choose(window.codec_box, "choose-model")
-    assert window.codec_box.currentData() == f"model:{random_weights}"
+    choose(window.controls.codec_box, "choose-model")
+    assert window.controls.codec_box.currentData() == f"model:{random_weights}"
     result = encode_and_wait(qtbot, window)
     theirs = result.items[1]
     assert theirs.readout.codec == f"mspview ({random_weights.name})" and theirs.suffix == ".msp"
@@ -56,16 +56,16 @@ def test_second_model_compared_at_the_same_bpp(qtbot, window, random_weights, mo
     ours = result.ours.readout
     if theirs.readout.role == "same bpp":
         assert abs(theirs.readout.bpp - ours.bpp) <= 0.05 * ours.bpp
-    with qtbot.waitSignal(window.rd_finished, timeout=300_000) as blocker:
-        window.rd_btn.click()
+    with qtbot.waitSignal(window.rd_finished, timeout=HANG_MS) as blocker:
+        window.controls.rd_btn.click()
     sweep = blocker.args[0]
     assert len(sweep.curve(theirs.readout.codec)) == 9 and isinstance(sweep.bd["psnr"], (float, str))
 
 
 def test_target_bpp_from_the_app(qtbot, window):
-    window.rate_mode.setCurrentIndex(window.rate_mode.findData("bpp"))
-    window.target_spin.setValue(0.25)
-    window.codec_box.setCurrentIndex(0)
+    window.controls.rate_mode.setCurrentIndex(window.controls.rate_mode.findData("bpp"))
+    window.controls.target_spin.setValue(0.25)
+    window.controls.codec_box.setCurrentIndex(0)
     result = encode_and_wait(qtbot, window)
     assert abs(result.ours.readout.bpp - 0.25) <= 0.02 * 0.25
     assert any(n.startswith("target 0.25 bpp: met") for n in result.notes)

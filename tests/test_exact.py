@@ -23,7 +23,7 @@ from mspview.codec.coder import decode, encode
 from mspview.codec.errors import BitstreamError
 from mspview.codec.imageio import LoadedImage, load_image
 
-from conftest import REPO, SAMPLE, noise_image
+from conftest import HANG_S, REPO, SAMPLE, noise_image
 
 GOLDEN = Path(__file__).parent / "data" / "golden_v5.msp"
 GOLDEN_CARD = GOLDEN.with_suffix(".json")
@@ -80,7 +80,7 @@ def test_files_decode_alike_under_other_arithmetic(cross_files, arith):
     settings = {k: v for k, v in arith.items() if k != "env"}
     paths = [str(p) for p, _ in cross_files.values()]
     res = subprocess.run([sys.executable, "-c", DECODER, json.dumps(settings), *paths], capture_output=True,
-                         text=True, timeout=600, cwd=REPO, env={**os.environ, **arith.get("env", {})})
+                         text=True, timeout=HANG_S, cwd=REPO, env={**os.environ, **arith.get("env", {})})
     assert res.returncode == 0, res.stderr[-3000:]
     if arith["name"] == "float32_matmul":
         assert res.stdout.strip().endswith("float32")  # the other backend really ran
@@ -220,7 +220,7 @@ def test_cross_device_script_dry_run():
     """benchmarks/cross_device.py, as a GPU machine would run it, on the CPU arithmetics: one image."""
     res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "cross_device.py"), "--images", str(SAMPLE.parent),
                           "--cpu-only"],
-                         capture_output=True, text=True, timeout=600, cwd=REPO)
+                         capture_output=True, text=True, timeout=HANG_S, cwd=REPO)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     lines = [line for line in res.stdout.splitlines() if "decoded under" in line]
     assert len(lines) == 4 and all(": 0 of 1 differ" in line for line in lines)

@@ -13,7 +13,7 @@ import mspview
 from mspview.codec import bitstream
 from mspview.codec.rate import RateError
 
-from conftest import SAMPLE, run_cli
+from conftest import HANG_MS, SAMPLE, run_cli
 
 PACKAGE = Path(mspview.__file__).parent
 
@@ -69,7 +69,7 @@ def test_lambda_refused_alike_by_cli_library_and_app(qtbot, tmp_path, shipped_mo
     from mspview.app.window import MainWindow
     win = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(win)
-    with qtbot.waitSignal(win.job_failed, timeout=60_000) as failed:
+    with qtbot.waitSignal(win.job_failed, timeout=HANG_MS) as failed:
         win.open_path(hostile)
     assert OUT_OF_RANGE in failed.args[0] and OUT_OF_RANGE in win.last_error
     win.close()

@@ -18,7 +18,7 @@ from mspview.codec.weights import load_weights
 from mspview.train.extend import extend_lambdas
 from mspview.train.widen import widen, widen_latent
 
-from conftest import REPO, noise_image
+from conftest import HANG_S, REPO, noise_image
 
 TINY = ["--N", "16", "--M", "32", "--hidden", "16", "--groups", "2", "--batch", "2", "--patch", "64",
         "--eval-minutes", "0", "--log-every", "1", "--threads", "1", "--warmup", "2"]
@@ -35,7 +35,7 @@ def data_dir(tmp_path_factory):
 
 def train(*args: str, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
     cmd = (launcher or [sys.executable, "-m"]) + ["mspview.train", *TINY, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_S, cwd=REPO)
 
 
 def test_train_resume_export(tmp_path, data_dir):

@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"smoke test failed: {message}")
             win.close()
 
-        win.profile_box.setCurrentText("fast")
-        win.codec_box.setCurrentIndex(0)
+        win.controls.profile_box.setCurrentText("fast")
+        win.controls.codec_box.setCurrentIndex(0)
         win.job_finished.connect(done)
         win.job_failed.connect(failed)
         win.image_failed.connect(failed)

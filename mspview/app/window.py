@@ -3,18 +3,14 @@ curves, bit allocation and the progressive decode. The working state is a Qt-fre
 work runs in the worker process (workers.JobRunner), handed the job functions of jobs.py."""
 from __future__ import annotations
 
-import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-import torch
-from PySide6.QtCore import QRect, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence, QPixmap
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QPushButton, QScrollArea, QSlider, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import QRect, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel,
+                               QMainWindow, QMessageBox, QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from .. import __version__
 from ..codec import profiles
@@ -23,60 +19,22 @@ from ..codec.errors import MSPError
 from ..codec.imageio import load_image, save_image
 from ..codec.lof import LOFEvent
 from ..codec.weights import read_card
-from ..eval import classical
 from ..eval.metrics import psnr
-from ..eval.targets import Target
 from ..resources import ICON
 from . import jobs, report
-from .compare_view import CompareCanvas, error_map, to_qimage
+from .compare_view import CompareCanvas, error_map
+from .controls import ControlsPanel
 from .plots import BitAllocation, LOFCurves, RDView
+from .preview_strip import PreviewStrip
 from .readouts import ReadoutsPanel
 from .session import Session, View, headline
 from .workers import JobRunner
 
-LAMBDA_STEPS = 200  # slider positions, log-spaced over the trained range
 OPEN_FILTER = ("Images and .msp files (*.msp *.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.ppm *.pgm *.gif);;"
                "All files (*)")
-RATE_MODES = (("λ", None), ("target bpp", "bpp"), ("target size (KB)", "bytes"), ("target PSNR (dB)", "psnr"))
 COMPACT_HEIGHT = 900  # below this many pixels of screen, the bottom docks share one tabbed area
 LAYOUT_VERSION = 2  # saved dock layouts of other versions are not restored
 FRAME = 4  # pixels a window manager's frame may add around the window (the title bar: 24 more)
-
-
-class PreviewStrip(QWidget):
-    """One picture per decoded scale: bytes read so far, share of the file, bpp and PSNR; click to view
-    it large."""
-    chosen = Signal(int)
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.row = QHBoxLayout(self)
-        self.row.setContentsMargins(4, 4, 4, 4)
-        self.buttons: list[QToolButton] = []
-        self.row.addStretch(1)
-
-    def clear(self) -> None:
-        for b in self.buttons:
-            b.deleteLater()
-        self.buttons = []
-
-    def add(self, preview: Preview, psnr_db: float | None, file_bytes: int | None) -> None:
-        b = QToolButton()
-        b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-        img = to_qimage(preview.image)
-        b.setIcon(QIcon(QPixmap.fromImage(img.scaled(QSize(150, 100), Qt.AspectRatioMode.KeepAspectRatio,
-                                                     Qt.TransformationMode.SmoothTransformation))))
-        b.setIconSize(QSize(150, 100))
-        share = f", {100 * preview.bytes_read / file_bytes:.0f} % of the file" if file_bytes else ""
-        q = f", {psnr_db:.2f} dB" if psnr_db is not None else ""
-        b.setText(f"{preview.scales_done} of {preview.total_scales} scales\n{preview.bytes_read:,} B{share}\n"
-                  f"{preview.bpp:.3f} bpp{q}")
-        b.setToolTip("what the bytes read so far show: the scales decoded, every finer position at the "
-                     "model's predicted mean")
-        i = len(self.buttons)
-        b.clicked.connect(lambda _=False, i=i: self.chosen.emit(i))
-        self.row.insertWidget(i, b)
-        self.buttons.append(b)
 
 
 class MainWindow(QMainWindow):
@@ -115,7 +73,7 @@ class MainWindow(QMainWindow):
         self.runner.event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self._on_failed)
-        self.runner.busy_changed.connect(self._on_busy)
+        self.runner.busy_changed.connect(self.controls.set_busy)
         self.setAcceptDrops(True)
         self._update_title()
 
@@ -179,87 +137,14 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.device_label)
 
     def _build_controls(self) -> None:
-        ctl = QWidget()
-        ctl.setMinimumWidth(280)
-        form = QFormLayout(ctl)
-        self.profile_box = QComboBox()
-        self.profile_box.addItems(profiles.PROFILES)
-        self.profile_box.currentTextChanged.connect(self._on_profile)
-        form.addRow("Profile", self.profile_box)
-        self.profile_info = QLabel()
-        self.profile_info.setWordWrap(True)
-        self.profile_info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        form.addRow(self.profile_info)
-        self.rate_mode = QComboBox()
-        for text, kind in RATE_MODES:
-            self.rate_mode.addItem(text, kind)
-        self.rate_mode.setToolTip("a λ, or a target the encode meets by bisection on λ with real files")
-        self.rate_mode.currentIndexChanged.connect(self._on_rate_mode)
-        form.addRow("Rate", self.rate_mode)
-        self.rate_stack = QStackedWidget()
-        lam_page = QWidget()
-        lam_lay = QVBoxLayout(lam_page)
-        lam_lay.setContentsMargins(0, 0, 0, 0)
-        self.lam_slider = QSlider(Qt.Orientation.Horizontal)
-        self.lam_slider.setRange(0, LAMBDA_STEPS)
-        self.lam_spin = QDoubleSpinBox()
-        self.lam_spin.setDecimals(5)
-        self.lam_spin.setRange(self.lambdas[0], self.lambdas[-1])
-        self.lam_spin.setSingleStep(0.0001)
-        self.lam_slider.valueChanged.connect(self._on_lam_slider)
-        self.lam_spin.valueChanged.connect(self._on_lam_spin)
-        self.bpp_hint = QLabel()
-        self.bpp_hint.setWordWrap(True)
-        row = QHBoxLayout()
-        row.addWidget(self.lam_spin)
-        row.addWidget(self.lam_slider, 1)
-        lam_lay.addLayout(row)
-        lam_lay.addWidget(self.bpp_hint)
-        self.rate_stack.addWidget(lam_page)
-        self.target_spin = QDoubleSpinBox()
-        self.target_spin.setDecimals(3)
-        self.rate_stack.addWidget(self.target_spin)
-        form.addRow(self.rate_stack)
-        self.device_box = QComboBox()
-        if torch.cuda.is_available():
-            self.device_box.addItem("cuda")
-        self.device_box.addItem("cpu")
-        self.device_box.currentTextChanged.connect(self._update_title)
-        form.addRow("Device", self.device_box)
-        self.codec_box = QComboBox()
-        self.codec_box.addItem("none", None)
-        for name, c in classical.CODECS.items():
-            self.codec_box.addItem(c.label, name)
-        self.codec_box.addItem("another mspview model…", "choose-model")
-        self.codec_box.setToolTip("matched to mspview's bpp and to its PSNR by bisection; another mspview model "
-                                  "(weights you trained) is matched on its λ")
-        self.codec_box.activated.connect(self._on_codec_choice)
-        for box in (self.profile_box, self.rate_mode, self.device_box, self.codec_box):
-            # long entries elide instead of widening the dock (which clipped the labels beside them)
-            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            box.setMinimumContentsLength(10)
-        form.addRow("Compare", self.codec_box)
-        buttons = QHBoxLayout()
-        self.encode_btn = QPushButton("Encode")
-        self.encode_btn.clicked.connect(self.encode)
-        self.rd_btn = QPushButton("RD curve")
-        self.rd_btn.setToolTip("this image at every trained λ (fast) and the comparison's settings: its own RD "
-                               "curves and BD-rates")
-        self.rd_btn.clicked.connect(self.rd_sweep)
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
-        self.cancel_btn.clicked.connect(self.cancel)
-        for b in (self.encode_btn, self.rd_btn, self.cancel_btn):
-            buttons.addWidget(b)
-        form.addRow(buttons)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.stage = QLabel("ready")
-        self.stage.setWordWrap(True)
-        form.addRow(self.progress)
-        form.addRow(self.stage)
+        self.controls = c = ControlsPanel(self.lambdas, self.expected)
+        c.device_box.currentTextChanged.connect(self._update_title)
+        c.encode_btn.clicked.connect(self.encode)
+        c.rd_btn.clicked.connect(self.rd_sweep)
+        c.cancel_btn.clicked.connect(self.cancel)
+        c.error.connect(self.show_error)
         scroll = QScrollArea()
-        scroll.setWidget(ctl)
+        scroll.setWidget(c)
         scroll.setWidgetResizable(True)
         self.controls_dock = self._dock("Controls", scroll, Qt.DockWidgetArea.LeftDockWidgetArea)
 
@@ -393,16 +278,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ settings
     def _restore_settings(self) -> None:
         s = self.settings
-        self.profile_box.setCurrentText(str(s.value("profile", "fast")))
-        lam = float(s.value("lambda", self.config.default_lambda))
-        self.lam_spin.setValue(min(max(lam, self.lambdas[0]), self.lambdas[-1]))
-        self._on_lam_spin(self.lam_spin.value())
-        self.codec_box.setCurrentIndex(max(0, self.codec_box.findData(s.value("compare", "webp"))))
-        dev = s.value("device", None)
-        if dev and self.device_box.findText(str(dev)) >= 0:
-            self.device_box.setCurrentText(str(dev))
-        self._on_profile(self.profile_box.currentText())
-        self._on_rate_mode()
+        self.controls.restore(s, self.config.default_lambda)
         rect = [int(v) for v in (s.value("window_rect") or [])]
         state = s.value("window_state")
         if len(rect) == 4 and state is not None and self._fits(QRect(*rect)):
@@ -417,11 +293,7 @@ class MainWindow(QMainWindow):
 
     def _save_settings(self) -> None:
         s = self.settings
-        s.setValue("profile", self.profile_box.currentText())
-        s.setValue("lambda", self.lam_spin.value())
-        compare = self.codec_box.currentData()
-        s.setValue("compare", compare if compare and not compare.startswith("model:") else "none")
-        s.setValue("device", self.device_box.currentText())
+        self.controls.save(s)
         g = self.geometry()
         s.setValue("window_rect", [g.x(), g.y(), g.width(), g.height()])
         s.setValue("window_state", self.saveState(LAYOUT_VERSION))
@@ -443,82 +315,9 @@ class MainWindow(QMainWindow):
             a.triggered.connect(lambda _=False, p=p: self.open_path(p))
         self.recent_menu.setEnabled(bool(self._recent()))
 
-    # ------------------------------------------------------------------ controls
-    def lam(self) -> float:
-        return float(self.lam_spin.value())
-
-    def target(self) -> Target | None:
-        kind = self.rate_mode.currentData()
-        if kind is None:
-            return None
-        value = self.target_spin.value()
-        return Target(kind, value * 1000 if kind == "bytes" else value)
-
-    def _on_rate_mode(self, *_) -> None:
-        kind = self.rate_mode.currentData()
-        self.rate_stack.setCurrentIndex(0 if kind is None else 1)
-        ranges = {"bpp": (0.01, 4.0, 0.25, 0.01), "bytes": (0.1, 100000.0, 20.0, 1.0), "psnr": (15.0, 60.0, 32.0, 0.1)}
-        if kind:
-            lo, hi, default, step = ranges[kind]
-            self.target_spin.blockSignals(True)
-            self.target_spin.setRange(lo, hi)
-            self.target_spin.setSingleStep(step)
-            self.target_spin.setValue(default)
-            self.target_spin.blockSignals(False)
-
-    def _on_lam_slider(self, v: int) -> None:
-        lo, hi = math.log(self.lambdas[0]), math.log(self.lambdas[-1])
-        self.lam_spin.blockSignals(True)
-        self.lam_spin.setValue(math.exp(lo + (hi - lo) * v / LAMBDA_STEPS))
-        self.lam_spin.blockSignals(False)
-        self._update_bpp_hint()
-
-    def _on_lam_spin(self, lam: float) -> None:
-        lo, hi = math.log(self.lambdas[0]), math.log(self.lambdas[-1])
-        self.lam_slider.blockSignals(True)
-        self.lam_slider.setValue(round((math.log(max(lam, 1e-9)) - lo) / (hi - lo) * LAMBDA_STEPS))
-        self.lam_slider.blockSignals(False)
-        self._update_bpp_hint()
-
-    def _update_bpp_hint(self) -> None:
-        pts = self.expected
-        if not pts:
-            self.bpp_hint.setText("expected bpp: not measured")
-            return
-        ls = np.log([p["lambda"] for p in pts])
-        bpp = float(np.exp(np.interp(math.log(self.lam()), ls, np.log([p["bpp"] for p in pts]))))
-        psnr = float(np.interp(math.log(self.lam()), ls, [p["psnr"] for p in pts]))
-        self.bpp_hint.setText(f"≈ {bpp:.3f} bpp, {psnr:.1f} dB (Kodak mean, fast)")
-
-    def _on_profile(self, name: str) -> None:
-        p = profiles.PROFILES.get(name)
-        if p:
-            self.profile_info.setText(f"{p.description}\n{profiles.summary(name)}")
-
-    def _on_codec_choice(self, index: int) -> None:
-        """'another mspview model…': pick a weights file; it joins the list as its own entry."""
-        if self.codec_box.itemData(index) != "choose-model":
-            return
-        path, _ = QFileDialog.getOpenFileName(self, "Weights of another mspview model", str(Path.home()),
-                                              "mspview weights (*.pt)")
-        if not path:
-            self.codec_box.setCurrentIndex(0)
-            return
-        try:
-            read_card(path)
-        except MSPError as e:
-            self.show_error(str(e))
-            self.codec_box.setCurrentIndex(0)
-            return
-        data = f"model:{path}"
-        i = self.codec_box.findData(data)
-        if i < 0:
-            self.codec_box.insertItem(index, f"mspview ({Path(path).name})", data)
-            i = index
-        self.codec_box.setCurrentIndex(i)
-
+    # ------------------------------------------------------------------ title and compare mode
     def _update_title(self, *_) -> None:
-        dev = self.device_box.currentText().upper()
+        dev = self.controls.device.upper()
         name = self.session.title
         self.setWindowTitle(f"mspview {__version__} — {name} [device: {dev}]" if name else
                             f"mspview {__version__} [device: {dev}]")
@@ -572,7 +371,7 @@ class MainWindow(QMainWindow):
     def open_image(self, path: Path) -> None:
         """Start reading an image file; `image_loaded` fires once it is shown (a newer open wins)."""
         self._loading = (path, self._loader.submit(load_image, path))
-        self.stage.setText(f"loading {path.name}…")
+        self.controls.stage.setText(f"loading {path.name}…")
         self._load_timer.start()
 
     def _collect_image(self) -> None:
@@ -585,7 +384,7 @@ class MainWindow(QMainWindow):
             img = future.result()
         except (MSPError, MemoryError) as e:
             message = str(e) if isinstance(e, MSPError) else f"{path.name}: not enough memory to read this image"
-            self.stage.setText(f"could not open {path.name}")
+            self.controls.stage.setText(f"could not open {path.name}")
             self.show_error(message)
             self.image_failed.emit(message)
             return
@@ -596,7 +395,7 @@ class MainWindow(QMainWindow):
         self._refresh_canvas(keep_view=False)
         self._update_title()
         note = f" ({'; '.join(img.notes)})" if img.notes else ""
-        self.stage.setText(f"loaded {path.name}: {img.width}×{img.height} {img.source_mode}{note}")
+        self.controls.stage.setText(f"loaded {path.name}: {img.width}×{img.height} {img.source_mode}{note}")
         self.image_loaded.emit(path)
 
     def open_msp(self, path: Path) -> None:
@@ -637,7 +436,7 @@ class MainWindow(QMainWindow):
                 except OSError as e:
                     self.show_error(f"cannot write to {folder}: {e}")
                     return
-                self.stage.setText(f"saved {', '.join(p.name for p in paths)} to {folder}")
+                self.controls.stage.setText(f"saved {', '.join(p.name for p in paths)} to {folder}")
 
     def export_reconstruction(self) -> None:
         result = self._current_file("decoded")
@@ -658,8 +457,7 @@ class MainWindow(QMainWindow):
         folder = self._ask_folder("Export comparison report to folder")
         if not folder:
             return None
-        settings = {"profile": result.profile, "lambda": result.lam, "device": self.device_box.currentText(),
-                    "compare": self.codec_box.currentText(), "rate": self.rate_mode.currentText()}
+        settings = {"profile": result.profile, "lambda": result.lam, **self.controls.settings_summary()}
         weights = {"model_id": self.config.model_id, "sha256": self.card.get("sha256"),
                    "path": str(self.model_path or "shipped")}
         try:
@@ -667,7 +465,7 @@ class MainWindow(QMainWindow):
         except OSError as e:
             self.show_error(f"cannot write the report: {e}")
             return None
-        self.stage.setText(f"report written to {folder}: {', '.join(p.name for p in paths)}")
+        self.controls.stage.setText(f"report written to {folder}: {', '.join(p.name for p in paths)}")
         return folder
 
     def export_bit_maps(self) -> None:
@@ -682,7 +480,7 @@ class MainWindow(QMainWindow):
             except OSError as e:
                 self.show_error(f"cannot write to {folder}: {e}")
                 return
-            self.stage.setText(f"bit maps written to {folder}: {len(paths)} files")
+            self.controls.stage.setText(f"bit maps written to {folder}: {len(paths)} files")
 
     def _write(self, path: Path, data: bytes) -> None:
         try:
@@ -690,7 +488,7 @@ class MainWindow(QMainWindow):
         except OSError as e:
             self.show_error(f"cannot write {path}: {e}")
             return
-        self.stage.setText(f"saved {path}")
+        self.controls.stage.setText(f"saved {path}")
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -706,15 +504,13 @@ class MainWindow(QMainWindow):
         if self.session.image is None:
             self.show_error("open an image first")
             return
-        profile = self.profile_box.currentText()
-        target = self.target()
-        compare = self.codec_box.currentData()
-        request = jobs.EncodeRequest(profile, None if target else self.lam(), target,
-                                     compare if compare != "choose-model" else None, self._device())
+        c = self.controls
+        profile, target, lam = c.profile, c.target(), c.lam()
+        request = jobs.EncodeRequest(profile, None if target else lam, target, c.compare, c.device)
         no_lof = profiles.get(profile).iterations == 0
         self.curves.clear(f"The {profile} profile does no latent overfitting: no curves." if no_lof else "")
         self._clear_previews()
-        what = target or f"λ {self.lam():.4g}"
+        what = target or f"λ {lam:.4g}"
         self._start_job(f"encoding ({profile}, {what})", jobs.encode_job, self.session.image, request)
 
     def rd_sweep(self) -> None:
@@ -727,9 +523,8 @@ class MainWindow(QMainWindow):
             o = self.session.current.ours.readout
             self.rd.set_current(o.bpp, o.psnr)
         self.rd_dock.raise_()
-        compare = self.codec_box.currentData()
-        compare = compare if compare != "choose-model" else None
-        self._start_job(f"RD sweep ({self.codec_box.currentText() if compare else 'mspview only'})",
+        compare = self.controls.compare
+        self._start_job(f"RD sweep ({self.controls.codec_box.currentText() if compare else 'mspview only'})",
                         jobs.rd_sweep_job, self.session.image, compare)
 
     def forget_results(self) -> None:
@@ -737,9 +532,6 @@ class MainWindow(QMainWindow):
         self.session.results, self.session.current = [], None
         self._clear_views(keep_rd=True)
         self._refresh_canvas()
-
-    def _device(self) -> str:
-        return self.device_box.currentText()
 
     def _clear_previews(self) -> None:
         self.previews = []
@@ -756,11 +548,11 @@ class MainWindow(QMainWindow):
         self.canvas.set_overlay(None)
 
     def _start_job(self, text: str, job, *args) -> None:
-        self.progress.setValue(0)
-        self.stage.setText(text)
+        self.controls.progress.setValue(0)
+        self.controls.stage.setText(text)
         self._cancelling = False
         self._job_started = time.perf_counter()
-        self.runner.start(job, self._device(), *args)
+        self.runner.start(job, self.controls.device, *args)
 
     def cancel(self) -> None:
         """Esc / Cancel: said at once, and kept on screen until the worker stops."""
@@ -768,21 +560,16 @@ class MainWindow(QMainWindow):
             return
         self._cancelling = True
         self.runner.cancel()
-        self.stage.setText("cancelling… (the worker stops at its next iteration or step)")
-
-    def _on_busy(self, busy: bool) -> None:
-        self.encode_btn.setEnabled(not busy)
-        self.rd_btn.setEnabled(not busy)
-        self.cancel_btn.setEnabled(busy)
+        self.controls.stage.setText("cancelling… (the worker stops at its next iteration or step)")
 
     def _on_event(self, ev) -> None:
         if isinstance(ev, jobs.Stage):
-            self.progress.setValue(int(1000 * ev.fraction))
+            self.controls.progress.setValue(int(1000 * ev.fraction))
             if self._cancelling:
                 return
             el = time.perf_counter() - self._job_started
             left = f", ~{ev.seconds_left:.0f} s left in this phase" if ev.seconds_left else ""
-            self.stage.setText(f"{ev.text} ({el:.0f} s{left})")
+            self.controls.stage.setText(f"{ev.text} ({el:.0f} s{left})")
         elif isinstance(ev, LOFEvent):
             self.curves.add(ev)
         elif isinstance(ev, jobs.RDPoint):
@@ -792,11 +579,11 @@ class MainWindow(QMainWindow):
             self.strip.add(ev.preview, ev.psnr, None)
 
     def _on_finished(self, result) -> None:
-        self.progress.setValue(1000)
+        self.controls.progress.setValue(1000)
         if isinstance(result, jobs.RDSweep):
             self.session.rd = result
             self.rd.set_sweep(result)
-            self.stage.setText(f"RD sweep done: {len(result.points)} files encoded and decoded")
+            self.controls.stage.setText(f"RD sweep done: {len(result.points)} files encoded and decoded")
             self.rd_finished.emit(result)
             return
         if self._pending_open is not None:  # a .msp that decoded: now it is a recent file
@@ -806,15 +593,15 @@ class MainWindow(QMainWindow):
         o = result.ours.readout
         cancelled = " (cancelled: the best latent so far)" if result.cancelled else ""
         kept = f"; {dropped} older result(s) let go (memory)" if dropped else ""
-        self.stage.setText(f"done: {o.nbytes:,} bytes, {o.bpp:.4f} bpp{cancelled}{kept}")
+        self.controls.stage.setText(f"done: {o.nbytes:,} bytes, {o.bpp:.4f} bpp{cancelled}{kept}")
         self._show_result(result)
         self._refresh_canvas(keep_view=True, newest=True)
         self._update_title()
         self.job_finished.emit(result)
 
     def _on_failed(self, message: str) -> None:
-        self.progress.setValue(0)
-        self.stage.setText("cancelled" if not message else "failed")
+        self.controls.progress.setValue(0)
+        self.controls.stage.setText("cancelled" if not message else "failed")
         if self._pending_open is not None:  # a damaged file: no previews under another image, not recent
             self._pending_open = None
             self._clear_views()
