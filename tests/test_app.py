@@ -216,6 +216,23 @@ def test_save_and_reopen_msp(qtbot, window, tmp_path, monkeypatch):
     assert str(path) in window._recent()
 
 
+def test_unwritable_destinations_say_why(qtbot, window, tmp_path, monkeypatch):
+    """Saving into a folder that is not there, or exporting into a plain file, ends in a dialog that names
+    the destination, and the status line does not claim it was written."""
+    encode_and_wait(qtbot, window)
+    blocker = tmp_path / "a_file"
+    blocker.write_bytes(b"x")
+    patch_dialogs(monkeypatch, save_path=tmp_path / "missing" / "saved.msp", folder=blocker)
+    for path, where in (("File/Save .msp…", "missing"), ("File/Export reconstruction (PNG)…", "missing"),
+                        ("File/Export comparison report…", "a_file"), ("File/Export bit maps…", "a_file"),
+                        ("File/Save comparison files…", "a_file")):
+        action(window, path).trigger()
+        assert where in window.last_error and "cannot write" in window.last_error, path
+        assert not window.controls.stage.text().startswith(("saved", "report written", "bit maps written")), path
+        window.last_error = ""
+    assert not (tmp_path / "missing").exists() and blocker.read_bytes() == b"x"
+
+
 def test_damaged_msp_names_file_and_scale(qtbot, window, tmp_path):
     result = encode_and_wait(qtbot, window)
     bad = bytearray(result.ours.data)
@@ -280,6 +297,47 @@ def test_close_during_encode_leaves_no_thread(qtbot, window):
     assert window.runner.busy and window.runner.is_running()
     window.close()
     assert not window.runner.is_running()
+
+
+ORPHAN_SCRIPT = """
+import os
+import sys
+from PySide6.QtCore import QCoreApplication
+from mspview.app import jobs
+from mspview.app.workers import JobRunner
+app = QCoreApplication([])
+runner = JobRunner()
+runner.failed.connect(lambda message: app.quit())
+runner.start(jobs.decode_job, "cpu", b"not an msp file", "junk.msp")  # a job done: the worker is idle
+app.exec()
+print(runner._proc.pid, flush=True)
+sys.stdin.readline()  # the test reads the pid, then lets this process die without closing anything
+os._exit(0)  # no close, no atexit: as a crash or a kill would
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_worker_ends_when_the_app_dies(tmp_path):
+    """An app that crashes or is killed leaves no worker process behind holding the weights."""
+    app = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           text=True, cwd=REPO, env={**os.environ, "QT_QPA_PLATFORM": "offscreen",
+                                                 "PYTHONWARNINGS": "ignore"})  # its tracker finds what a crash leaves
+    pid = int(app.stdout.readline())
+    assert _alive(pid)
+    app.stdin.close()  # the script's input() returns; the worker keeps this pipe's other copies, so no communicate()
+    assert app.wait(timeout=HANG_S) == 0
+    app.stdout.close()
+    deadline = time.monotonic() + HANG_S  # a hang guard, not a speed bound
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(pid), "the worker outlived its app"
 
 
 def test_codec_work_never_runs_in_the_ui_process(qtbot, window):

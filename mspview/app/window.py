@@ -16,7 +16,7 @@ from .. import __version__
 from ..codec import profiles
 from ..codec.coder import Preview
 from ..codec.errors import MSPError
-from ..codec.imageio import load_image, save_image
+from ..codec.imageio import load_image
 from ..codec.lof import LOFEvent
 from ..codec.weights import read_card
 from ..eval.metrics import psnr
@@ -24,6 +24,7 @@ from ..resources import ICON
 from . import jobs, report
 from .compare_view import CompareCanvas, error_map
 from .controls import ControlsPanel
+from .exports import Exports
 from .plots import BitAllocation, LOFCurves, RDView
 from .preview_strip import PreviewStrip
 from .readouts import ReadoutsPanel
@@ -67,6 +68,7 @@ class MainWindow(QMainWindow):
         self._build_view()
         self._build_controls()
         self._build_docks()
+        self.exports = Exports(self)
         self._build_menus()
         self._default_state = self.saveState(LAYOUT_VERSION)
         self._restore_settings()
@@ -233,11 +235,11 @@ class MainWindow(QMainWindow):
         self._action(m, "&Open image or .msp…", self.open_dialog, QKeySequence.StandardKey.Open)
         self.recent_menu = m.addMenu("Open &recent")
         m.addSeparator()
-        self._action(m, "&Save .msp…", self.save_msp, QKeySequence.StandardKey.Save)
-        self._action(m, "Save &comparison files…", self.save_comparison_files)
-        self._action(m, "Export &reconstruction (PNG)…", self.export_reconstruction)
-        self._action(m, "Export comparison re&port…", self.export_report)
-        self._action(m, "Export &bit maps…", self.export_bit_maps)
+        self._action(m, "&Save .msp…", self.exports.save_msp, QKeySequence.StandardKey.Save)
+        self._action(m, "Save &comparison files…", self.exports.save_comparison_files)
+        self._action(m, "Export &reconstruction (PNG)…", self.exports.export_reconstruction)
+        self._action(m, "Export comparison re&port…", self.exports.export_report)
+        self._action(m, "Export &bit maps…", self.exports.export_bit_maps)
         m.addSeparator()
         self._action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         v = self.menuBar().addMenu("&View")
@@ -344,23 +346,6 @@ class MainWindow(QMainWindow):
         r = self._recent()
         return Path(r[0]).parent if r else Path.home()
 
-    def _save_dir(self) -> Path:
-        """Where save dialogs start: the last folder written to, else the home folder (the image's own
-        folder may be read-only, as the test images are)."""
-        return Path(str(self.settings.value("save_dir", Path.home())))
-
-    def _ask_save(self, title: str, name: str, filter_: str) -> Path | None:
-        path, _ = QFileDialog.getSaveFileName(self, title, str(self._save_dir() / name), filter_)
-        if path:
-            self.settings.setValue("save_dir", str(Path(path).parent))
-        return Path(path) if path else None
-
-    def _ask_folder(self, title: str) -> Path | None:
-        folder = QFileDialog.getExistingDirectory(self, title, str(self._save_dir()))
-        if folder:
-            self.settings.setValue("save_dir", folder)
-        return Path(folder) if folder else None
-
     def open_path(self, path: str | Path) -> None:
         path = Path(path)
         if path.suffix.lower() == ".msp":
@@ -411,84 +396,6 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._pending_open = path
         self._start_job(f"decoding {path.name}", jobs.decode_job, data, path.name)
-
-    def _current_file(self, what: str) -> jobs.EncodeResult | None:
-        if self.session.current is None:
-            self.show_error(f"nothing {what} yet")
-        return self.session.current
-
-    def save_msp(self) -> None:
-        result = self._current_file("encoded")
-        if result:
-            stem = self.session.path.stem if self.session.path else "image"
-            path = self._ask_save("Save .msp", f"{stem}.msp", "mspview files (*.msp)")
-            if path:
-                self._write(path, result.ours.data)
-
-    def save_comparison_files(self) -> None:
-        """Every file of the current result as its real bytes: the .msp and the comparison's files."""
-        result = self._current_file("encoded")
-        if result:
-            folder = self._ask_folder("Save the compared files to folder")
-            if folder:
-                try:
-                    paths = report.comparison_files(folder, self.session, result)
-                except OSError as e:
-                    self.show_error(f"cannot write to {folder}: {e}")
-                    return
-                self.controls.stage.setText(f"saved {', '.join(p.name for p in paths)} to {folder}")
-
-    def export_reconstruction(self) -> None:
-        result = self._current_file("decoded")
-        if result:
-            stem = self.session.path.stem if self.session.path else "image"
-            path = self._ask_save("Export reconstruction", f"{stem}_mspview.png", "PNG (*.png)")
-            if path:
-                try:
-                    save_image(result.ours.decoded.output, path)
-                except (OSError, ValueError) as e:
-                    self.show_error(f"cannot write {path}: {e}")
-
-    def export_report(self) -> Path | None:
-        """A figure (images labelled, readouts, bytes per scale, RD curves when measured) and CSV/JSON."""
-        result = self._current_file("encoded")
-        if not result:
-            return None
-        folder = self._ask_folder("Export comparison report to folder")
-        if not folder:
-            return None
-        settings = {"profile": result.profile, "lambda": result.lam, **self.controls.settings_summary()}
-        weights = {"model_id": self.config.model_id, "sha256": self.card.get("sha256"),
-                   "path": str(self.model_path or "shipped")}
-        try:
-            paths = report.write_report(folder, self.session, result, settings, weights)
-        except OSError as e:
-            self.show_error(f"cannot write the report: {e}")
-            return None
-        self.controls.stage.setText(f"report written to {folder}: {', '.join(p.name for p in paths)}")
-        return folder
-
-    def export_bit_maps(self) -> None:
-        if self.bits.maps is None:
-            self.show_error("no bit maps yet: encode or open a file")
-            return
-        folder = self._ask_folder("Export bit maps to folder")
-        if folder:
-            stem = self.session.path.stem if self.session.path else "image"
-            try:
-                paths = self.bits.export(folder, stem)
-            except OSError as e:
-                self.show_error(f"cannot write to {folder}: {e}")
-                return
-            self.controls.stage.setText(f"bit maps written to {folder}: {len(paths)} files")
-
-    def _write(self, path: Path, data: bytes) -> None:
-        try:
-            path.write_bytes(data)
-        except OSError as e:
-            self.show_error(f"cannot write {path}: {e}")
-            return
-        self.controls.stage.setText(f"saved {path}")
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():

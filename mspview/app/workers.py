@@ -9,19 +9,22 @@ torch takes seconds), keeps the loaded weights between jobs, and is shut down wh
 
 Events travel on a one-way pipe whose only write end the worker holds: when the worker ends (or is
 killed mid-message at close), the reader gets end-of-file and stops; it never waits on a message that
-cannot come.
+cannot come. An idle worker whose app has died (a crash, a kill: no close, no atexit) ends by itself; a
+busy one ends at its job's next event, which has nowhere to go.
 """
 from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
 import pickle
+import queue
 import traceback
 from typing import Callable
 
 from PySide6.QtCore import QObject, QThread, Signal
 
 _CTX = mp.get_context("spawn")  # fork would copy Qt's threads into the child
+PARENT_CHECK_S = 1.0  # how often an idle worker checks that the app is still there
 
 
 class _CancelFlag:
@@ -54,8 +57,14 @@ def _serve(model_path, jobs_in, events_out, cancelled_upto) -> None:
         return models[device]
 
     events_out.send((0, "ready", ""))
+    app = mp.parent_process()
     while True:
-        item = jobs_in.get()
+        try:
+            item = jobs_in.get(timeout=PARENT_CHECK_S)
+        except queue.Empty:
+            if app is not None and not app.is_alive():
+                return  # the app ended without closing us (a crash, a kill): do not linger holding the weights
+            continue
         if item is None:
             return
         job_id, job, device, args = item

@@ -1,0 +1,109 @@
+"""File → Save and Export: ask where (dialogs start in the last folder written to, else home: an image's
+own folder may be read-only, as the test images are), write, and say what was written or why not."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog
+
+from ..codec.imageio import save_image
+from . import jobs, report
+
+
+class Exports:
+    """The window's save and export actions; `window` gives the session, the settings, the bit maps, the
+    weights' card and where messages go."""
+
+    def __init__(self, window):
+        self.w = window
+
+    # ------------------------------------------------------------------ where
+    def save_dir(self) -> Path:
+        return Path(str(self.w.settings.value("save_dir", Path.home())))
+
+    def ask_save(self, title: str, name: str, filter_: str) -> Path | None:
+        path, _ = QFileDialog.getSaveFileName(self.w, title, str(self.save_dir() / name), filter_)
+        if path:
+            self.w.settings.setValue("save_dir", str(Path(path).parent))
+        return Path(path) if path else None
+
+    def ask_folder(self, title: str) -> Path | None:
+        folder = QFileDialog.getExistingDirectory(self.w, title, str(self.save_dir()))
+        if folder:
+            self.w.settings.setValue("save_dir", folder)
+        return Path(folder) if folder else None
+
+    # ------------------------------------------------------------------ what
+    def _stem(self) -> str:
+        return self.w.session.path.stem if self.w.session.path else "image"
+
+    def _current(self, what: str) -> jobs.EncodeResult | None:
+        if self.w.session.current is None:
+            self.w.show_error(f"nothing {what} yet")
+        return self.w.session.current
+
+    def _done(self, text: str) -> None:
+        self.w.controls.stage.setText(text)
+
+    def save_msp(self) -> None:
+        result = self._current("encoded")
+        path = result and self.ask_save("Save .msp", f"{self._stem()}.msp", "mspview files (*.msp)")
+        if path:
+            try:
+                path.write_bytes(result.ours.data)
+            except OSError as e:
+                self.w.show_error(f"cannot write {path}: {e}")
+                return
+            self._done(f"saved {path}")
+
+    def save_comparison_files(self) -> None:
+        """Every file of the current result as its real bytes: the .msp and the comparison's files."""
+        result = self._current("encoded")
+        folder = result and self.ask_folder("Save the compared files to folder")
+        if folder:
+            try:
+                paths = report.comparison_files(folder, self.w.session, result)
+            except OSError as e:
+                self.w.show_error(f"cannot write to {folder}: {e}")
+                return
+            self._done(f"saved {', '.join(p.name for p in paths)} to {folder}")
+
+    def export_reconstruction(self) -> None:
+        result = self._current("decoded")
+        path = result and self.ask_save("Export reconstruction", f"{self._stem()}_mspview.png", "PNG (*.png)")
+        if path:
+            try:
+                save_image(result.ours.decoded.output, path)
+            except (OSError, ValueError) as e:
+                self.w.show_error(f"cannot write {path}: {e}")
+                return
+            self._done(f"saved {path}")
+
+    def export_report(self) -> None:
+        """A figure (images labelled, readouts, bytes per scale, RD curves when measured) and CSV/JSON."""
+        result = self._current("encoded")
+        folder = result and self.ask_folder("Export comparison report to folder")
+        if not folder:
+            return
+        w = self.w
+        settings = {"profile": result.profile, "lambda": result.lam, **w.controls.settings_summary()}
+        weights = {"model_id": w.config.model_id, "sha256": w.card.get("sha256"), "path": str(w.model_path or "shipped")}
+        try:
+            paths = report.write_report(folder, w.session, result, settings, weights)
+        except OSError as e:
+            w.show_error(f"cannot write the report to {folder}: {e}")
+            return
+        self._done(f"report written to {folder}: {', '.join(p.name for p in paths)}")
+
+    def export_bit_maps(self) -> None:
+        if self.w.bits.maps is None:
+            self.w.show_error("no bit maps yet: encode or open a file")
+            return
+        folder = self.ask_folder("Export bit maps to folder")
+        if folder:
+            try:
+                paths = self.w.bits.export(folder, self._stem())
+            except OSError as e:
+                self.w.show_error(f"cannot write to {folder}: {e}")
+                return
+            self._done(f"bit maps written to {folder}: {len(paths)} files")
