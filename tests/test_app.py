@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -297,6 +298,22 @@ def test_close_during_encode_leaves_no_thread(qtbot, window):
     assert window.runner.busy and window.runner.is_running()
     window.close()
     assert not window.runner.is_running()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kills the worker as the out-of-memory killer would")
+def test_a_killed_worker_fails_its_job_and_the_next_runs(qtbot, window):
+    """The worker killed mid-encode (as by the out-of-memory killer): the encode fails with the reason in a
+    dialog, the buttons come back, and the next encode runs in a new worker."""
+    window.controls.profile_box.setCurrentText("balanced")
+    window.controls.encode_btn.click()
+    qtbot.waitUntil(lambda: window.curves.point_count() >= 1, timeout=HANG_MS)
+    old = window.runner._proc.pid
+    with qtbot.waitSignal(window.job_failed, timeout=HANG_MS) as blocker:
+        os.kill(old, signal.SIGKILL)
+    assert "ended unexpectedly (killed by SIGKILL" in blocker.args[0] and "SIGKILL" in window.last_error
+    assert not window.runner.busy and window.controls.encode_btn.isEnabled()
+    result = encode_and_wait(qtbot, window)
+    assert result.ours.readout.nbytes > 0 and window.runner._proc.pid != old
 
 
 ORPHAN_SCRIPT = """

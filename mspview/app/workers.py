@@ -10,7 +10,8 @@ torch takes seconds), keeps the loaded weights between jobs, and is shut down wh
 Events travel on a one-way pipe whose only write end the worker holds: when the worker ends (or is
 killed mid-message at close), the reader gets end-of-file and stops; it never waits on a message that
 cannot come. An idle worker whose app has died (a crash, a kill: no close, no atexit) ends by itself; a
-busy one ends at its job's next event, which has nowhere to go.
+busy one ends at its job's next event, which has nowhere to go. A worker that dies under the app (the
+out-of-memory killer) fails its job with the reason, and the next job starts a fresh one.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import itertools
 import multiprocessing as mp
 import pickle
 import queue
+import signal
 import traceback
 from typing import Callable
 
@@ -86,6 +88,7 @@ def _serve(model_path, jobs_in, events_out, cancelled_upto) -> None:
 
 class _Reader(QThread):
     message = Signal(object, str, object)
+    ended = Signal()  # the worker's end of the pipe closed: it exited, or died
 
     def __init__(self, events, parent):
         super().__init__(parent)
@@ -96,9 +99,19 @@ class _Reader(QThread):
             try:
                 job_id, kind, payload = self.events.recv()  # blocks without holding the GIL
             except (EOFError, OSError):  # the worker is gone, maybe in the middle of a message
+                self.ended.emit()
                 return
             if kind != "ready":
                 self.message.emit(job_id, kind, payload)
+
+
+def _exit_words(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}{' (out of memory?)' if code == -signal.SIGKILL else ''}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 class JobRunner(QObject):
@@ -110,18 +123,25 @@ class JobRunner(QObject):
 
     def __init__(self, model_path: str | None = None, parent=None):
         super().__init__(parent)
+        self._model_path = model_path
+        self._ids = itertools.count(1)
+        self._current: int | None = None
+        self._stopping = False
+        self._spawn()
+
+    def _spawn(self) -> None:
+        """A fresh worker with its own queue, pipe and flag (a killed worker may have held the queue's lock)."""
         self._jobs = _CTX.Queue()
         events, events_out = _CTX.Pipe(duplex=False)
         self._cancelled_upto = _CTX.Value("q", 0)
-        self._proc = _CTX.Process(target=_serve, args=(model_path, self._jobs, events_out, self._cancelled_upto),
+        self._proc = _CTX.Process(target=_serve, args=(self._model_path, self._jobs, events_out, self._cancelled_upto),
                                   daemon=True, name="mspview-worker")
         self._proc.start()
         events_out.close()  # the worker's copy is now the only write end: its exit ends the reader
         self._reader = _Reader(events, self)
         self._reader.message.connect(self._on_message)
+        self._reader.ended.connect(self._on_worker_ended)
         self._reader.start()
-        self._ids = itertools.count(1)
-        self._current: int | None = None
 
     @property
     def busy(self) -> bool:
@@ -131,6 +151,9 @@ class JobRunner(QObject):
         """Run job(model on `device`, *args, emit, cancel) in the worker process; `job` is a module-level
         function (jobs.py), which travels to the worker by name."""
         self.cancel()  # an outdated job stops at its next check; its messages are dropped
+        if not self._proc.is_alive():  # it died under the previous job
+            self._reader.wait(5000)
+            self._spawn()
         job_id = next(self._ids)
         self._current = job_id
         self._jobs.put((job_id, job, device, args))
@@ -139,6 +162,18 @@ class JobRunner(QObject):
     def cancel(self) -> None:
         if self._current is not None:
             self._cancelled_upto.value = self._current
+
+    def _on_worker_ended(self) -> None:
+        """The worker died (the out-of-memory killer, a crash in native code): its job fails with the
+        reason; the next job starts a fresh worker (never a loop of restarts)."""
+        if self._stopping:
+            return
+        self._proc.join(5)
+        if self._current is not None:
+            self._current = None
+            self.busy_changed.emit(False)
+            self.failed.emit(f"the worker process ended unexpectedly ({_exit_words(self._proc.exitcode)}); "
+                             "the next job starts a new one")
 
     def _on_message(self, job_id, kind: str, payload) -> None:
         if job_id != self._current:
@@ -155,6 +190,7 @@ class JobRunner(QObject):
 
     def stop(self) -> None:
         """Cancel any job, then end the worker process and the reader thread (window closing)."""
+        self._stopping = True
         self.cancel()
         self._current = None
         if self._proc.is_alive():
