@@ -48,11 +48,11 @@ def main() -> int:
         state["gaps"], state["last"] = [], time.perf_counter()
         win.encode()
 
-    def done(_result) -> None:
+    def done(result) -> None:
         gaps = sorted(state["gaps"][1:])
         state["all"] += gaps
         state["runs"] += 1
-        print(f"run {state['runs']}: {len(gaps)} beats, median {1000 * statistics.median(gaps):.0f} ms, "
+        print(f"run {state['runs']}: encode {result.ours.readout.encode_s:.1f} s, {len(gaps)} beats, median {1000 * statistics.median(gaps):.0f} ms, "
               f"p99 {1000 * gaps[int(0.99 * (len(gaps) - 1))]:.0f} ms, longest {1000 * gaps[-1]:.0f} ms", flush=True)
         if state["runs"] < args.repeat:
             QTimer.singleShot(200, start)

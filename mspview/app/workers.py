@@ -12,6 +12,9 @@ killed mid-message at close), the reader gets end-of-file and stops; it never wa
 cannot come. An idle worker whose app has died (a crash, a kill: no close, no atexit) ends by itself; a
 busy one ends at its job's next event, which has nowhere to go. A worker that dies under the app (the
 out-of-memory killer) fails its job with the reason, and the next job starts a fresh one.
+
+The worker runs at the app's priority. Lowered (nice 10), a quick encode beside two busy processes took
+373 s instead of 28 s, and the UI's longest stall was the same (20 and 19 ms; benchmarks/ui_latency.py).
 """
 from __future__ import annotations
 
@@ -41,12 +44,8 @@ class _CancelFlag:
 
 def _serve(model_path, jobs_in, events_out, cancelled_upto) -> None:
     """Worker process main loop: (job_id, job function, device, args) in, (job_id, kind, payload) out."""
-    import os
-
     import torch  # noqa: F401 - import before the first job, not during it
 
-    if hasattr(os, "nice"):
-        os.nice(10)  # the UI process gets the CPU first when both want it
 
     from ..codec.errors import Cancelled, MSPError
     from ..codec.weights import load_weights
