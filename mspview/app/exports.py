@@ -2,6 +2,7 @@
 own folder may be read-only, as the test images are), write, and say what was written or why not."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog
@@ -42,42 +43,36 @@ class Exports:
             self.w.show_error(f"nothing {what} yet")
         return self.w.session.current
 
-    def _done(self, text: str) -> None:
-        self.w.controls.stage.setText(text)
+    def _write(self, write: Callable[[], object], failed: str, said: Callable[[object], str]) -> None:
+        """Run `write()`: an error becomes a dialog (`failed`: what could not be written), its result the
+        status line `said(result)`."""
+        try:
+            out = write()
+        except (OSError, ValueError) as e:  # ValueError: a file name whose image format cannot be written
+            self.w.show_error(f"{failed}: {e}")
+            return
+        self.w.controls.stage.setText(said(out))
 
     def save_msp(self) -> None:
         result = self._current("encoded")
         path = result and self.ask_save("Save .msp", f"{self._stem()}.msp", "mspview files (*.msp)")
         if path:
-            try:
-                path.write_bytes(result.ours.data)
-            except OSError as e:
-                self.w.show_error(f"cannot write {path}: {e}")
-                return
-            self._done(f"saved {path}")
+            self._write(lambda: path.write_bytes(result.ours.data), f"cannot write {path}", lambda _: f"saved {path}")
 
     def save_comparison_files(self) -> None:
         """Every file of the current result as its real bytes: the .msp and the comparison's files."""
         result = self._current("encoded")
         folder = result and self.ask_folder("Save the compared files to folder")
         if folder:
-            try:
-                paths = report.comparison_files(folder, self.w.session, result)
-            except OSError as e:
-                self.w.show_error(f"cannot write to {folder}: {e}")
-                return
-            self._done(f"saved {', '.join(p.name for p in paths)} to {folder}")
+            self._write(lambda: report.comparison_files(folder, self.w.session, result), f"cannot write to {folder}",
+                        lambda paths: f"saved {', '.join(p.name for p in paths)} to {folder}")
 
     def export_reconstruction(self) -> None:
         result = self._current("decoded")
         path = result and self.ask_save("Export reconstruction", f"{self._stem()}_mspview.png", "PNG (*.png)")
         if path:
-            try:
-                save_image(result.ours.decoded.output, path)
-            except (OSError, ValueError) as e:
-                self.w.show_error(f"cannot write {path}: {e}")
-                return
-            self._done(f"saved {path}")
+            self._write(lambda: save_image(result.ours.decoded.output, path), f"cannot write {path}",
+                        lambda _: f"saved {path}")
 
     def export_report(self) -> None:
         """A figure (images labelled, readouts, bytes per scale, RD curves when measured) and CSV/JSON."""
@@ -88,12 +83,9 @@ class Exports:
         w = self.w
         settings = {"profile": result.profile, "lambda": result.lam, **w.controls.settings_summary()}
         weights = {"model_id": w.config.model_id, "sha256": w.card.get("sha256"), "path": str(w.model_path or "shipped")}
-        try:
-            paths = report.write_report(folder, w.session, result, settings, weights)
-        except OSError as e:
-            w.show_error(f"cannot write the report to {folder}: {e}")
-            return
-        self._done(f"report written to {folder}: {', '.join(p.name for p in paths)}")
+        self._write(lambda: report.write_report(folder, w.session, result, settings, weights),
+                    f"cannot write the report to {folder}",
+                    lambda paths: f"report written to {folder}: {', '.join(p.name for p in paths)}")
 
     def export_bit_maps(self) -> None:
         if self.w.bits.maps is None:
@@ -101,9 +93,5 @@ class Exports:
             return
         folder = self.ask_folder("Export bit maps to folder")
         if folder:
-            try:
-                paths = self.w.bits.export(folder, self._stem())
-            except OSError as e:
-                self.w.show_error(f"cannot write to {folder}: {e}")
-                return
-            self._done(f"bit maps written to {folder}: {len(paths)} files")
+            self._write(lambda: self.w.bits.export(folder, self._stem()), f"cannot write to {folder}",
+                        lambda paths: f"bit maps written to {folder}: {len(paths)} files")

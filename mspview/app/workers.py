@@ -46,7 +46,6 @@ def _serve(model_path, jobs_in, events_out, cancelled_upto) -> None:
     """Worker process main loop: (job_id, job function, device, args) in, (job_id, kind, payload) out."""
     import torch  # noqa: F401 - import before the first job, not during it
 
-
     from ..codec.errors import Cancelled, MSPError
     from ..codec.weights import load_weights
 
@@ -165,14 +164,11 @@ class JobRunner(QObject):
     def _on_worker_ended(self) -> None:
         """The worker died (the out-of-memory killer, a crash in native code): its job fails with the
         reason; the next job starts a fresh worker (never a loop of restarts)."""
-        if self._stopping:
+        if self._stopping or self._current is None:
             return
         self._proc.join(5)
-        if self._current is not None:
-            self._current = None
-            self.busy_changed.emit(False)
-            self.failed.emit(f"the worker process ended unexpectedly ({_exit_words(self._proc.exitcode)}); "
-                             "the next job starts a new one")
+        self._on_message(self._current, "failed", f"the worker process ended unexpectedly "
+                         f"({_exit_words(self._proc.exitcode)}); the next job starts a new one")
 
     def _on_message(self, job_id, kind: str, payload) -> None:
         if job_id != self._current:
