@@ -1,8 +1,10 @@
 """`mspview` entry point: gui (default), encode, decode, info, eval, bench, train, export."""
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
+from pathlib import Path
 
 COMMANDS = {
     "gui": ("mspview.app.main", "open the desktop application (default)"),
@@ -23,6 +25,11 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def looks_like_a_command(word: str) -> bool:
+    """A bare word that names no file: the app opens files (`mspview photo.png`), never a typo of a command."""
+    return not word.startswith("-") and "." not in word and "/" not in word and not Path(word).exists()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
@@ -32,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import __version__
         print(f"mspview {__version__}")
         return 0
+    if argv and looks_like_a_command(argv[0]) and argv[0] not in COMMANDS:
+        near = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+        hint = f"; did you mean '{near[0]}'?" if near else f"; commands: {', '.join(COMMANDS)}"
+        print(f"mspview: unknown command '{argv[0]}'{hint} (`mspview --help` lists them)", file=sys.stderr)
+        return 2
     name = argv.pop(0) if argv and argv[0] in COMMANDS else "gui"
     module = importlib.import_module(COMMANDS[name][0])
     return module.main(argv)

@@ -108,12 +108,13 @@ def test_eval_command_writes_anchor_shaped_results(tmp_path, random_weights):
     if webp["covered"]:  # the mspview and WebP curves of one image share some rates
         assert webp["span"] == [0.1, 1.0] and webp["holds"] == (webp["worst_db"] > 0 and webp["covered"] == [0.1, 1.0])
     assert "equal rate over 0.1–1 bpp" in (out / "bd_rate.md").read_text()
-    # --reuse: the classical rows come back from the CSV unchanged, mspview is run again
+    # run again with two of the lambdas: every row is found in rows.jsonl, none is encoded again
     webp_before = (out / "webp.json").read_text()
-    (out / "jpeg.json").unlink()  # jpeg must then be encoded again
-    rc = eval_main([str(src), "--codecs", "msp,webp,jpeg", "--lambdas", "0.0018,0.0483", "--reuse",
+    lines_before = (out / "rows.jsonl").read_text().count("\n")
+    rc = eval_main([str(src), "--codecs", "msp,webp,jpeg", "--lambdas", "0.0018,0.0483",
                     "--model", str(random_weights), "--out", str(out)])
-    assert rc == 0 and (out / "webp.json").read_text() == webp_before and (out / "jpeg.json").exists()
+    assert rc == 0 and (out / "webp.json").read_text() == webp_before
+    assert (out / "rows.jsonl").read_text().count("\n") == lines_before
     assert (out / "per_image.csv").read_text().count("\n") == 1 + 2 + 9 + 10
     res = run_cli("eval", str(src), "--span", "1.0,0.1", "--out", str(tmp_path / "bad"))
     assert res.returncode != 0 and "--span" in res.stderr and "Traceback" not in res.stderr

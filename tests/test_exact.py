@@ -126,7 +126,7 @@ def test_products_match_int64_at_worst_magnitudes(backend, monkeypatch):
     operand at +-ACT_MAX, the K of the widest layer) and on random operands."""
     if backend == "int8" and not exact.probe_int8(torch.device("cpu")):
         pytest.skip("torch's int8 matmul is not exact on this machine; the float32 backend is used")
-    monkeypatch.setitem(exact._BACKENDS, "cpu", backend)
+    monkeypatch.setitem(exact._BACKENDS, exact._state(torch.device("cpu")), backend)
     k, top = 9 * 449, exact.ACT_MAX
     g = torch.Generator().manual_seed(0)
     cases = [(torch.full((5, k), sa, dtype=torch.int16), torch.full((k, 7), sw, dtype=torch.int16))

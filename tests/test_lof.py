@@ -73,3 +73,21 @@ def test_profiles_listed():
         assert name in text
     with pytest.raises(MSPError, match="unknown profile"):
         profiles.get("nope")
+
+
+# Crops of the sample where 30 iterations measurably pay (benchmarks/lof_gain.py measures whole images).
+GAIN_CASES = [("parrot head", 150, 200, 0.013), ("parrot eye", 100, 200, 0.0067)]
+
+
+@pytest.mark.parametrize("name,y,x,lam", GAIN_CASES)
+def test_lof_lowers_the_real_file_cost_below_fast(shipped_model, name, y, x, lam):
+    """LOF itself must work, not just the guard that keeps the cheaper of LOF and fast: its own latent is
+    the one written, and the decoded file's RD cost is at least 0.5 % below fast's. Gradient ascent, a
+    zero step or a surrogate that ignores the rate would all leave fast's cost (the guard's file)."""
+    img = crop(name, y, x, size=128)
+    rate = shipped_model.rate(lam)
+    fast = run_profile(shipped_model, img, rate, profiles.get("fast"))
+    lof = run_profile(shipped_model, img, rate, profiles.get("quick"))
+    assert lof.encoded.header.profile == "quick"  # LOF's latent won; the fast guard was not needed
+    gain = 1 - true_cost(shipped_model, lof.encoded.data, img, lam) / true_cost(shipped_model, fast.encoded.data, img, lam)
+    assert gain >= 0.005, f"{name}: LOF gained {100 * gain:.2f} % over fast"

@@ -16,7 +16,7 @@ from mspview.codec.model import ModelConfig
 from mspview.codec.transforms import SimplifiedGDN, seed_cross_terms
 from mspview.codec.weights import load_weights
 from mspview.train.extend import extend_lambdas
-from mspview.train.widen import widen, widen_latent
+from mspview.train.widen import add_residual, widen, widen_latent
 
 from conftest import HANG_S, REPO, noise_image
 
@@ -93,6 +93,28 @@ def test_widened_synthesis_starts_as_the_same_codec_and_learns(random_weights):
         widen(wide, synthesis=16)
 
 
+def test_residual_blocks_start_as_the_same_codec_and_learn(random_weights):
+    torch.manual_seed(0)
+    plain = load_weights(random_weights).model
+    deep = add_residual(plain, 1)
+    assert deep.config.res == 1 and deep.config.model_id.endswith("-res1")
+    x = torch.rand(1, 3, 64, 80)
+    with torch.no_grad():
+        a, b = plain(x, 2), deep(x, 2)
+    assert torch.equal(a["bits"], b["bits"]) and torch.equal(a["x_hat"], b["x_hat"])  # identity blocks
+    deep.train()
+    deep.rd_loss(deep(x, 2), x, 0.0067)["loss"].backward()
+    last = [blk.conv2.weight for blk in deep.g_s if hasattr(blk, "conv2")]
+    assert len(last) == 3 and all(w.grad.abs().sum() > 0 for w in last)  # they learn at once
+    deeper = add_residual(deep, 2)  # the trained block of each stage kept, a new identity one after it
+    with torch.no_grad():
+        assert torch.equal(deep(x, 2)["x_hat"], deeper(x, 2)["x_hat"])
+    with pytest.raises(ValueError):
+        add_residual(deeper, 1)
+    with pytest.raises(ValueError):
+        widen(deep, synthesis=24)
+
+
 def test_widened_analysis_starts_as_the_same_codec_and_learns(random_weights):
     torch.manual_seed(0)
     narrow = load_weights(random_weights).model
@@ -138,6 +160,10 @@ def test_train_widens_from_init_and_exports_a_loadable_model(tmp_path, data_dir,
     assert res.returncode == 0, res.stderr
     lm = load_weights(tmp_path / "wide.pt")
     assert lm.model.config.synthesis_width == 24 and lm.model.config.N == 16 and lm.model.config.M == 40
+    res = train("--data", str(data_dir), "--steps", "2", "--out", str(tmp_path / "res"), "--init", str(random_weights),
+                "--add-residual", "1", "--export", str(tmp_path / "res.pt"))
+    assert res.returncode == 0, res.stderr
+    assert load_weights(tmp_path / "res.pt").model.config.res == 1
 
 
 def test_widen_misuse_is_one_clear_line(tmp_path, data_dir, random_weights):

@@ -18,7 +18,7 @@ from . import bitstream
 from .bitstream import Header, ScaleRecord
 from .entropy import StreamDecoder, StreamEncoder, quantize, symbol_bits, symbol_range, symbols_crc
 from .errors import BitstreamError, ModelError
-from .exact import MU_FRAC_BITS, to_float
+from .exact import MU_FRAC_BITS, to_float, verify_arithmetic
 from .imageio import LoadedImage, check_size, to_output
 from .msp import StepKey, part_grid, schedule
 from .transforms import activation_bytes_per_row, channels_last, row_bands, with_halo
@@ -218,6 +218,7 @@ def encode(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile: str = 
     y = latent if latent is not None else analyse(lm, image.rgb, rate)
     t1 = time.perf_counter()
     q = quantize_latent(lm, y)
+    verify_arithmetic(lm.model.device)  # never write a file whose distributions this machine got wrong
     t2 = time.perf_counter()
     records, payloads = [], []
     for scale in range(lm.model.config.num_scales, -1, -1):
@@ -261,8 +262,8 @@ class _ScaleStreams:
     """The file's scale streams, opened one after another as the schedule reaches each scale; checks
     each scale's CRC when its last chunk is read. A scale the (truncated) file lacks raises _Truncated."""
 
-    def __init__(self, data: bytes, header: Header, start: int):
-        self.data, self.header = data, header
+    def __init__(self, data: bytes, header: Header, start: int, device: torch.device):
+        self.data, self.header, self.device = data, header, device
         self.slices = bitstream.payload_slices(header, start, len(data))
         keys = schedule(header.num_scales, header.groups)
         self.last_of_scale = {k for k, last in zip(keys, bitstream.closes_scale(keys)) if last}
@@ -282,6 +283,7 @@ class _ScaleStreams:
         self.crc = symbols_crc(symbols, self.crc)
         if key in self.last_of_scale:
             if self.crc != rec.crc:
+                verify_arithmetic(self.device)  # bad arithmetic here, not a bad file, says so
                 raise BitstreamError(f"{self._where(key)} is damaged: its symbols fail their CRC")
             self.decoder = None
             self.bytes_read += rec.nbytes
@@ -313,7 +315,7 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
     shape = (1, header.channels, h, w)
     want = S + 1 if max_scales is None else max(1, min(S + 1, max_scales))
     maps = BitMaps.empty(h, w, header.channels)
-    streams = _ScaleStreams(data, header, start)
+    streams = _ScaleStreams(data, header, start, lm.model.device)
     timing = {"entropy_s": 0.0, "preview_s": 0.0}
     done: list[tuple[int, torch.Tensor]] = []  # (scale, y_hat_fx at that scale), coarse to fine
     t_start = time.perf_counter()

@@ -17,5 +17,9 @@ class ImageError(MSPError):
     """An input image cannot be read or is outside the supported limits."""
 
 
+class ArithmeticFault(MSPError):
+    """This machine's arithmetic, under the current settings, cannot code .msp files exactly."""
+
+
 class Cancelled(MSPError):
     """The user cancelled a long operation."""

@@ -22,11 +22,13 @@ activation ranges measured on calibration latents, and stored as integer tensors
 from __future__ import annotations
 
 import os
+import time
 
 import torch
 from torch import nn
 
 from .cdf_tables import SIGMA_LEVELS
+from .errors import ArithmeticFault
 from .entropy import level_boundaries, sigma_index
 from .msp import SIGMA_MIN, STEP_A, STEP_B, Resolve, predictor_inputs, sigma_of, walk
 
@@ -88,39 +90,92 @@ def reference_product(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 _PRODUCTS = {"int8": _int8_product, "float32": _float32_product}
-_BACKENDS: dict[str, str] = {}
+# The verdict per (device type, oneDNN on): the flag picks _int_mm's CPU kernel (without VNNI, oneDNN's
+# saturates 16-bit pair sums; torch's own fallback is exact but 27x slower), so a verdict reached under
+# one setting says nothing of the other.
+_BACKENDS: dict[tuple[str, bool], str] = {}
 
 
-def probe_int8(device: torch.device) -> bool:
-    """Whether torch's int8 matmul is exact here (on CPUs with VNNI it is 4x faster than float32):
-    extreme operands, where a kernel that saturates 16-bit pair sums (u8 x s8 without VNNI may) would
-    be caught, and random ones, against float32."""
-    if device.type != "cpu" or not hasattr(torch, "_int_mm"):
-        return False
+def _probe_cases(scale: int = 1, quick: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Extreme operands, where a kernel that saturates 16-bit pair sums (u8 x s8 without VNNI may) is
+    caught, and random ones; `quick`: the extremes of the halves' signs at one K."""
     g = torch.Generator().manual_seed(5)
     cases = []
-    for k in (4048, 1161):
-        for sa in (ACT_MAX, -ACT_MAX, 127, -128):
-            for sw in (ACT_MAX, -ACT_MAX, 127, -128):
+    extremes = (ACT_MAX, -ACT_MAX) if quick else (ACT_MAX, -ACT_MAX, 127, -128)
+    for k in (1161,) if quick else (4048, 1161):
+        for sa in extremes:
+            for sw in extremes:
                 cases.append((torch.full((64, k), sa, dtype=torch.int16), torch.full((k, 136), sw, dtype=torch.int16)))
         rand = lambda *s: torch.randint(-ACT_MAX, ACT_MAX + 1, s, generator=g, dtype=torch.int16)  # noqa: E731
-        cases.append((rand(200, k), rand(k, 128)))
+        cases.append((rand(200 * scale, k), rand(k, 128)))
+    return cases
+
+
+def exact_here(name: str, device: torch.device, quick: bool = False) -> bool:
+    """Whether backend `name` computes the model's products exactly here, now (against float32 for
+    int8, against int64 for float32, whose exactness rests on its chunking alone)."""
+    if name == "int8" and (device.type != "cpu" or not hasattr(torch, "_int_mm")):
+        return False
+    # float32 is exact by its chunking; one random case against int64 checks the chunking itself
+    cases = _probe_cases(quick=quick) if name == "int8" else _probe_cases(quick=True)[-1:]
     try:
-        return all(torch.equal(_int8_product(split8(a), split8(w)), _float32_product(split8(a), split8(w)))
-                   for a, w in cases)
+        for a, w in cases:
+            a, w = a.to(device), w.to(device)
+            got = _PRODUCTS[name](split8(a), split8(w))
+            want = _float32_product(split8(a), split8(w)) if name == "int8" else reference_product(a, w)
+            if not torch.equal(got.to(torch.int64), want.to(torch.int64)):
+                return False
+        return True
     except (RuntimeError, NotImplementedError):
         return False
 
 
+def probe_int8(device: torch.device) -> bool:
+    """Whether torch's int8 matmul is exact here, under the current oneDNN setting."""
+    return exact_here("int8", device)
+
+
+def _faster(device: torch.device) -> str:
+    """int8 or float32, whichever multiplies a predictor-sized problem faster here (both exact)."""
+    a, w = (split8(t.to(device)) for t in _probe_cases(scale=10)[-1])
+    best = {}
+    for name in ("int8", "float32"):
+        _PRODUCTS[name](a, w)  # warm-up
+        t = time.perf_counter()
+        _PRODUCTS[name](a, w)
+        best[name] = time.perf_counter() - t
+    return min(best, key=best.get)
+
+
+def _state(device: torch.device) -> tuple[str, bool]:
+    return device.type, device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+
+
 def backend(device: torch.device) -> str:
-    """The exact matmul this device uses: "int8" where the probe passes, else "float32" (the same
-    integers either way). MSPVIEW_EXACT_BACKEND forces one (benchmarks, tests)."""
-    if device.type not in _BACKENDS:
+    """The exact matmul this device uses now: "int8" where the probe passes under the current oneDNN
+    setting and it is the faster, else "float32" (the same integers either way). MSPVIEW_EXACT_BACKEND
+    forces one, and is refused where that one is not exact."""
+    key = _state(device)
+    if key not in _BACKENDS:
         forced = os.environ.get("MSPVIEW_EXACT_BACKEND")
         if forced not in (None, "", *_PRODUCTS):
-            raise ValueError(f"MSPVIEW_EXACT_BACKEND must be one of {', '.join(_PRODUCTS)}, not {forced!r}")
-        _BACKENDS[device.type] = forced or ("int8" if probe_int8(device) else "float32")
-    return _BACKENDS[device.type]
+            raise ArithmeticFault(f"MSPVIEW_EXACT_BACKEND must be one of {', '.join(_PRODUCTS)}, not {forced!r}")
+        if forced and not exact_here(forced, device):
+            raise ArithmeticFault(f"MSPVIEW_EXACT_BACKEND={forced}: that product is not exact on this "
+                                   f"{device.type} (it would write files that decode nowhere); unset it")
+        _BACKENDS[key] = forced or ("int8" if probe_int8(device) and _faster(device) == "int8" else "float32")
+    return _BACKENDS[key]
+
+
+def verify_arithmetic(device: torch.device) -> None:
+    """Raise ArithmeticFault unless the backend in use is exact here now: an encoder calls this before
+    writing a file, a decoder when a stream fails its CRC (to tell bad arithmetic from a damaged file)."""
+    name = backend(device)
+    if not exact_here(name, device, quick=True):
+        _BACKENDS.pop(_state(device), None)
+        raise ArithmeticFault(f"this machine's {name} matrix product is not exact under the current torch "
+                               f"settings, so its symbol distributions differ from every other machine's; "
+                               f"the file is not at fault (set MSPVIEW_EXACT_BACKEND=float32 and retry)")
 
 
 def product(a: tuple, w: tuple) -> torch.Tensor:

@@ -12,6 +12,7 @@ both are written as real files at the end and the cheaper one is returned.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -95,15 +96,15 @@ class _Adam:
 def distortion_grad(model, y_hat: torch.Tensor, inv_gain: torch.Tensor, rgb: np.ndarray, lam: float, amp: bool,
                     budget: int | None = None) -> tuple[float, torch.Tensor]:
     """MSE of the synthesis of y_hat against the image (pixels in [0, 1]) and the gradient of
-    lam * 255^2 * MSE with respect to y_hat, band by band (exact: transforms.BAND_HALO), so that
+    lam * 255^2 * MSE with respect to y_hat, band by band (exact: the synthesis' halo), so that
     an iteration's memory stays bounded at any image size."""
     height, width = rgb.shape[:2]
     yd = y_hat.detach().requires_grad_(True)
     rows, n = yd.shape[-2], 3 * height * width
     se = 0.0
-    per_row = 4 * activation_bytes_per_row(yd.shape[-1], model.g_s[0].out_channels)  # a backward holds ~4 of them
+    per_row = 4 * activation_bytes_per_row(yd.shape[-1], model.g_s.width)  # a backward holds ~4 of them
     for a, b in row_bands(rows, per_row, budget):
-        a0, b0 = with_halo(a, b, rows)
+        a0, b0 = with_halo(a, b, rows, model.g_s.halo)
         r0, r1 = STRIDE * a, min(STRIDE * b, height)
         with autocast_for(yd.device, amp):
             x_hat = model.g_s(yd[..., a0:b0, :] * inv_gain.detach())
@@ -112,6 +113,14 @@ def distortion_grad(model, y_hat: torch.Tensor, inv_gain: torch.Tensor, rgb: np.
         (d * (lam * 255 ** 2 / n)).backward()
         se += d.item()
     return se / n, yd.grad
+
+
+def noise_seed(image: LoadedImage, rate: RatePoint, profile: Profile) -> int:
+    """The surrogate's noise seed: a function of the pixels and the settings, so the same encode gives
+    the same file on the same machine."""
+    h = hashlib.sha256(image.rgb.tobytes())
+    h.update(f"{image.rgb.shape}/{rate.lam!r}/{profile.name}".encode())
+    return int.from_bytes(h.digest()[:8], "little") >> 1
 
 
 def overfit_latent(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile: Profile,
@@ -138,6 +147,7 @@ def overfit_latent(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile
         return best_y, events, 0, False
 
     inv_gain = rate.inverse_gain.to(dev)
+    noise = torch.Generator(device=dev).manual_seed(noise_seed(image, rate, profile))
     amp = profile.amp and dev.type == "cpu" and fast_bf16(dev)
     for p in model.parameters():
         p.requires_grad_(False)
@@ -153,7 +163,7 @@ def overfit_latent(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile
                 cancelled = True
                 break
             lr = profile.lr * scale * 0.5 * (1 + math.cos(math.pi * it / total))
-            surrogate = model.latent_rate(y, noisy=True)
+            surrogate = model.latent_rate(y, noisy=True, generator=noise)
             bpp_t = surrogate["bits"].sum() / true_cost.pixels
             mse, grad = distortion_grad(model, surrogate["y_hat"], inv_gain, image.rgb, rate.lam, amp)
             y.grad = None

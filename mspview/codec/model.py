@@ -26,6 +26,7 @@ class ModelConfig:
     hidden: int = 128
     lambdas: tuple[float, ...] = field(default=LAMBDAS)
     Ns: int | None = None  # synthesis width when it differs from N (a model widened after training)
+    res: int = 0  # residual blocks at each of the synthesis' 1/16, 1/8 and 1/4 stages
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -38,11 +39,11 @@ class ModelConfig:
         if "lambdas" in known:
             known["lambdas"] = tuple(float(v) for v in known["lambdas"])
         cfg = cls(**known)
-        for name in ("N", "M", "num_scales", "groups", "hidden", "Ns"):
+        for name in ("N", "M", "num_scales", "groups", "hidden", "Ns", "res"):
             v = getattr(cfg, name)
             if name == "Ns" and v is None:
                 continue
-            if not isinstance(v, int) or not 1 <= v <= 1024:
+            if not isinstance(v, int) or not (0 if name == "res" else 1) <= v <= (8 if name == "res" else 1024):
                 raise ValueError(f"model config: bad {name}={v!r}")
         return cfg
 
@@ -58,7 +59,8 @@ class ModelConfig:
     @property
     def model_id(self) -> str:
         wide = f"-syn{self.Ns}" if self.Ns and self.Ns != self.N else ""
-        return f"msp-n{self.N}-m{self.M}-s{self.num_scales}g{self.groups}h{self.hidden}{wide}"
+        res = f"-res{self.res}" if self.res else ""
+        return f"msp-n{self.N}-m{self.M}-s{self.num_scales}g{self.groups}h{self.hidden}{wide}{res}"
 
 
 def ste_round(x: torch.Tensor) -> torch.Tensor:
@@ -88,7 +90,7 @@ class MSPCodecModel(nn.Module):
         super().__init__()
         self.config = config
         self.g_a = AnalysisTransform(config.N, config.M)
-        self.g_s = SynthesisTransform(config.synthesis_width, config.M)
+        self.g_s = SynthesisTransform(config.synthesis_width, config.M, config.res)
         self.gain = GainUnits(config.M, list(config.lambdas))
         self.msp = MSPModel(config.M, config.num_scales, config.groups, config.hidden)
         # the integer twin of `msp` that codes files (buffers, filled by exact.quantize_from_float)
@@ -124,15 +126,16 @@ class MSPCodecModel(nn.Module):
         out["x_hat"] = x_hat.float()
         return out
 
-    def latent_rate(self, y: torch.Tensor, noisy: bool) -> dict:
-        """The rate half of `from_latent`: bits per image, per step, and the straight-through y_hat."""
+    def latent_rate(self, y: torch.Tensor, noisy: bool, generator: torch.Generator | None = None) -> dict:
+        """The rate half of `from_latent`: bits per image, per step, and the straight-through y_hat.
+        `generator` draws the noise (LOF seeds one per image and setting, so that an encode repeats)."""
         bits: dict[StepKey, torch.Tensor] = {}
 
         def resolve(key, parts):
             out, total = [], 0.0
             for mu, sigma, t in parts:
                 r = t - mu
-                v = r + torch.empty_like(r).uniform_(-0.5, 0.5) if noisy else torch.round(r)
+                v = r + torch.empty_like(r).uniform_(-0.5, 0.5, generator=generator) if noisy else torch.round(r)
                 lik = gaussian_likelihood(v, torch.zeros_like(mu), sigma)
                 total = total - torch.log2(lik).flatten(1).sum(1)
                 out.append(ste_round(r) + mu)

@@ -1,5 +1,6 @@
 """`mspview eval DIR`: rate-distortion sweep of mspview and classical codecs over a folder of images,
-against the published anchors, with BD-rates and the PSNR gap over a rate span (eval/sweep.py)."""
+against the published anchors, with BD-rates and the PSNR gap over a rate span (eval/sweep.py). Rows
+go to OUT/rows.jsonl as they finish: the same command run again skips the rows it already has."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from ..codec import profiles
 from ..codec.errors import MSPError
-from ..eval import classical, results
+from ..eval import classical, results, tasks
 from ..eval.sweep import Report, evaluate, image_files, update_card, write_report
 from ..resources import ANCHORS
 from .common import add_model_options, open_model, run_tool
@@ -18,19 +19,30 @@ DEFAULT_CODECS = "msp,jpeg,webp,avif,avif420,heic,jxl,jpeg2000"
 
 
 class Progress:
-    """A terminal progress line: bar, count, label, elapsed and estimated time left."""
+    """A terminal progress line: bar, rows done / total, failures, the last row, elapsed and time left
+    (from this run's pace: rows found from an earlier run cost nothing)."""
 
     def __init__(self, stream=sys.stderr):
-        self.t0, self.stream = time.time(), stream
+        self.t0, self.stream, self.first = time.time(), stream, None
 
-    def __call__(self, label: str, done: int, total: int) -> None:
+    def __call__(self, row: dict, done: int, failed: int, total: int) -> None:
         el = time.time() - self.t0
-        eta = el / done * (total - done)
+        if self.first is None:
+            self.first = done + failed - 1  # rows that were already there
+        ran = done + failed - self.first
+        eta = el / max(1, ran) * (total - done - failed)
         n = int(30 * done / total)
-        self.stream.write(f"\r[{'#' * n}{'.' * (30 - n)}] {done}/{total} {label:<28} {el:6.0f}s elapsed, ~{eta:5.0f}s left")
+        label = f"{row['codec']} {row['image'][:24]} {row['setting']:g}"
+        fails = f" {failed} failed" if failed else ""
+        self.stream.write(f"\r[{'#' * n}{'.' * (30 - n)}] {done}/{total}{fails} {label:<40} {el:6.0f}s elapsed, "
+                          f"~{eta:5.0f}s left")
         self.stream.flush()
-        if done == total:
+        if done + failed >= total:
             self.stream.write("\n")
+
+    def cluster(self, client) -> None:
+        self.stream.write(f"Dask: {len(client.scheduler_info().get('workers', {}))} workers, "
+                          f"dashboard {client.dashboard_link}\n")
 
 
 def parse_span(text: str) -> tuple[float, float]:
@@ -61,6 +73,10 @@ def print_summary(report: Report, files: int, folder: Path, out: Path) -> None:
         where = (f"covered {g['covered'][0]:.3f}-{g['covered'][1]:.3f} bpp  worst {g['worst_db']:+.2f} dB "
                  f"at {g['worst_at_bpp']:.3f}  mean {g['mean_db']:+.2f} dB" if g["covered"] else "no common rates")
         print(f"  {g['test']} vs {g['anchor']:<52} {where}  {'BETTER' if g['holds'] else ''}")
+    if report.errors:
+        print(f"\n{len(report.errors)} tasks failed (run the same command again to retry them; listed in bd_rate.md):")
+        for e in report.errors[:10]:
+            print(f"  {e['image']} {e['codec']} {e['setting']:g}: {e['error']}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,9 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--update-card", action="store_true",
                    help="store the per-lambda means (fast profile, all lambdas) in the weights' JSON card: "
                         "the app shows them as the expected bpp")
-    p.add_argument("--reuse", action="store_true",
-                   help="load classical codecs already measured in OUT (results JSON + per-image rows) "
-                        "instead of encoding them again; mspview is always run")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="run the tasks on a Dask LocalCluster of N worker processes on this machine")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the tasks on an existing Dask cluster (e.g. tcp://host:8786); images travel as "
+                        "bytes, weights by path: every worker must read the same weights file (SHA-256 checked)")
     add_model_options(p)
     args = p.parse_args(argv)
 
@@ -97,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
             for lam in lambdas:
                 lm.rate(lam)  # refuse a bad lambda before hours of work
         anchors = results.anchors(Path(args.anchors))
-        report = evaluate(files, lm, lambdas, profile, codecs, out, anchors, span, args.reuse, Progress())
+        if args.workers < 0 or (args.workers and args.scheduler):
+            raise MSPError("give --workers N (N >= 1) or --scheduler ADDRESS, not both")
+        progress = Progress()
+        report = evaluate(files, lm, lambdas, profile, codecs, out, anchors, span,
+                          tasks.Cluster(args.workers, args.scheduler), progress, progress.cluster)
         if lm and args.update_card and profile.name == "fast":
             update_card(lm, [r for r in report.rows if r["codec"] == "msp-fast"], len(files), folder)
         write_report(out, report, anchors, title=folder.resolve().name.capitalize())

@@ -1,6 +1,6 @@
 """Rate-distortion sweeps of mspview and classical codecs over a folder of images, and their report.
 
-`evaluate` measures; `write_report` writes, under a folder: one CompressAI-format results JSON per codec
+`evaluate` measures (as tasks, tasks.py: serial or on a Dask cluster, resumable); `write_report` writes, under a folder: one CompressAI-format results JSON per codec
 (averaged per rate point), a CSV of every (image, codec, setting) row, RD plots (PSNR and MS-SSIM vs
 bpp) against the published anchors, a BD-rate table (PCHIP; anchor and overlap named) and the PSNR gap
 over a rate span, as Markdown and JSON. The command line is commands/eval.py.
@@ -8,63 +8,20 @@ over a rate span, as Markdown and JSON. The command line is commands/eval.py.
 from __future__ import annotations
 
 import csv
-import itertools
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from ..codec.coder import decode
 from ..codec.errors import MSPError
-from ..codec.imageio import load_image
-from ..codec.lof import run_profile
-from . import classical, results
+from ..resources import DEFAULT_WEIGHTS
+from . import classical, results, tasks
 from .bdrate import bd_rate, span_gap
-from .metrics import bpp, ms_ssim, psnr
 
 # Which of our measured curves and which published anchors each BD-rate row compares.
 ANCHOR_STEMS = ("webp", "jpeg2000", "jpeg", "bpg_444_x265_ycbcr", "hm", "vtm", "av1",
                 "compressai-bmshj2018-hyperprior_mse_cpu", "compressai-mbt2018-mean_mse_cpu")
-
-
-def sweep_msp(lm, files, lambdas, profile, progress: Callable[[str], None]) -> list[dict]:
-    rows = []
-    for lam in lambdas:
-        for f in files:
-            img = load_image(f)
-            t = time.perf_counter()
-            res = run_profile(lm, img, lm.rate(lam), profile)
-            enc_s = time.perf_counter() - t
-            t = time.perf_counter()
-            dec = decode(lm, res.encoded.data)
-            dec_s = time.perf_counter() - t
-            rows.append({"image": f.name, "codec": f"msp-{profile.name}", "setting": lam,
-                         "bytes": len(res.encoded.data), "bpp": bpp(len(res.encoded.data), img.width, img.height),
-                         "psnr-rgb": psnr(dec.image, img.rgb), "ms-ssim-rgb": ms_ssim(dec.image, img.rgb),
-                         "encoding_time": enc_s, "decoding_time": dec_s})
-            progress(f"msp-{profile.name} {f.name} λ={lam:g}")
-    return rows
-
-
-def sweep_classical(codec: classical.Classical, files, progress: Callable[[str], None]) -> list[dict]:
-    rows = []
-    for setting in codec.sweep:
-        for f in files:
-            img = load_image(f)
-            t = time.perf_counter()
-            data = codec.encode(img.rgb, setting)
-            enc_s = time.perf_counter() - t
-            t = time.perf_counter()
-            out = codec.decode(data)
-            dec_s = time.perf_counter() - t
-            rows.append({"image": f.name, "codec": codec.name, "setting": setting, "bytes": len(data),
-                         "bpp": bpp(len(data), img.width, img.height), "psnr-rgb": psnr(out, img.rgb),
-                         "ms-ssim-rgb": ms_ssim(out, img.rgb), "encoding_time": enc_s, "decoding_time": dec_s})
-            progress(f"{codec.name} {f.name} {codec.knob}={setting:g}")
-    return rows
 
 
 def to_results(name: str, description: str, rows: list[dict]) -> dict:
@@ -168,25 +125,6 @@ def update_card(lm, rows: list[dict], n_images: int, folder: Path) -> None:
     card_file.write_text(json.dumps(card, indent=2) + "\n")
 
 
-def reusable(out: Path, codecs, image_names: set[str]) -> dict[str, tuple[dict, list[dict]]]:
-    """Classical results already in OUT for exactly these images: {codec: (results JSON, CSV rows)}."""
-    csv_path = out / "per_image.csv"
-    if not csv_path.exists():
-        return {}
-    with open(csv_path, newline="") as fh:
-        old = list(csv.DictReader(fh))
-    found = {}
-    for c in codecs:
-        rows = [{**r, **{k: float(r[k]) for k in ("setting", "bytes", "bpp", "psnr-rgb", "ms-ssim-rgb",
-                                                    "encoding_time", "decoding_time")}}
-                for r in old if r["codec"] == c.name]
-        if (out / f"{c.name}.json").exists() and rows and {r["image"] for r in rows} == image_names:
-            found[c.name] = (json.loads((out / f"{c.name}.json").read_text()), rows)
-    return found
-
-
-
-
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp")
 
 
@@ -200,43 +138,36 @@ def image_files(folder: Path, limit: int | None = None) -> list[Path]:
 @dataclass
 class Report:
     """What `evaluate` measured: results JSON per codec (ours: mspview; measured: classical), the
-    per-image rows, the BD-rate table and the PSNR gaps over the span."""
+    per-image rows, the tasks that failed, the BD-rate table and the PSNR gaps over the span."""
     ours: dict[str, dict] = field(default_factory=dict)
     measured: dict[str, dict] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
     table: list[dict] = field(default_factory=list)
     gaps: list[dict] = field(default_factory=list)
     span: tuple[float, float] = (0.1, 1.0)
 
 
 def evaluate(files: list[Path], lm, lambdas: list[float], profile, codecs: list[classical.Classical],
-             out: Path, anchors: dict[str, dict], span: tuple[float, float], reuse: bool = False,
-             progress: Callable[[str, int, int], None] = lambda _label, _done, _total: None) -> Report:
-    """Sweep mspview (when `lm` is given) and the classical codecs over `files`; with `reuse`, classical
-    codecs already measured in `out` on exactly these images are loaded instead of encoded again.
-    `progress(label, done, total)` follows every file encoded and decoded."""
-    report = Report(span=span)
-    reused = reusable(out, codecs, {f.name for f in files}) if reuse else {}
-    todo = [c for c in codecs if c.name not in reused]
-    total = len(files) * ((len(lambdas) if lm else 0) + sum(len(c.sweep) for c in todo))
-    done = itertools.count(1)
-
-    def step(label: str) -> None:
-        progress(label, next(done), total)
-
+             out: Path, anchors: dict[str, dict], span: tuple[float, float], cluster: tasks.Cluster = tasks.Cluster(),
+             progress=lambda _row, _done, _failed, _total: None, on_client=lambda _client: None) -> Report:
+    """Run mspview (when `lm` is given) and the classical codecs over `files` as tasks (tasks.py), in this
+    process or on `cluster`, resuming from the rows already in `out`; the report from the rows."""
+    weights = ("" if lm.path == DEFAULT_WEIGHTS else str(lm.path), lm.sha256) if lm else None
+    todo, images = tasks.plan(files, codecs, lambdas, profile.name, weights)
+    rows, failed = tasks.run(todo, images, tasks.RowStore(out), cluster, progress, on_client)
+    rows = tasks.numeric(rows)
+    report = Report(span=span, rows=rows, errors=failed)
     if lm:
-        rows = sweep_msp(lm, files, lambdas, profile, step)
-        report.rows += rows
         name = f"mspview-{profile.name}"
-        report.ours[name] = to_results(name, f"mspview {lm.model_id} weights {lm.sha256[:12]}, profile "
-                                             f"{profile.name}, device {lm.model.device}", rows)
-    for name, (res, rows) in reused.items():
-        report.rows += rows
-        report.measured[name] = res
-    for c in todo:
-        rows = sweep_classical(c, files, step)
-        report.rows += rows
-        report.measured[c.name] = to_results(c.label, f"{c.label}, {c.knob} sweep {list(c.sweep)}", rows)
+        mine = [r for r in rows if r["codec"] == f"msp-{profile.name}"]
+        if mine:
+            report.ours[name] = to_results(name, f"mspview {lm.model_id} weights {lm.sha256[:12]}, profile "
+                                                 f"{profile.name}", mine)
+    for c in codecs:
+        mine = [r for r in rows if r["codec"] == c.name]
+        if mine:
+            report.measured[c.name] = to_results(c.label, f"{c.label}, {c.knob} sweep {list(c.sweep)}", mine)
     report.table = bd_table(report.ours, report.measured, anchors)
     report.gaps = span_table(report.ours, report.measured, anchors, span)
     return report
@@ -248,9 +179,14 @@ def write_report(out: Path, report: Report, anchors: dict[str, dict], title: str
     for name, res in {**report.ours, **report.measured}.items():
         (out / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n")
     with open(out / "per_image.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(report.rows[0].keys()))
+        w = csv.DictWriter(fh, fieldnames=list(tasks.numeric(report.rows[:1])[0]) if report.rows else ["image"])
         w.writeheader()
         w.writerows(report.rows)
+    if report.errors:
+        md_errors = ["", "Tasks that failed (tried again by the next run):", ""]
+        md_errors += [f"- {e['image']} {e['codec']} {e['setting']:g}: {e['error']}" for e in report.errors]
+    else:
+        md_errors = []
     (out / "bd_rate.json").write_text(json.dumps(report.table, indent=2) + "\n")
     (out / "span.json").write_text(json.dumps(report.gaps, indent=2) + "\n")
     lo, hi = report.span
@@ -264,5 +200,5 @@ def write_report(out: Path, report: Report, anchors: dict[str, dict], title: str
     md += [f"| {g['test']} | {g['anchor']} | {g['covered'][0]:.3f}–{g['covered'][1]:.3f} | {g['worst_db']:+.2f} | "
            f"{g['worst_at_bpp']:.3f} | {g['mean_db']:+.2f} | {'yes' if g['holds'] else 'no'} |"
            for g in report.gaps if g["covered"]]
-    (out / "bd_rate.md").write_text("\n".join(md) + "\n")
+    (out / "bd_rate.md").write_text("\n".join(md + md_errors) + "\n")
     plot(out, {**report.ours, **report.measured}, anchors, title=title)

@@ -28,7 +28,7 @@ from ..codec.weights import load_weights, save_weights
 from ..resources import KODAK, TRAIN_DATA
 from .data import PatchSampler, calibration_images
 from .extend import extend_lambdas
-from .widen import widen, widen_latent
+from .widen import add_residual, widen, widen_latent
 
 
 
@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --init: widen the synthesis transform to NS channels (zero weights out of the new ones)")
     p.add_argument("--widen-latent", type=int, default=None, metavar="M",
                    help="with --init: widen the latent to M channels (new channels start silent)")
+    p.add_argument("--add-residual", type=int, default=None, metavar="R",
+                   help="with --init: R residual blocks at each of the synthesis' 1/16, 1/8 and 1/4 stages "
+                        "(new blocks start as the identity)")
     p.add_argument("--gdn-cross", action=argparse.BooleanOptionalAction, default=True,
                    help="seed the GDN gamma weights that sit at exactly 0, else they never learn (all cross-channel ones "
                         "of weights trained before session 7)")
@@ -156,13 +159,14 @@ def setup_device(args) -> tuple[int, int, torch.device]:
 
 def check_options(args) -> None:
     """Refuse option combinations that cannot work, before any weights are loaded."""
-    widening = args.widen_analysis or args.widen_synthesis or args.widen_latent
+    widening = args.widen_analysis or args.widen_synthesis or args.widen_latent or args.add_residual
     if widening and not args.init:
         raise fail("widening needs --init (the trained weights to widen)")
     if args.lambdas and not args.init:
         raise fail("--lambdas needs --init (the trained weights to extend)")
-    if args.train_only == "encoder" and (args.widen_synthesis or args.widen_latent or args.lambdas):
-        raise fail("--train-only encoder keeps the decoder as it is: no --widen-synthesis, --widen-latent or --lambdas")
+    if args.train_only == "encoder" and (args.widen_synthesis or args.widen_latent or args.add_residual or args.lambdas):
+        raise fail("--train-only encoder keeps the decoder as it is: no --widen-synthesis, --widen-latent, "
+                   "--add-residual or --lambdas")
     if args.hours is None and args.steps is None:
         raise SystemExit("give --hours or --steps")
 
@@ -214,6 +218,8 @@ def load_model(args, checkpoint: dict | None, lead: bool) -> tuple[MSPCodecModel
                 model = widen(model, analysis=args.widen_analysis, synthesis=args.widen_synthesis)
             if args.widen_latent:
                 model = widen_latent(model, args.widen_latent)
+            if args.add_residual:
+                model = add_residual(model, args.add_residual)
             if args.lambdas:
                 model = extend_lambdas(model, [float(v) for v in args.lambdas.split(",")])
         except ValueError as e:

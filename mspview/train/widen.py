@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..codec.model import MSPCodecModel
-from ..codec.transforms import SimplifiedGDN
+from ..codec.transforms import ResidualBlock, SimplifiedGDN
 
 
 def _copy_layer(old: nn.Module, new: nn.Module) -> None:
@@ -38,6 +38,8 @@ def _copy_layer(old: nn.Module, new: nn.Module) -> None:
 def widen(model: MSPCodecModel, analysis: int | None = None, synthesis: int | None = None) -> MSPCodecModel:
     """A copy of `model` with the analysis (N) and/or synthesis (Ns) transform widened."""
     cfg = model.config
+    if cfg.res:
+        raise ValueError("widen the transforms before adding residual blocks, not after")
     analysis = analysis or cfg.N
     synthesis = synthesis or cfg.synthesis_width
     for name, old, new in (("analysis", cfg.N, analysis), ("synthesis", cfg.synthesis_width, synthesis)):
@@ -51,6 +53,26 @@ def widen(model: MSPCodecModel, analysis: int | None = None, synthesis: int | No
             for old, new in zip(old_t, new_t):
                 _copy_layer(old, new)
     return wide.train(model.training)
+
+
+def add_residual(model: MSPCodecModel, res: int) -> MSPCodecModel:
+    """A copy of `model` with `res` residual blocks at each of the synthesis' low-resolution stages; the
+    blocks start as the identity (their last convolution at 0), so the copy computes what `model` did."""
+    if res <= model.config.res:
+        raise ValueError(f"the synthesis already has {model.config.res} residual blocks a stage")
+    deep = MSPCodecModel(dataclasses.replace(model.config, res=res))
+    deep.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("g_s.")}, strict=False)
+    old_layers = [layer for layer in model.g_s if not isinstance(layer, ResidualBlock)]
+    new_layers = [layer for layer in deep.g_s if not isinstance(layer, ResidualBlock)]
+    old_blocks = [layer for layer in model.g_s if isinstance(layer, ResidualBlock)]
+    new_blocks = [layer for layer in deep.g_s if isinstance(layer, ResidualBlock)]
+    with torch.no_grad():
+        for old, new in zip(old_layers, new_layers):
+            new.load_state_dict(old.state_dict())
+        per_stage_old, per_stage_new = model.config.res, res
+        for i, old in enumerate(old_blocks):  # a stage's trained blocks first, the new ones after them
+            new_blocks[(i // per_stage_old) * per_stage_new + i % per_stage_old].load_state_dict(old.state_dict())
+    return deep.train(model.training)
 
 
 NEW_SIGMA = 0.16  # predicted scale of a new latent channel: its zeros cost ~0.003 bits each
