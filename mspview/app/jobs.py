@@ -9,6 +9,7 @@ closest one, when no setting lands within the tolerance.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,8 +31,8 @@ from ..eval.metrics import ms_ssim, psnr
 from ..eval.search import Search, Trial, bisect
 from ..eval.targets import Target, encode_to_target
 
-BPP_TOLERANCE = 0.05  # relative: "the same bpp"
-PSNR_TOLERANCE = 0.05  # dB: "equal PSNR"
+BPP_TOLERANCE = 0.005  # relative: "the same bpp" (at these rates 5 % of rate is ~0.2 dB)
+PSNR_TOLERANCE = 0.01  # dB: "equal PSNR" (0.05 dB is ~1 % of rate)
 
 Emit = Callable[[object], None]
 
@@ -97,6 +98,21 @@ class EqualQuality:
 
 
 @dataclass
+class SameRate:
+    """The comparison codec's PSNR at mspview's bpp: a real file within BPP_TOLERANCE, or interpolated
+    (linearly in log bpp) between the two files that bracket it, labelled so; or only its closest file."""
+    codec: str
+    psnr: float
+    bpp: float  # the rate that PSNR is at: ours, unless only the closest file could be had
+    interpolated: bool = False
+    note: str = ""
+
+    @property
+    def at_our_rate(self) -> bool:
+        return self.interpolated or not self.note
+
+
+@dataclass
 class EncodeResult:
     items: list[Item]  # mspview's file first, then the comparison's (same bpp, equal PSNR)
     source: str = "encode"  # or "file": a .msp opened from disk
@@ -105,6 +121,7 @@ class EncodeResult:
     lof_iterations: int = 0
     cancelled: bool = False
     equal: EqualQuality | None = None
+    same: SameRate | None = None
     notes: list[str] = field(default_factory=list)  # what the job wants the user to know
 
     @property
@@ -247,6 +264,23 @@ def _percent_smaller(ours: int, theirs: float) -> str:
     return f"{abs(saved):.1f} % {'smaller' if saved >= 0 else 'larger'}"
 
 
+def _same_rate(contender: Contender, search: Search, closest: Item, ref: np.ndarray) -> SameRate:
+    """PSNR at exactly our bpp: the file within the tolerance, else interpolated between the bracketing
+    files (each decoded and measured), else the closest file's, said to be at its own rate."""
+    r = closest.readout
+    if search.within:
+        return SameRate(contender.name, r.psnr, r.bpp)
+    pair = search.bracket()
+    if pair is None:
+        return SameRate(contender.name, r.psnr, r.bpp, note=f"closest it reaches: {r.bpp:.4f} bpp")
+    a, b = (contender.item(t, ref, "bracket", 0.0).readout for t in pair)
+    if a.bpp == b.bpp:
+        return SameRate(contender.name, a.psnr, a.bpp)
+    t = (math.log(search.target) - math.log(a.bpp)) / (math.log(b.bpp) - math.log(a.bpp))
+    return SameRate(contender.name, a.psnr + t * (b.psnr - a.psnr), search.target, True,
+                    f"interpolated between its files of {a.bpp:.4f} and {b.bpp:.4f} bpp")
+
+
 def _match(contender: Contender, ours: Item, ref: np.ndarray, emit: Emit, cancel, result: EncodeResult) -> None:
     """The comparison codec at mspview's bpp (the closest file always shown) and at its PSNR."""
     o = ours.readout
@@ -255,10 +289,13 @@ def _match(contender: Contender, ours: Item, ref: np.ndarray, emit: Emit, cancel
     search = contender.at_bpp(ref, o.bpp, cancel.is_set)
     best = search.best
     item = contender.item(best, ref, "same bpp" if search.within else "closest bpp", time.perf_counter() - t)
+    result.same = _same_rate(contender, search, item, ref)
     if not search.within:
-        item.readout.notes.append(f"no setting within {100 * BPP_TOLERANCE:g} % of {o.bpp:.3f} bpp: closest shown "
+        item.readout.notes.append(f"no setting within {100 * BPP_TOLERANCE:g} % of {o.bpp:.4f} bpp: closest shown "
                                   f"({len(search.trials)} tries)")
-    item.readout.notes.append(f"mspview {o.psnr - item.readout.psnr:+.2f} dB at {'the same' if search.within else 'its'} bpp")
+    gap = f"mspview {o.psnr - result.same.psnr:+.2f} dB at "
+    item.readout.notes.append(gap + ("the same bpp" if search.within else f"{o.bpp:.4f} bpp ({result.same.note})"
+                                     if result.same.interpolated else f"its {item.readout.bpp:.4f} bpp"))
     result.items.append(item)
     emit(Stage(f"matching {contender.name} to {o.psnr:.2f} dB", 0.95))
     t = time.perf_counter()

@@ -38,6 +38,8 @@ def report_data(session: Session, result: EncodeResult, settings: dict, weights:
                        "scale_bytes": {str(r.scale): r.nbytes for r in h.scales}}
     if result.equal is not None:
         data["equal_psnr"] = asdict(result.equal)
+    if result.same is not None:
+        data["same_bpp"] = asdict(result.same)
     if session.rd is not None:
         data["rd"] = {"points": [asdict(p) for p in session.rd.points], "bd_rate": session.rd.bd,
                       "versus": session.rd.codec_label}
@@ -107,11 +109,12 @@ def write_report(folder: Path, session: Session, result: EncodeResult, settings:
         w = csv.writer(fh)
         w.writerow(["codec", "role", "label", "bytes", "bpp", "psnr_db", "ms_ssim", "encode_s", "decode_s",
                     "setting", "notes", "image", "lambda", "profile", "weights_sha256", "mspview"])
-        for i in result.items:
+        for n, i in enumerate(result.items):
             r = i.readout
+            ours = n == 0  # lambda, profile and weights are mspview's file's; a comparison row has its setting
             w.writerow([r.codec, r.role, r.label, r.nbytes, r.bpp, r.psnr, r.ms_ssim, r.encode_s, r.decode_s,
-                        r.setting, "; ".join(r.notes), str(session.path), result.lam, result.profile,
-                        weights.get("sha256"), __version__])
+                        r.setting, "; ".join(r.notes), str(session.path), result.lam if ours else "",
+                        result.profile if ours else "", weights.get("sha256") if ours else "", __version__])
     return paths
 
 

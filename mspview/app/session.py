@@ -85,9 +85,10 @@ def headline(result: EncodeResult) -> str:
     saved against the comparison's file of equal PSNR (interpolated when no setting hits it)."""
     o = result.ours.readout
     lines = [f"{o.codec} ({o.role}, {o.setting}): {o.nbytes:,} bytes, {o.bpp:.3f} bpp" + (f", {o.psnr:.2f} dB" if o.psnr else "")]
-    same = next((i.readout for i in result.items[1:] if i.readout.role in ("same bpp", "closest bpp")), None)
+    same = result.same
     if same and o.psnr is not None:
-        at = "the same bpp" if same.role == "same bpp" else f"{same.bpp:.3f} bpp (closest it reaches)"
+        at = ("the same bpp" if not same.note else f"the same bpp ({same.note})" if same.interpolated
+              else f"{same.bpp:.3f} bpp ({same.note})")
         lines.append(f"{o.psnr - same.psnr:+.2f} dB against {same.codec} at {at}")
     eq = result.equal
     if eq and eq.nbytes:
