@@ -141,10 +141,12 @@ def analyse(lm: LoadedModel, rgb: np.ndarray, rate: RatePoint) -> torch.Tensor:
 
 @torch.no_grad()
 def synthesize(lm: LoadedModel, y_hat: torch.Tensor, rate: RatePoint, h: int, w: int) -> np.ndarray:
-    """The 8-bit reconstruction (H x W x 3) of a quantized latent, band by band."""
+    """The 8-bit reconstruction (H x W x 3) of a quantized latent, band by band, in the model's
+    synthesis precision (the symbols never depend on it)."""
     model = lm.model
     out = np.empty((h, w, 3), np.uint8)
-    for r0, x in model.g_s.decode_bands(y_hat * rate.inverse_gain.to(y_hat.device)):
+    bf16 = lm.precision == "bf16"
+    for r0, x in model.g_s.decode_bands(y_hat * rate.inverse_gain.to(y_hat.device), bf16=bf16):
         rows = min(x.shape[-2], h - r0)
         if rows > 0:
             out[r0: r0 + rows] = to_uint8(x, rows, w)

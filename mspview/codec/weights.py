@@ -15,7 +15,7 @@ import torch
 from ..resources import DEFAULT_WEIGHTS
 from . import exact
 from .errors import ModelError
-from .model import MSPCodecModel, ModelConfig
+from .model import MSPCodecModel, ModelConfig, fast_bf16
 from .rate import RatePoint, rate_point
 
 
@@ -63,11 +63,25 @@ def save_weights(model: MSPCodecModel, path: str | Path, info: dict | None = Non
     return card
 
 
-class LoadedModel:
-    """A model in eval mode with the identity of its weights."""
+PRECISIONS = ("auto", "fp32", "bf16")
 
-    def __init__(self, model: MSPCodecModel, sha256: str, path: Path, card: dict):
+
+def synthesis_precision(choice: str, device: torch.device) -> str:
+    """fp32 or bf16 for the synthesis: auto = bf16 on CPUs that compute it natively (fast_bf16), else
+    fp32 (the reference, and what CUDA runs)."""
+    if choice not in PRECISIONS:
+        raise ModelError(f"precision must be one of {', '.join(PRECISIONS)}, not {choice!r}")
+    if choice == "auto":
+        return "bf16" if device.type == "cpu" and fast_bf16(device) else "fp32"
+    return choice
+
+
+class LoadedModel:
+    """A model in eval mode with the identity of its weights, and the precision its synthesis runs in."""
+
+    def __init__(self, model: MSPCodecModel, sha256: str, path: Path, card: dict, precision: str = "fp32"):
         self.model, self.sha256, self.path, self.card = model, sha256, path, card
+        self.precision = precision
 
     @property
     def model_id(self) -> str:
@@ -101,7 +115,8 @@ def read_card(path: str | Path | None = None) -> tuple[dict, ModelConfig]:
         raise ModelError(f"unreadable weights card {card_file}: {e}") from None
 
 
-def load_weights(path: str | Path | None = None, device: str | torch.device = "cpu") -> LoadedModel:
+def load_weights(path: str | Path | None = None, device: str | torch.device = "cpu",
+                 precision: str = "auto") -> LoadedModel:
     path = Path(path) if path else DEFAULT_WEIGHTS
     card, config = read_card(path)
     try:
@@ -119,4 +134,4 @@ def load_weights(path: str | Path | None = None, device: str | torch.device = "c
     except (RuntimeError, AttributeError) as e:
         raise ModelError(f"weights {path} do not fit model {config.model_id}: {e}") from None
     model.eval().to(device)
-    return LoadedModel(model, file_sha256(path), path, card)
+    return LoadedModel(model, file_sha256(path), path, card, synthesis_precision(precision, model.device))

@@ -9,16 +9,19 @@ from typing import Callable
 
 from ..codec.device import pick_device
 from ..codec.errors import MSPError
-from ..codec.weights import LoadedModel, load_weights
+from ..codec.weights import PRECISIONS, LoadedModel, load_weights
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="weights file (default: the shipped mspview/resources/msp_default.pt)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="the synthesis' arithmetic: auto = bf16 on CPUs with AMX or AVX512-BF16 (2x faster, "
+                        "PSNR within 0.02 dB), else fp32 (the reference); the symbols never depend on it")
 
 
 def open_model(args: argparse.Namespace) -> LoadedModel:
-    return load_weights(args.model, pick_device(args.device))
+    return load_weights(args.model, pick_device(args.device), args.precision)
 
 
 def write_new_file(path: str | Path, data: bytes, force: bool) -> None:
