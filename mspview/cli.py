@@ -11,6 +11,7 @@ COMMANDS = {
     "encode": ("mspview.commands.encode", "encode an image into a .msp file"),
     "decode": ("mspview.commands.decode", "decode a .msp file into an image"),
     "info": ("mspview.commands.info", "describe a .msp file"),
+    "report": ("mspview.commands.report", "encode an image, compare, write an interactive HTML report"),
     "eval": ("mspview.commands.eval", "rate-distortion sweep over a folder, against classical codecs and anchors"),
     "bench": ("mspview.commands.bench", "decode/encode speed, sequential steps, memory, O(1) vs serial context model"),
     "train": ("mspview.train.loop", "train the codec"),

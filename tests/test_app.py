@@ -226,10 +226,12 @@ def test_unwritable_destinations_say_why(qtbot, window, tmp_path, monkeypatch):
     patch_dialogs(monkeypatch, save_path=tmp_path / "missing" / "saved.msp", folder=blocker)
     for path, where in (("File/Save .msp…", "missing"), ("File/Export reconstruction (PNG)…", "missing"),
                         ("File/Export comparison report…", "a_file"), ("File/Export bit maps…", "a_file"),
+                        ("File/Export interactive report (HTML)…", "missing"),
                         ("File/Save comparison files…", "a_file")):
         action(window, path).trigger()
         assert where in window.last_error and "cannot write" in window.last_error, path
-        assert not window.controls.stage.text().startswith(("saved", "report written", "bit maps written")), path
+        assert not window.controls.stage.text().startswith(("saved", "report written", "bit maps written",
+                                                            "interactive report written")), path
         window.last_error = ""
     assert not (tmp_path / "missing").exists() and blocker.read_bytes() == b"x"
 
@@ -463,6 +465,10 @@ def test_every_menu_action_does_its_job(qtbot, window, tmp_path, monkeypatch):
         assert Image.open(out / "kodim23_report.png").size[0] > 1000
         assert (out / "kodim23_report.csv").read_text().count("\n") == 4  # a header and one row per file
 
+    def html():
+        text = (out / "page.html").read_text()
+        assert "<script" in text and str(w.card.get("sha256")) in text and "src=\"http" not in text
+
     def bit_maps():
         npz = np.load(out / "kodim23_bits.npz")
         assert np.isclose(npz["all_scales"].sum(), result.ours.bitmaps.spatial.sum())
@@ -485,6 +491,7 @@ def test_every_menu_action_does_its_job(qtbot, window, tmp_path, monkeypatch):
                                               reconstruction),
         "File/Export comparison report…": (None, report),
         "File/Export bit maps…": (None, bit_maps),
+        "File/Export interactive report (HTML)…": (lambda: patch_dialogs(monkeypatch, save_path=out / "page.html"), html),
         "View/Split": (lambda: w.set_compare_mode("side"), mode("split")),
         "View/Side by side": (None, mode("side")),
         "View/Difference of the two": (None, lambda: w.canvas.image_names()[0].startswith("original −")),

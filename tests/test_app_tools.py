@@ -221,3 +221,24 @@ def test_a_nearly_identical_model_reads_as_equal(qtbot, window, tmp_path, monkey
     gap = float(re.search(r"([+-]\d+\.\d+) dB against", text).group(1))
     saved = float(re.search(r"(\d+\.\d+) % (smaller|larger)", text).group(1))
     assert abs(gap) <= 0.05 and saved <= 0.5, text
+
+
+def test_bit_map_lies_over_mspview_panes_only(qtbot, window):
+    """The overlay shows where mspview spent its bits: it covers mspview's files, never the original or
+    the comparison codec's file; and by default it is the bits of each 2x2 block of latent positions, so
+    the polyphase lattice does not show as a plaid."""
+    result = encode_and_wait(qtbot, window)
+    c = window.canvas
+    window.split_left.setCurrentIndex(0)  # original
+    window.split_right.setCurrentIndex(2)  # WebP same bpp
+    plain = c.grab().toImage()
+    window.overlay_box.click()
+    assert c.overlay is not None and c.grab().toImage() == plain  # nothing drawn over original | WebP
+    window.split_right.setCurrentIndex(1)  # mspview
+    with_map = c.grab().toImage()
+    window.overlay_box.click()
+    assert c.grab().toImage() != with_map  # drawn over mspview's side
+    blocks = result.ours.bitmaps.blocks()
+    assert np.isclose(blocks.sum(), result.ours.bitmaps.spatial.sum())
+    lattice = [blocks[a::2, b::2].mean() for a in (0, 1) for b in (0, 1)]
+    assert max(lattice) / min(lattice) < 1.05  # no plaid (the raw map's (even, even) cells hold ~1/5)

@@ -62,12 +62,15 @@ class CompareCanvas(QWidget):
         self._drag: str | None = None
         self._last = QPointF()
         self._overlay: tuple[QImage, np.ndarray, str, float] | None = None  # image, bits, what, opacity
+        self._overlay_on: list[bool] = []
 
     # ----- content
-    def set_images(self, images: list[tuple], keep_view: bool = True) -> None:
-        """(name, pixels) or (name, pixels, signed error) per pane; hover shows the error where given."""
+    def set_images(self, images: list[tuple], keep_view: bool = True, overlay_on: list[bool] | None = None) -> None:
+        """(name, pixels) or (name, pixels, signed error) per pane; hover shows the error where given.
+        `overlay_on`: which panes the bit map may cover (mspview's files; None: all)."""
         same_size = self._images and images and self._images[0][1].shape[:2] == images[0][1].shape[:2]
         self._images = [(im[0], im[1], to_qimage(im[1]), im[2] if len(im) > 2 else None) for im in images]
+        self._overlay_on = list(overlay_on) if overlay_on is not None else [True] * len(images)
         if not (keep_view and same_size):
             self.fit()
         self.update()
@@ -142,19 +145,20 @@ class CompareCanvas(QWidget):
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 2.0)
         if self.mode == "single" or len(self._images) == 1:
             pane = QRectF(self.rect())
-            self._draw(p, self._images[0][2], pane, pane)
+            self._draw(p, self._images[0][2], pane, pane, self._overlay_on[0])
             self._label(p, pane, self._images[0][0])
         elif self.mode == "side":
-            for pane, (name, _, qimg, _) in zip(self._panes(), self._images):
-                self._draw(p, qimg, pane, pane)
+            for pane, (name, _, qimg, _), on in zip(self._panes(), self._images, self._overlay_on):
+                self._draw(p, qimg, pane, pane, on)
                 self._label(p, pane, name)
         else:
             pane = self._panes()[0]
             sx = self.width() * self.split
             left = self._images[0]
-            right = self._images[1] if len(self._images) > 1 else self._images[0]
-            self._draw(p, left[2], pane, QRectF(0, 0, sx, self.height()))
-            self._draw(p, right[2], pane, QRectF(sx, 0, self.width() - sx, self.height()))
+            r = 1 if len(self._images) > 1 else 0
+            right = self._images[r]
+            self._draw(p, left[2], pane, QRectF(0, 0, sx, self.height()), self._overlay_on[0])
+            self._draw(p, right[2], pane, QRectF(sx, 0, self.width() - sx, self.height()), self._overlay_on[r])
             p.setPen(QPen(QColor(255, 255, 255), 2))
             p.drawLine(QPointF(sx, 0), QPointF(sx, self.height()))
             p.setBrush(QColor(255, 255, 255))
@@ -163,14 +167,14 @@ class CompareCanvas(QWidget):
             self._label(p, QRectF(sx, 0, self.width() - sx, self.height()), right[0], right_align=True)
         p.end()
 
-    def _draw(self, p: QPainter, qimg: QImage, pane: QRectF, clip: QRectF) -> None:
+    def _draw(self, p: QPainter, qimg: QImage, pane: QRectF, clip: QRectF, overlay: bool = True) -> None:
         p.save()
         p.setClipRect(clip)
         top_left = self._to_image(pane.topLeft(), pane)
         target = QRectF(pane.left() - top_left.x() * self.zoom,
                         pane.top() - top_left.y() * self.zoom, qimg.width() * self.zoom, qimg.height() * self.zoom)
         p.drawImage(target, qimg)
-        if self._overlay is not None:
+        if self._overlay is not None and overlay:
             over, bits, _, opacity = self._overlay
             p.setOpacity(opacity)
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog
 
 from ..codec.imageio import save_image
-from . import jobs, report
+from . import html_report, jobs, report
 
 
 class Exports:
@@ -86,6 +86,23 @@ class Exports:
         self._write(lambda: report.write_report(folder, w.session, result, settings, weights),
                     f"cannot write the report to {folder}",
                     lambda paths: f"report written to {folder}: {', '.join(p.name for p in paths)}")
+
+    def export_html(self) -> None:
+        """One self-contained HTML file: every image of this session, split slider, zoom, readouts, RD
+        curves, bit map; its size said before it is written."""
+        result = self._current("encoded")
+        if result is None:
+            return
+        w = self.w
+        size = html_report.estimated_bytes(w.session) / 1e6
+        path = self.ask_save(f"Export interactive report (about {size:.1f} MB)", f"{self._stem()}_report.html",
+                             "HTML (*.html)")
+        if not path:
+            return
+        settings = {"profile": result.profile, "lambda": result.lam, **w.controls.settings_summary()}
+        weights = {"model_id": w.config.model_id, "sha256": w.card.get("sha256"), "path": str(w.model_path or "shipped")}
+        self._write(lambda: html_report.write_html(path, w.session, result, settings, weights), f"cannot write {path}",
+                    lambda out: f"interactive report written to {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
     def export_bit_maps(self) -> None:
         if self.w.bits.maps is None:

@@ -302,7 +302,8 @@ class BitAllocation(QTabWidget):
         row = QHBoxLayout()
         self.map_choice = QComboBox()
         self.map_choice.addItems(MAP_CHOICES)
-        self.map_choice.setToolTip("all scales summed, or the bits one scale spends; each coded position's bits "
+        self.map_choice.setToolTip("all scales: the bits of every 32x32-pixel block (2x2 latent positions, one of "
+                                   "each polyphase component); one scale: the bits it spends, each coded position's "
                                    "spread over the image block it stands for")
         self.map_choice.currentTextChanged.connect(self._show_map)
         row.addWidget(self.map_choice)
@@ -372,7 +373,8 @@ class BitAllocation(QTabWidget):
         """The bits map of a choice (MAP_CHOICES), or None without data."""
         if self.maps is None:
             return None
-        return self.maps.density(map_scale(choice or self.map_choice.currentText(), self.header.num_scales))
+        scale = map_scale(choice or self.map_choice.currentText(), self.header.num_scales)
+        return self.maps.blocks() if scale is None else self.maps.density(scale)
 
     def _show_map(self, choice: str) -> None:
         if self.maps is not None:

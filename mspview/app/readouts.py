@@ -2,24 +2,11 @@
 bpp, PSNR, MS-SSIM, times, setting, notes), so that a narrow dock shows every figure without scrolling."""
 from __future__ import annotations
 
-import math
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from .jobs import Readout
-
-ROWS = ["bytes", "bpp", "PSNR dB", "MS-SSIM", "encode s", "decode s", "setting", "notes"]
-
-
-def fmt(v, digits: int) -> str:
-    """A figure, or nothing where there is none (never 'nan')."""
-    return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
-
-
-def cells(r: Readout) -> list[str]:
-    return [f"{r.nbytes:,}", f"{r.bpp:.4f}", fmt(r.psnr, 2), fmt(r.ms_ssim, 4), fmt(r.encode_s, 2),
-            fmt(r.decode_s, 3), r.setting, "\n".join(r.notes)]
+from .session import ROWS, cells
 
 
 class ReadoutsPanel(QWidget):

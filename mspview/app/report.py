@@ -14,8 +14,7 @@ import numpy as np
 from .. import __version__
 from ..codec.bitstream import VERSION as MSP_VERSION
 from .jobs import EncodeResult
-from .readouts import ROWS, cells
-from .session import Session, headline
+from .session import ROWS, Session, cells, headline
 
 
 def versions() -> dict:

@@ -7,15 +7,28 @@ per decoded image, so about five are kept; a Kodak image, hundreds).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..codec.imageio import LoadedImage
-from .jobs import EncodeResult, Item, RDSweep
+from .jobs import EncodeResult, Item, RDSweep, Readout
 
 RESULTS_MEMORY = 1 << 30
+ROWS = ["bytes", "bpp", "PSNR dB", "MS-SSIM", "encode s", "decode s", "setting", "notes"]  # a readout's cells
+
+
+def fmt(v, digits: int) -> str:
+    """A figure, or nothing where there is none (never 'nan')."""
+    return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
+
+
+def cells(r: Readout) -> list[str]:
+    """A readout as the rows of ROWS, as every view and report writes them."""
+    return [f"{r.nbytes:,}", f"{r.bpp:.4f}", fmt(r.psnr, 2), fmt(r.ms_ssim, 4), fmt(r.encode_s, 2),
+            fmt(r.decode_s, 3), r.setting, "\n".join(r.notes)]
 
 
 @dataclass

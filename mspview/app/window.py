@@ -239,6 +239,7 @@ class MainWindow(QMainWindow):
         self._action(m, "Save &comparison files…", self.exports.save_comparison_files)
         self._action(m, "Export &reconstruction (PNG)…", self.exports.export_reconstruction)
         self._action(m, "Export comparison re&port…", self.exports.export_report)
+        self._action(m, "Export &interactive report (HTML)…", self.exports.export_html)
         self._action(m, "Export &bit maps…", self.exports.export_bit_maps)
         m.addSeparator()
         self._action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -560,15 +561,16 @@ class MainWindow(QMainWindow):
             self.canvas.set_images([], keep_view=False)
             return
         mode = self.compare_mode if len(views) > 1 else "single"
-        if mode == "single":
-            shown = self._shown(views)
-        elif mode == "side":
-            shown = self._shown(views)
+        if mode in ("single", "side"):
+            panes = views
         elif mode == "diff":
-            shown = [self._difference(views)]
+            panes = []
         else:
-            shown = self._shown([views[self.split_left.currentIndex()], views[self.split_right.currentIndex()]])
-        self.canvas.set_images(shown, keep_view=keep_view)
+            panes = [views[self.split_left.currentIndex()], views[self.split_right.currentIndex()]]
+        shown = self._shown(panes) if panes else [self._difference(views)]
+        # mspview's bit map lies over mspview's files only (not the original, a WebP file or a difference)
+        msp = [v.item is not None and v.item.suffix == ".msp" for v in panes] or [False]
+        self.canvas.set_images(shown, keep_view=keep_view, overlay_on=msp)
 
     @staticmethod
     def _newest_index(views: list[View]) -> int:
@@ -612,7 +614,7 @@ class MainWindow(QMainWindow):
             p = self.previews[index]
             original = [v for v in self.views() if v.item is None]
             name = f"{p.scales_done} of {p.total_scales} scales, {p.bytes_read:,} B ({p.bpp:.3f} bpp)"
-            self.canvas.set_images(self._shown(original) + [(name, p.image)])
+            self.canvas.set_images(self._shown(original) + [(name, p.image)], overlay_on=[False] * len(original) + [True])
 
     # ------------------------------------------------------------------ misc
     def show_error(self, message: str) -> None:

@@ -54,6 +54,22 @@ class BitMaps:
         scale_map[r0::stride, c0::stride][: b.shape[1], : b.shape[2]] += per_position
         self.channels[group_slice] += b.sum((1, 2))
 
+    def blocks(self, block: int = 2) -> np.ndarray:
+        """Where the bits go in the picture: every position's bits summed over blocks of block x block
+        latent positions (32 x 32 pixels), spread evenly over the block. A 2 x 2 block holds one position
+        of each polyphase component, so the sampling lattice (a position coded at the coarser scales
+        costs a fifth of one at scale 0) does not show as a plaid."""
+        h, w = self.spatial.shape
+        ph, pw = -(-h // block) * block, -(-w // block) * block
+        padded = np.zeros((ph, pw))
+        padded[:h, :w] = self.spatial
+        sums = padded.reshape(ph // block, block, pw // block, block).sum((1, 3))
+        counts = np.zeros((ph, pw))
+        counts[:h, :w] = 1
+        cells_ = counts.reshape(ph // block, block, pw // block, block).sum((1, 3))
+        per = sums / np.maximum(cells_, 1)
+        return np.repeat(np.repeat(per, block, 0), block, 1)[:h, :w]
+
     def density(self, scale: int | None = None) -> np.ndarray:
         """Bits per latent position with each coded position's bits spread over the block of the image
         it stands for (2^s x 2^s positions at scale s, the base's 2^S x 2^S): one scale, or all summed.

@@ -47,12 +47,7 @@ def target_from_args(args: argparse.Namespace) -> Target | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="mspview encode", description="Encode an image into a .msp file.",
-                                epilog="With a target, lambda is found by bisection on real files (fast profile; a LOF "
-                                       "profile then encodes once at the lambda found, with one correction if needed).")
-    p.add_argument("input", nargs="?")
-    p.add_argument("output", nargs="?")
+def add_rate_options(p: argparse.ArgumentParser) -> None:
     rate_opts = p.add_mutually_exclusive_group()
     rate_opts.add_argument("--lambda", dest="lam", type=float, default=None,
                            help="rate-distortion trade-off within the model's trained range (see `mspview info --model`; "
@@ -65,6 +60,15 @@ def main(argv: list[str] | None = None) -> int:
                            help="the largest file of at most SIZE bytes (20000, 20KB, 1.5MB; K = 1000)")
     rate_opts.add_argument("--target-psnr", type=float, default=None, metavar="DB",
                            help="the lambda whose file decodes to this PSNR (within 0.1 dB)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="mspview encode", description="Encode an image into a .msp file.",
+                                epilog="With a target, lambda is found by bisection on real files (fast profile; a LOF "
+                                       "profile then encodes once at the lambda found, with one correction if needed).")
+    p.add_argument("input", nargs="?")
+    p.add_argument("output", nargs="?")
+    add_rate_options(p)
     p.add_argument("--profile", default="fast", help="encode profile (see --list-profiles)")
     p.add_argument("--list-profiles", action="store_true", help="list the profiles with their measured cost and gain")
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
