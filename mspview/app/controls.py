@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QInputDialog, QLabel,
                                QProgressBar, QPushButton, QSlider, QStackedWidget, QVBoxLayout, QWidget)
 
 from ..codec import profiles
 from ..codec.errors import MSPError
 from ..codec.weights import read_card
-from ..eval import classical
+from ..eval import classical, learned
 from ..eval.targets import Target
 
 LAMBDA_STEPS = 200  # slider positions, log-spaced over the trained range
@@ -22,6 +22,7 @@ RATE_MODES = (("λ", None), ("target bpp", "bpp"), ("target size (KB)", "bytes")
 # Each target kind's spin box: lowest, highest, starting value, step.
 TARGET_RANGES = {"bpp": (0.01, 4.0, 0.25, 0.01), "bytes": (0.1, 100000.0, 20.0, 1.0), "psnr": (15.0, 60.0, 32.0, 0.1)}
 CHOOSE_MODEL = "choose-model"  # the codec box's entry that asks for another mspview model's weights
+CHOOSE_COMPRESSAI = "choose-compressai"  # ... and the one that asks for a CompressAI model's checkpoints
 
 
 class ControlsPanel(QWidget):
@@ -81,6 +82,7 @@ class ControlsPanel(QWidget):
         for name, c in classical.CODECS.items():
             self.codec_box.addItem(c.label, name)
         self.codec_box.addItem("another mspview model…", CHOOSE_MODEL)
+        self.codec_box.addItem("a CompressAI model…", CHOOSE_COMPRESSAI)
         self.codec_box.setToolTip("matched to mspview's bpp and to its PSNR by bisection; another mspview model "
                                   "(weights you trained) is matched on its λ")
         self.codec_box.activated.connect(self._on_codec_choice)
@@ -129,7 +131,7 @@ class ControlsPanel(QWidget):
     def compare(self) -> str | None:
         """The comparison: a classical codec's name, "model:<weights>", or None."""
         data = self.codec_box.currentData()
-        return data if data != CHOOSE_MODEL else None
+        return data if data not in (CHOOSE_MODEL, CHOOSE_COMPRESSAI) else None
 
     def settings_summary(self) -> dict:
         """The choices as a report records them."""
@@ -203,6 +205,9 @@ class ControlsPanel(QWidget):
 
     def _on_codec_choice(self, index: int) -> None:
         """'another mspview model…': pick a weights file; it joins the list as its own entry."""
+        if self.codec_box.itemData(index) == CHOOSE_COMPRESSAI:
+            self._choose_compressai(index)
+            return
         if self.codec_box.itemData(index) != CHOOSE_MODEL:
             return
         path, _ = QFileDialog.getOpenFileName(self, "Weights of another mspview model", str(Path.home()),
@@ -220,5 +225,27 @@ class ControlsPanel(QWidget):
         i = self.codec_box.findData(data)
         if i < 0:
             self.codec_box.insertItem(index, f"mspview ({Path(path).name})", data)
+            i = index
+        self.codec_box.setCurrentIndex(i)
+
+    def _choose_compressai(self, index: int) -> None:
+        """'a CompressAI model…': its architecture, then one checkpoint per rate point; it joins the list."""
+        try:
+            archs = list(learned.architectures())
+        except MSPError as e:
+            self.codec_box.setCurrentIndex(0)
+            self.error.emit(str(e))
+            return
+        arch, ok = QInputDialog.getItem(self, "CompressAI model", "Architecture", archs, archs.index("mbt2018-mean")
+                                        if "mbt2018-mean" in archs else 0, False)
+        paths = QFileDialog.getOpenFileNames(self, f"{arch} checkpoints (one per rate point)", str(Path.home()),
+                                             "checkpoints (*.pth *.pt *.tar *.pth.tar)")[0] if ok else []
+        if not paths:
+            self.codec_box.setCurrentIndex(0)
+            return
+        data = f"compressai:{arch}:{','.join(paths)}"
+        i = self.codec_box.findData(data)
+        if i < 0:
+            self.codec_box.insertItem(index, f"CompressAI {arch} ({len(paths)} checkpoints)", data)
             i = index
         self.codec_box.setCurrentIndex(i)

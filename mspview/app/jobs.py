@@ -24,7 +24,7 @@ from ..codec.errors import Cancelled, MSPError
 from ..codec.imageio import LoadedImage
 from ..codec.lof import LOFEvent, run_profile
 from ..codec.weights import LoadedModel, load_weights
-from ..eval import classical
+from ..eval import classical, learned
 from ..eval.bdrate import bd_rate
 from ..eval.metrics import bpp as bits_per_pixel
 from ..eval.metrics import ms_ssim, psnr
@@ -151,7 +151,7 @@ class ClassicalContender(Contender):
     def __init__(self, codec: classical.Classical):
         self.codec, self.name, self.label = codec, codec.label.split(" (")[0], codec.label
         self.suffix = {"jpeg": ".jpg", "webp": ".webp", "avif": ".avif", "avif420": ".avif", "heic": ".heic",
-                       "jxl": ".jxl", "jpeg2000": ".jp2"}[codec.name]
+                       "jxl": ".jxl", "jpeg2000": ".jp2"}.get(codec.name, ".cai")  # .cai: a CompressAI file
 
     def at_bpp(self, rgb, target, should_stop):
         return self.codec.at_bpp(rgb, target, BPP_TOLERANCE, should_stop)
@@ -215,11 +215,14 @@ class ModelContender(Contender):
 
 
 def contender(compare: str | None, device) -> Contender | None:
-    """'webp' (a classical codec's name), 'model:PATH' (a second weights file) or None."""
+    """'webp' (a classical codec's name), 'model:PATH' (a second weights file), 'compressai:ARCH:CKPT,...'
+    (a CompressAI model, one checkpoint per rate point) or None."""
     if not compare:
         return None
     if compare.startswith("model:"):
         return ModelContender(compare[len("model:"):], device)
+    if compare.startswith("compressai:"):
+        return ClassicalContender(learned.from_spec(compare))
     return ClassicalContender(classical.get(compare))
 
 

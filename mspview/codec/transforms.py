@@ -143,7 +143,7 @@ class SynthesisTransform(nn.Sequential):
         with torch.autocast(y.device.type, dtype=torch.bfloat16, enabled=bf16):
             for layer in list(self)[:-1]:
                 x = layer(x)
-        return subpixel_deconv(self[-1], x.float())
+        return subpixel_deconv(self[-1], x.to(self[-1].weight.dtype))
 
     def decode_bands(self, y: torch.Tensor, budget: int | None = None,
                      bf16: bool = False) -> Iterator[tuple[int, torch.Tensor]]:

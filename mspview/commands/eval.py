@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..codec import profiles
 from ..codec.errors import MSPError
-from ..eval import classical, results, tasks
+from ..eval import classical, learned, results, tasks
 from ..eval.sweep import Report, evaluate, image_files, update_card, write_report
 from ..resources import ANCHORS
 from .common import add_model_options, open_model, run_tool
@@ -82,7 +82,9 @@ def print_summary(report: Report, files: int, folder: Path, out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="mspview eval", description=__doc__.splitlines()[0])
     p.add_argument("folder", help="folder of test images (e.g. ../shared/data/kodak)")
-    p.add_argument("--codecs", default=DEFAULT_CODECS, help=f"comma-separated (default {DEFAULT_CODECS})")
+    p.add_argument("--codecs", default=DEFAULT_CODECS,
+                   help=f"comma-separated (default {DEFAULT_CODECS}); a CompressAI model as "
+                        "compressai:ARCH:CKPT[,CKPT...], one checkpoint per rate point")
     p.add_argument("--profile", default="fast", help="mspview encode profile")
     p.add_argument("--lambdas", default=None, help="comma-separated lambdas (default: the model's trained set)")
     p.add_argument("--span", default="0.1,1.0", metavar="LO,HI",
@@ -105,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         span = parse_span(args.span)
         folder, out = Path(args.folder), Path(args.out)
         files = image_files(folder, args.limit)
-        names = [c.strip() for c in args.codecs.split(",") if c.strip()]
-        codecs = [classical.get(n) for n in names if n != "msp"]
+        names = learned.split_codecs(args.codecs)
+        codecs = [learned.from_spec(n) if n.startswith("compressai:") else classical.get(n) for n in names if n != "msp"]
         profile = profiles.get(args.profile)
         lm = open_model(args) if "msp" in names else None
         lambdas = ([float(v) for v in args.lambdas.split(",")] if args.lambdas

@@ -31,8 +31,8 @@ class Task:
     image_sha256: str
     codec: str  # "msp-<profile>" or a classical codec's name
     setting: float  # lambda, or the classical codec's knob
-    weights: str = ""  # msp: the weights file on the worker ...
-    weights_sha256: str = ""  # ... and the SHA-256 it must have
+    weights: str = ""  # msp: the weights file on the worker; CompressAI: its spec (architecture, checkpoints) ...
+    weights_sha256: str = ""  # ... and the SHA-256 they must have
 
     @property
     def key(self) -> tuple:
@@ -53,7 +53,8 @@ def plan(files: list[Path], codecs, lambdas: list[float], profile_name: str | No
     if weights:
         tasks += [Task(f.name, sha[f.name], f"msp-{profile_name}", lam, *weights) for lam in lambdas for f in files]
     for c in codecs:
-        tasks += [Task(f.name, sha[f.name], c.name, s) for s in c.sweep for f in files]
+        learned = (c.spec, c.sha256) if hasattr(c, "spec") else ()
+        tasks += [Task(f.name, sha[f.name], c.name, s, *learned) for s in c.sweep for f in files]
     return tasks, images
 
 
@@ -109,7 +110,7 @@ def run_task(task: Task, image: bytes, threads: int | None = None) -> dict:
     from ..codec.imageio import from_pil
     from ..codec.lof import run_profile
     from ..codec.profiles import get as get_profile
-    from . import classical
+    from . import classical, learned
     from .metrics import bpp, ms_ssim, psnr
 
     if threads:
@@ -126,7 +127,9 @@ def run_task(task: Task, image: bytes, threads: int | None = None) -> dict:
             t = time.perf_counter()
             out = decode(lm, data).image
         else:
-            codec = classical.get(task.codec)
+            codec = learned.from_spec(task.weights) if task.weights else classical.get(task.codec)
+            if task.weights and codec.sha256 != task.weights_sha256:
+                raise MSPError(f"the checkpoints of {task.codec} on this worker are not the client's")
             data = codec.encode(img.rgb, task.setting)
             enc_s = time.perf_counter() - t
             t = time.perf_counter()
