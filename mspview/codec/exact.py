@@ -21,7 +21,9 @@ activation ranges measured on calibration latents, and stored as integer tensors
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import struct
 import time
 
 import torch
@@ -326,6 +328,9 @@ class ExactMSP(nn.Module):
         super().__init__()
         self.M, self.S, self.G, self.C, self.H = channels, num_scales, groups, channels // groups, hidden
         self.register_buffer("ready", torch.zeros((), dtype=torch.uint8))
+        # the fingerprint of the float model these integers were quantized from (all 0: weights written
+        # before fingerprints, not checked); a file whose float model has changed since is refused
+        self.register_buffer("source", torch.zeros(4, dtype=torch.int64))
         self.register_buffer("base_mu", torch.zeros(channels, dtype=torch.int64))
         self.register_buffer("base_index", torch.zeros(channels, dtype=torch.uint8))
         self.register_buffer("in_mult", torch.zeros(channels, dtype=torch.int64))
@@ -468,9 +473,10 @@ def quantize_from_float(float_msp, exact: ExactMSP, ranges: dict) -> None:
                                   torch.tensor([1.0 / (exact.S * exact.plane_unit())], dtype=torch.float64)])
             h1, h2 = (RANGE_HEADROOM * ranges[name][key].double().clamp_min(1e-6) / ACT_MAX
                       for name in ("hidden1", "hidden2"))
-            _fill_layer(q.l1, net[0], in_scale, h1)
-            _fill_layer(q.l2, net[2], h1, h2)
-            s3 = _fill_layer(q.l3, net[4], h2, None).view(q.parts, 2, q.c)
+            conv1, conv2, conv3 = predictor_layers(net)[0]
+            _fill_layer(q.l1, conv1, in_scale, h1)
+            _fill_layer(q.l2, conv2, h1, h2)
+            s3 = _fill_layer(q.l3, conv3, h2, None).view(q.parts, 2, q.c)
             mu_scale, raw_scale = s3[:, 0].reshape(-1), s3[:, 1].reshape(-1)
             m, sh = multiplier(mu_scale * fx, MULT_BITS)
             q.mu_mult.copy_(m)
@@ -478,7 +484,39 @@ def quantize_from_float(float_msp, exact: ExactMSP, ranges: dict) -> None:
             # raw >= boundary  <=>  accumulator * raw_scale >= boundary
             t = torch.ceil(bounds.view(1, -1) / raw_scale.view(-1, 1)).clamp(-2.0 ** 52, 2.0 ** 52)
             q.thresholds.copy_(t.to(torch.int64))
+    exact.source.copy_(fingerprint(float_msp))
     exact.ready.fill_(1)
+
+
+def predictor_layers(net: nn.Module) -> tuple[list[nn.Conv2d], list[nn.LeakyReLU]]:
+    """The float predictor's convolutions and activations, read from its structure (3x3 conv, LeakyReLU,
+    3x3 conv, LeakyReLU, 1x1 conv: what IntPredictor computes), or a clear error where the float model
+    has changed shape, so that the integer twin can never silently follow other layers."""
+    kinds = [type(m) for m in net.children()]
+    want = [nn.Conv2d, nn.LeakyReLU, nn.Conv2d, nn.LeakyReLU, nn.Conv2d]
+    convs = [m for m in net.children() if isinstance(m, nn.Conv2d)]
+    acts = [m for m in net.children() if isinstance(m, nn.LeakyReLU)]
+    if kinds != want or [c.kernel_size for c in convs] != [(3, 3), (3, 3), (1, 1)]:
+        raise ValueError(f"the integer MSP model computes conv3x3-LeakyReLU-conv3x3-LeakyReLU-conv1x1, "
+                         f"not {[k.__name__ for k in kinds]}: update exact.IntPredictor with the float model")
+    if any(a.negative_slope != LEAK for a in acts):
+        raise ValueError(f"the integer MSP model folds a LeakyReLU slope of {LEAK}, not "
+                         f"{[a.negative_slope for a in acts]}")
+    return convs, acts
+
+
+def fingerprint(float_msp: nn.Module) -> torch.Tensor:
+    """SHA-256 of the float MSP model as a weights file stores it (fp16), as 4 int64."""
+    h = hashlib.sha256()
+    for name, v in sorted(float_msp.state_dict().items()):
+        h.update(name.encode())
+        h.update(v.detach().cpu().to(torch.float16 if v.is_floating_point() else v.dtype).contiguous().numpy().tobytes())
+    return torch.tensor(list(struct.unpack("<4q", h.digest())), dtype=torch.int64)
+
+
+def stale(exact: "ExactMSP", float_msp: nn.Module) -> bool:
+    """Whether the integer model was quantized from another float model than this one."""
+    return bool(exact.source.any()) and not torch.equal(exact.source.cpu(), fingerprint(float_msp))
 
 
 @torch.no_grad()
@@ -490,10 +528,10 @@ def calibration_ranges(float_msp, latents: list[torch.Tensor]) -> dict:
     hooks = []
     for step, nets in ((STEP_A, float_msp.step_a), (STEP_B, float_msp.step_b)):
         for g, net in enumerate(nets):
-            for name, idx in (("hidden1", 1), ("hidden2", 3)):
+            for name, act in zip(("hidden1", "hidden2"), predictor_layers(net)[1]):
                 def hook(_m, _i, out, store=hidden[name].setdefault((step, g), [])):
                     store.append(out.detach().abs().transpose(0, 1).reshape(out.shape[1], -1))
-                hooks.append(net[idx].register_forward_hook(hook))
+                hooks.append(act.register_forward_hook(hook))
 
     def resolve(_key, parts):  # as the encoder quantizes: y_hat = round(y - mu) + mu
         return [torch.round(target - mu) + mu for mu, _sigma, target in parts]

@@ -52,6 +52,9 @@ def save_weights(model: MSPCodecModel, path: str | Path, info: dict | None = Non
         quantize_entropy_model(model, calibration)
     if not int(model.exact.ready):
         raise ModelError("these weights have no integer entropy model yet: quantize it (calibration images)")
+    if exact.stale(model.exact, model.msp):
+        raise ModelError("the float MSP model changed since its integer twin was quantized: pass calibration "
+                         "images (mspview export) so that files are coded with the model the weights describe")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype).contiguous()
@@ -130,8 +133,12 @@ def load_weights(path: str | Path | None = None, device: str | torch.device = "c
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         if not any(k.startswith("exact.") for k in state):
             state.update({k: v for k, v in model.state_dict().items() if k.startswith("exact.")})
+        state.setdefault("exact.source", model.exact.source)  # written before fingerprints: not checked
         model.load_state_dict(state)
     except (RuntimeError, AttributeError) as e:
         raise ModelError(f"weights {path} do not fit model {config.model_id}: {e}") from None
+    if exact.stale(model.exact, model.msp):
+        raise ModelError(f"weights {path}: the integer entropy model was quantized from another float MSP model "
+                         f"(re-export them with mspview export)")
     model.eval().to(device)
     return LoadedModel(model, file_sha256(path), path, card, synthesis_precision(precision, model.device))
