@@ -28,9 +28,8 @@ import zlib
 from dataclasses import dataclass, field
 
 from .errors import BitstreamError
-from .limits import MAX_CHANNELS, MAX_GROUPS, MAX_HEADER_BYTES, MAX_PIXELS, MAX_SCALES, MAX_SIDE
-from .entropy import SYMBOL_LIMIT
-from .msp import STEP_A, StepKey, scale_sizes, schedule
+from .layout import STEP_A, StepKey, scale_sizes, schedule
+from .limits import MAX_CHANNELS, MAX_GROUPS, MAX_HEADER_BYTES, MAX_PIXELS, MAX_SCALES, MAX_SIDE, SYMBOL_LIMIT
 
 MAGIC = b"MSPV"
 VERSION = 5

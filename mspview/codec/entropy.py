@@ -23,11 +23,11 @@ import torch
 from . import cdf_tables
 from .cdf_tables import CDF_BITS, SIGMA_LEVELS, SIGMA_MAX, SIGMA_MIN
 from .errors import BitstreamError
+from .limits import SYMBOL_LIMIT
 
 SCALE_TABLE = np.exp(np.linspace(math.log(SIGMA_MIN), math.log(SIGMA_MAX), SIGMA_LEVELS))  # for display
 _LOG_MIN = math.log(SIGMA_MIN)
 _LOG_STEP = (math.log(SIGMA_MAX) - math.log(SIGMA_MIN)) / (SIGMA_LEVELS - 1)
-SYMBOL_LIMIT = 2 ** 15 - 1  # symbols are clamped to +-this; headers with wider ranges are refused
 
 
 def sigma_index(sigma: torch.Tensor) -> torch.Tensor:

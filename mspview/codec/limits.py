@@ -7,3 +7,4 @@ MAX_SCALES = 8
 MAX_GROUPS = 64
 MAX_CHANNELS = 1024
 MAX_HEADER_BYTES = 32768
+SYMBOL_LIMIT = 2 ** 15 - 1  # symbols are clamped to +-this; headers with wider ranges are refused

@@ -14,32 +14,17 @@ encoding and decoding differ.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .layout import BASE, STEP_A, STEP_B, STEP_NAMES, StepKey, part_grid, scale_sizes, schedule  # noqa: F401
+
 SIGMA_MIN = 0.11
 SIGMA_MAX = 64.0
 SIGMA_LEVELS = 64
-
-BASE, STEP_A, STEP_B = 0, 1, 2
-STEP_NAMES = {BASE: "base", STEP_A: "A", STEP_B: "B"}
-
-
-@dataclass(frozen=True)
-class StepKey:
-    scale: int
-    step: int
-    group: int
-
-    def __str__(self) -> str:
-        if self.step == BASE:
-            return f"s{self.scale} base"
-        return f"s{self.scale} {STEP_NAMES[self.step]}{self.group}"
-
 
 # One part of a step: (mean, scale parameter, target or None). The float model gives (mu, sigma), the
 # exact one (mu in fixed point, sigma index). Step B has two parts (p01 and p10).
@@ -47,34 +32,6 @@ Part = tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None"]
 Resolve = Callable[[StepKey, Sequence[Part]], list[torch.Tensor]]
 # predict(step, group, scale, context) -> one (mean, scale parameter) per part, on the context's grid
 Predict = Callable[[int, int, int, list[torch.Tensor]], list[tuple[torch.Tensor, torch.Tensor]]]
-
-
-def schedule(num_scales: int, groups: int) -> list[StepKey]:
-    """Decoding order of the steps (and of the chunks in a .msp file)."""
-    keys = [StepKey(num_scales, BASE, 0)]
-    for s in reversed(range(num_scales)):
-        keys += [StepKey(s, STEP_A, g) for g in range(groups)]
-        keys += [StepKey(s, STEP_B, g) for g in range(groups)]
-    return keys
-
-
-def scale_sizes(h: int, w: int, num_scales: int) -> list[tuple[int, int]]:
-    """Latent size at scales 0..S; p00 takes the ceiling, so odd sizes need no padding."""
-    sizes = [(h, w)]
-    for _ in range(num_scales):
-        h, w = (h + 1) // 2, (w + 1) // 2
-        sizes.append((h, w))
-    return sizes
-
-
-def part_grid(key: StepKey, part: int, num_scales: int) -> tuple[int, int, int]:
-    """Where the elements of one part of a step sit in the full latent: (row0, col0, stride)."""
-    if key.step == BASE:
-        return 0, 0, 2 ** num_scales
-    unit = 2 ** key.scale
-    if key.step == STEP_A:
-        return unit, unit, 2 * unit
-    return (0, unit, 2 * unit) if part == 0 else (unit, 0, 2 * unit)
 
 
 def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:

@@ -5,14 +5,16 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from ..codec.device import pick_device
 from ..codec.errors import MSPError
-from ..codec.weights import PRECISIONS, LoadedModel, load_weights
+
+if TYPE_CHECKING:
+    from ..codec.weights import LoadedModel
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
+    from ..codec.weights import PRECISIONS  # torch: tools without a model (info, --help) start without it
     p.add_argument("--model", default=None, help="weights file (default: the shipped mspview/resources/msp_default.pt)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
@@ -21,6 +23,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def open_model(args: argparse.Namespace) -> LoadedModel:
+    from ..codec.device import pick_device
+    from ..codec.weights import load_weights
     return load_weights(args.model, pick_device(args.device), args.precision)
 
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from ..codec import bitstream
 from ..codec.errors import MSPError
-from ..codec.msp import schedule
-from ..codec.weights import file_sha256, read_card
+from ..codec.layout import schedule
 from ..resources import DEFAULT_WEIGHTS
 from .common import run_tool
 
@@ -34,6 +33,7 @@ def describe(data: bytes) -> dict:
 
 
 def describe_weights(path: Path) -> dict:
+    from ..codec.weights import file_sha256, read_card  # torch: only for weights, not for a .msp header
     card, config = read_card(path)
     kodak = {round(p["lambda"], 8): p for p in card.get("kodak_fast", [])}
     return {
