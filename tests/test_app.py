@@ -514,7 +514,10 @@ def test_every_menu_action_does_its_job(qtbot, window, tmp_path, monkeypatch):
         "Encode/RD curve of this image": (None, lambda: qtbot.waitUntil(lambda: w.session.rd is not None, timeout=HANG_MS)),
         "Encode/Cancel": (lambda: w.controls.profile_box.setCurrentText("balanced") or w.controls.encode_btn.click(),
                           lambda: qtbot.waitUntil(lambda: not w.runner.busy, timeout=HANG_MS)),
-        "Encode/Forget kept results": (None, lambda: w.session.results == [] and w.canvas.image_names() == ["original"]),
+        "Encode/Forget kept results": (None, lambda: w.session.results == [] and w.canvas.image_names() == ["original"]
+                                       and not len(w.rd.current.xData if w.rd.current.xData is not None else [])
+                                       and w.controls.progress.value() == 0),
+        "Encode/Bring back forgotten results": (None, lambda: len(w.session.results) >= 2 and w.session.current is not None),
         "Help/Keyboard shortcuts": (None, dialog_says("Ctrl+E")),
         "Help/About mspview": (None, dialog_says("Weights")),
         "File/Open image or .msp…": (lambda: patch_dialogs(monkeypatch, open_path=SAMPLE), reopened(SAMPLE)),

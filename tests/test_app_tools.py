@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 from PySide6.QtCore import QPointF
+from PySide6.QtWidgets import QLabel
 
 from mspview.app import jobs
 from mspview.app.jobs import ClassicalContender, EncodeResult, Item, Readout
@@ -242,3 +243,36 @@ def test_bit_map_lies_over_mspview_panes_only(qtbot, window):
     assert np.isclose(blocks.sum(), result.ours.bitmaps.spatial.sum())
     lattice = [blocks[a::2, b::2].mean() for a in (0, 1) for b in (0, 1)]
     assert max(lattice) / min(lattice) < 1.05  # no plaid (the raw map's (even, even) cells hold ~1/5)
+
+
+def test_buttons_stay_put_when_the_status_grows(qtbot, window):
+    """The status line is one elided line: a long message does not reflow the Controls dock (the full
+    text stays in its tooltip and text())."""
+    c = window.controls
+    c.stage.setText("ready")
+    qtbot.wait(50)
+    before = c.encode_btn.mapTo(window, c.encode_btn.rect().topLeft()), c.progress.geometry()
+    long = "matching " + "a very long status message about what the worker is doing " * 6
+    c.stage.setText(long)
+    qtbot.wait(50)
+    assert (c.encode_btn.mapTo(window, c.encode_btn.rect().topLeft()), c.progress.geometry()) == before
+    assert c.stage.text() == long and c.stage.toolTip() == long
+    assert QLabel.text(c.stage) != long and QLabel.text(c.stage).endswith("…")  # shown elided
+
+
+def test_cancel_stops_the_bar_and_forget_can_be_undone(qtbot, window):
+    result = encode_and_wait(qtbot, window)
+    window.controls.profile_box.setCurrentText("balanced")
+    window.controls.encode_btn.click()
+    qtbot.waitUntil(lambda: window.curves.point_count() >= 2, timeout=HANG_MS)
+    with qtbot.waitSignal(window.job_finished, timeout=HANG_MS) as done:
+        window.cancel()
+        at_cancel = window.controls.progress.value()
+    assert done.args[0].cancelled and window.controls.progress.value() == at_cancel  # stopped where Cancel was
+    n = len(window.session.results)
+    action(window, "Encode/Forget kept results").trigger()
+    assert window.session.results == [] and not action(window, "File/Save .msp…").isEnabled()
+    action(window, "Encode/Bring back forgotten results").trigger()
+    assert len(window.session.results) == n and window.session.current is not None
+    assert action(window, "File/Save .msp…").isEnabled()
+    assert result in window.session.results

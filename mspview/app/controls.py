@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QInputDialog, QLabel,
-                               QProgressBar, QPushButton, QSlider, QStackedWidget, QVBoxLayout, QWidget)
+                               QProgressBar, QPushButton, QSizePolicy, QSlider, QStackedWidget, QVBoxLayout,
+                               QWidget)
 
 from ..codec import profiles
 from ..codec.errors import MSPError
@@ -23,6 +24,33 @@ RATE_MODES = (("λ", None), ("target bpp", "bpp"), ("target size (KB)", "bytes")
 TARGET_RANGES = {"bpp": (0.01, 4.0, 0.25, 0.01), "bytes": (0.1, 100000.0, 20.0, 1.0), "psnr": (15.0, 60.0, 32.0, 0.1)}
 CHOOSE_MODEL = "choose-model"  # the codec box's entry that asks for another mspview model's weights
 CHOOSE_COMPRESSAI = "choose-compressai"  # ... and the one that asks for a CompressAI model's checkpoints
+
+
+class StatusLine(QLabel):
+    """The job's status: one line, elided to the dock's width (so the buttons above never move when the
+    text grows), the full text in its tooltip; `text()` is the full text."""
+
+    def __init__(self, text: str = ""):
+        super().__init__()
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(40, self.width() - 4))
+        super().setText(shown)
 
 
 class ControlsPanel(QWidget):
@@ -103,8 +131,7 @@ class ControlsPanel(QWidget):
         form.addRow(buttons)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
-        self.stage = QLabel("ready")
-        self.stage.setWordWrap(True)
+        self.stage = StatusLine("ready")
         form.addRow(self.progress)
         form.addRow(self.stage)
 

@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self._job_started = 0.0
         self._cancelling = False
         self._pending_open: Path | None = None  # a .msp being decoded: remembered once it decodes
+        self._forgotten: tuple | None = None  # what Forget took (results, current), until Ctrl+Z or the next result
         # Image files decode off the UI thread (a 64 MP PNG takes seconds); a timer collects the result.
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mspview-load")
         self._loading: tuple[Path, Future] | None = None
@@ -77,7 +78,7 @@ class MainWindow(QMainWindow):
         self.runner.failed.connect(self._on_failed)
         self.runner.busy_changed.connect(self.controls.set_busy)
         self.setAcceptDrops(True)
-        self._update_title()
+        self._results_changed()
 
     @staticmethod
     def _card(model_path):
@@ -235,12 +236,14 @@ class MainWindow(QMainWindow):
         self._action(m, "&Open image or .msp…", self.open_dialog, QKeySequence.StandardKey.Open)
         self.recent_menu = m.addMenu("Open &recent")
         m.addSeparator()
-        self._action(m, "&Save .msp…", self.exports.save_msp, QKeySequence.StandardKey.Save)
-        self._action(m, "Save &comparison files…", self.exports.save_comparison_files)
-        self._action(m, "Export &reconstruction (PNG)…", self.exports.export_reconstruction)
-        self._action(m, "Export comparison re&port…", self.exports.export_report)
-        self._action(m, "Export &interactive report (HTML)…", self.exports.export_html)
-        self._action(m, "Export &bit maps…", self.exports.export_bit_maps)
+        # what needs a result is enabled once there is one (not a red dialog after the fact)
+        self.result_actions = [
+            self._action(m, "&Save .msp…", self.exports.save_msp, QKeySequence.StandardKey.Save),
+            self._action(m, "Save &comparison files…", self.exports.save_comparison_files),
+            self._action(m, "Export &reconstruction (PNG)…", self.exports.export_reconstruction),
+            self._action(m, "Export comparison re&port…", self.exports.export_report),
+            self._action(m, "Export &interactive report (HTML)…", self.exports.export_html),
+            self._action(m, "Export &bit maps…", self.exports.export_bit_maps)]
         m.addSeparator()
         self._action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         v = self.menuBar().addMenu("&View")
@@ -249,7 +252,9 @@ class MainWindow(QMainWindow):
         self._action(v, "&Difference of the two", lambda: self.set_compare_mode("diff"), "Ctrl+D")
         v.addSeparator()
         self._action(v, "&Fit", self.canvas.fit, "Ctrl+0")
-        self._action(v, "Zoom &in", lambda: self.canvas.set_zoom(self.canvas.zoom * 2), QKeySequence.StandardKey.ZoomIn)
+        zoom_in = self._action(v, "Zoom &in", lambda: self.canvas.set_zoom(self.canvas.zoom * 2),
+                               QKeySequence.StandardKey.ZoomIn)
+        zoom_in.setShortcuts([*zoom_in.shortcuts(), QKeySequence("Ctrl+=")])  # Ctrl++ needs Shift on most layouts
         self._action(v, "Zoom &out", lambda: self.canvas.set_zoom(self.canvas.zoom / 2), QKeySequence.StandardKey.ZoomOut)
         self._action(v, "&100 %", lambda: self.canvas.set_zoom(1.0))
         for i, key in enumerate(("Ctrl+1", "Ctrl+2", "Ctrl+3")):
@@ -264,6 +269,7 @@ class MainWindow(QMainWindow):
         self._action(e, "&RD curve of this image", self.rd_sweep, "Ctrl+R")
         self._action(e, "&Cancel", self.cancel, "Esc")
         self._action(e, "&Forget kept results", self.forget_results)
+        self.undo_forget = self._action(e, "&Bring back forgotten results", self.bring_back, QKeySequence.StandardKey.Undo)
         h = self.menuBar().addMenu("&Help")
         self._action(h, "&Keyboard shortcuts", self.show_shortcuts)
         self._action(h, "&About mspview", self.about)
@@ -376,10 +382,11 @@ class MainWindow(QMainWindow):
             return
         self.runner.cancel()
         self.session.open_image(img, path)
+        self._forgotten = None
         self._clear_views()
         self._remember(path)
         self._refresh_canvas(keep_view=False)
-        self._update_title()
+        self._results_changed()
         note = f" ({'; '.join(img.notes)})" if img.notes else ""
         self.controls.stage.setText(f"loaded {path.name}: {img.width}×{img.height} {img.source_mode}{note}")
         self.image_loaded.emit(path)
@@ -392,9 +399,10 @@ class MainWindow(QMainWindow):
             self.show_error(f"cannot read {path}: {e}")
             return
         self.session.open_file(path)
+        self._forgotten = None
         self._clear_views()
         self._refresh_canvas(keep_view=False)
-        self._update_title()
+        self._results_changed()
         self._pending_open = path
         self._start_job(f"decoding {path.name}", jobs.decode_job, data, path.name)
 
@@ -436,10 +444,34 @@ class MainWindow(QMainWindow):
                         jobs.rd_sweep_job, self.session.image, compare)
 
     def forget_results(self) -> None:
-        """Encode → Forget kept results: only the original stays."""
+        """Encode → Forget kept results: only the original stays; Ctrl+Z brings them back (a 20-minute
+        run is not lost to a stray click)."""
+        if not self.session.results:
+            return
+        self._forgotten = (self.session.results, self.session.current)
         self.session.results, self.session.current = [], None
         self._clear_views(keep_rd=True)
+        self.rd.set_current(None, None)
         self._refresh_canvas()
+        self.controls.stage.setText(f"forgot {len(self._forgotten[0])} result(s): Ctrl+Z (Encode → Bring back "
+                                    f"forgotten results) restores them")
+        self._results_changed()
+
+    def bring_back(self) -> None:
+        if not self._forgotten or self.session.results:
+            return
+        (self.session.results, self.session.current), self._forgotten = self._forgotten, None
+        self._show_result(self.session.current)
+        self._refresh_canvas(keep_view=True, newest=True)
+        self.controls.stage.setText(f"{len(self.session.results)} result(s) brought back")
+        self._results_changed()
+
+    def _results_changed(self) -> None:
+        """What depends on there being a result: the save and export actions, the undo of Forget."""
+        for a in self.result_actions:
+            a.setEnabled(self.session.current is not None)
+        self.undo_forget.setEnabled(bool(self._forgotten) and not self.session.results)
+        self._update_title()
 
     def _clear_previews(self) -> None:
         self.previews = []
@@ -447,6 +479,7 @@ class MainWindow(QMainWindow):
 
     def _clear_views(self, keep_rd: bool = False) -> None:
         """Every view back to empty: a new image (or file) shows nothing of the previous one."""
+        self.controls.progress.setValue(0)
         self._clear_previews()
         self.curves.clear()
         if not keep_rd:
@@ -472,9 +505,9 @@ class MainWindow(QMainWindow):
 
     def _on_event(self, ev) -> None:
         if isinstance(ev, jobs.Stage):
-            self.controls.progress.setValue(int(1000 * ev.fraction))
-            if self._cancelling:
+            if self._cancelling:  # the bar stops where Cancel was pressed
                 return
+            self.controls.progress.setValue(int(1000 * ev.fraction))
             el = time.perf_counter() - self._job_started
             left = f", ~{ev.seconds_left:.0f} s left in this phase" if ev.seconds_left else ""
             self.controls.stage.setText(f"{ev.text} ({el:.0f} s{left})")
@@ -487,7 +520,8 @@ class MainWindow(QMainWindow):
             self.strip.add(ev.preview, ev.psnr, None)
 
     def _on_finished(self, result) -> None:
-        self.controls.progress.setValue(1000)
+        if not getattr(result, "cancelled", False):  # a cancelled job's bar stays where Cancel stopped it
+            self.controls.progress.setValue(1000)
         if isinstance(result, jobs.RDSweep):
             self.session.rd = result
             self.rd.set_sweep(result)
@@ -502,9 +536,10 @@ class MainWindow(QMainWindow):
         cancelled = " (cancelled: the best latent so far)" if result.cancelled else ""
         kept = f"; {dropped} older result(s) let go (memory)" if dropped else ""
         self.controls.stage.setText(f"done: {o.nbytes:,} bytes, {o.bpp:.4f} bpp{cancelled}{kept}")
+        self._forgotten = None
         self._show_result(result)
         self._refresh_canvas(keep_view=True, newest=True)
-        self._update_title()
+        self._results_changed()
         self.job_finished.emit(result)
 
     def _on_failed(self, message: str) -> None:

@@ -76,10 +76,11 @@ class TargetResult:
 
     def summary(self, target: Target) -> str:
         unit = {"bpp": "bpp", "bytes": "bytes", "psnr": "dB"}[target.kind]
+        reached = f"{self.reached:,.0f}" if target.kind == "bytes" else f"{self.reached:.4g}"
         how = "met" if self.met else "not reachable within the trained range; closest"
         encodes = (f", then {self.profile_encodes} {self.result.encoded.header.profile} encode"
                    f"{'s' if self.profile_encodes != 1 else ''}" if self.profile_encodes else "")
-        return (f"target {target}: {how} {self.reached:,.4g} {unit} at lambda {self.lam:.5g} "
+        return (f"target {target}: {how} {reached} {unit} at lambda {self.lam:.5g} "
                 f"({len(self.search.trials)} fast tries{encodes})")
 
 
