@@ -31,8 +31,12 @@ from ..eval.metrics import ms_ssim, psnr
 from ..eval.search import Search, Trial, bisect
 from ..eval.targets import Target, encode_to_target
 
-BPP_TOLERANCE = 0.005  # relative: "the same bpp" (at these rates 5 % of rate is ~0.2 dB)
-PSNR_TOLERANCE = 0.01  # dB: "equal PSNR" (0.05 dB is ~1 % of rate)
+# The matching aims this close; a file farther off is measured at our point by interpolating between the
+# two files that bracket it (at these rates 5 % of rate is ~0.2 dB, and 0.05 dB ~1 % of rate).
+BPP_TOLERANCE = 0.005  # relative
+PSNR_TOLERANCE = 0.01  # dB
+# The shown file is labelled "same bpp" / "equal PSNR" within these, "closest" beyond (the codec cannot get nearer).
+LABEL_BPP, LABEL_PSNR = 0.05, 0.05
 
 Emit = Callable[[object], None]
 
@@ -291,11 +295,12 @@ def _match(contender: Contender, ours: Item, ref: np.ndarray, emit: Emit, cancel
     t = time.perf_counter()
     search = contender.at_bpp(ref, o.bpp, cancel.is_set)
     best = search.best
-    item = contender.item(best, ref, "same bpp" if search.within else "closest bpp", time.perf_counter() - t)
+    near = abs(best.value - o.bpp) <= LABEL_BPP * o.bpp
+    item = contender.item(best, ref, "same bpp" if near else "closest bpp", time.perf_counter() - t)
     result.same = _same_rate(contender, search, item, ref)
     if not search.within:
-        item.readout.notes.append(f"no setting within {100 * BPP_TOLERANCE:g} % of {o.bpp:.4f} bpp: closest shown "
-                                  f"({len(search.trials)} tries)")
+        item.readout.notes.append(f"no setting within {100 * BPP_TOLERANCE:g} % of {o.bpp:.4f} bpp: the nearest "
+                                  f"file shown ({len(search.trials)} tries)")
     gap = f"mspview {o.psnr - result.same.psnr:+.2f} dB at "
     item.readout.notes.append(gap + ("the same bpp" if search.within else f"{o.bpp:.4f} bpp ({result.same.note})"
                                      if result.same.interpolated else f"its {item.readout.bpp:.4f} bpp"))
@@ -303,7 +308,8 @@ def _match(contender: Contender, ours: Item, ref: np.ndarray, emit: Emit, cancel
     emit(Stage(f"matching {contender.name} to {o.psnr:.2f} dB", 0.95))
     t = time.perf_counter()
     search = contender.at_psnr(ref, o.psnr, cancel.is_set)
-    eq = contender.item(search.best, ref, "equal PSNR" if search.within else "closest PSNR", time.perf_counter() - t)
+    near = abs(search.best.value - o.psnr) <= LABEL_PSNR
+    eq = contender.item(search.best, ref, "equal PSNR" if near else "closest PSNR", time.perf_counter() - t)
     result.items.append(eq)
     if search.within:
         result.equal = EqualQuality(contender.name, eq.readout.nbytes)
@@ -311,7 +317,7 @@ def _match(contender: Contender, ours: Item, ref: np.ndarray, emit: Emit, cancel
         lo, hi = search.bracket()
         result.equal = EqualQuality(contender.name, size, True,
                                     f"interpolated between its files of {lo.value:.2f} and {hi.value:.2f} dB")
-        eq.readout.notes.append(f"no setting within {PSNR_TOLERANCE:g} dB of {o.psnr:.2f} dB: closest shown")
+        eq.readout.notes.append(f"no setting within {PSNR_TOLERANCE:g} dB of {o.psnr:.2f} dB: the nearest file shown")
     else:
         reach = max(t.value for t in search.trials)
         result.equal = EqualQuality(contender.name, None, note=f"{contender.name} reaches at most {reach:.2f} dB here"
