@@ -26,7 +26,7 @@ class ModelConfig:
     hidden: int = 128
     lambdas: tuple[float, ...] = field(default=LAMBDAS)
     Ns: int | None = None  # synthesis width when it differs from N (a model widened after training)
-    res: int = 0  # residual blocks at each of the synthesis' 1/16, 1/8 and 1/4 stages
+    res: int = 0  # residual blocks at each of the synthesis' 1/16 and 1/8 stages
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--widen-latent", type=int, default=None, metavar="M",
                    help="with --init: widen the latent to M channels (new channels start silent)")
     p.add_argument("--add-residual", type=int, default=None, metavar="R",
-                   help="with --init: R residual blocks at each of the synthesis' 1/16, 1/8 and 1/4 stages "
+                   help="with --init: R residual blocks at each of the synthesis' 1/16 and 1/8 stages "
                         "(new blocks start as the identity)")
     p.add_argument("--gdn-cross", action=argparse.BooleanOptionalAction, default=True,
                    help="seed the GDN gamma weights that sit at exactly 0, else they never learn (all cross-channel ones "
@@ -206,6 +206,7 @@ def load_model(args, checkpoint: dict | None, lead: bool) -> tuple[MSPCodecModel
     state = new_state()
     if checkpoint is not None:
         model = MSPCodecModel(ModelConfig.from_dict(checkpoint["config"]))
+        checkpoint["model"].setdefault("exact.source", model.exact.source)  # checkpoints from before fingerprints
         model.load_state_dict(checkpoint["model"])
         state.update(checkpoint["state"])
     elif args.init:
