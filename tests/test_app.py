@@ -498,6 +498,8 @@ def test_every_menu_action_does_its_job(qtbot, window, tmp_path, monkeypatch):
         "View/Split": (lambda: w.set_compare_mode("side"), mode("split")),
         "View/Side by side": (None, mode("side")),
         "View/Difference of the two": (None, lambda: w.canvas.image_names()[0].startswith("original −")),
+        "View/Flip the two sides (A/B)": (lambda: w.set_compare_mode("split") or w.split_left.setCurrentIndex(0),
+                                          lambda: w.split_right.currentIndex() == 0 and w.canvas.image_names()[1] == "original"),
         "View/Fit": (lambda: w.canvas.set_zoom(7.0), lambda: w.canvas.zoom < 2),
         "View/Zoom in": (lambda: w.canvas.set_zoom(1.0), lambda: w.canvas.zoom == 2.0),
         "View/Zoom out": (lambda: w.canvas.set_zoom(1.0), lambda: w.canvas.zoom == 0.5),

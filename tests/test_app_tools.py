@@ -276,3 +276,31 @@ def test_cancel_stops_the_bar_and_forget_can_be_undone(qtbot, window):
     assert len(window.session.results) == n and window.session.current is not None
     assert action(window, "File/Save .msp…").isEnabled()
     assert result in window.session.results
+
+
+def test_many_results_a_readable_grid_and_no_duplicates(qtbot, window):
+    """Twenty encodes: side by side is a grid of the original, the current result's files and the two
+    picked, each pane a usable size with its full label; an identical request shows the kept result
+    instead of a copy; a file kept twice (the same mspview file beside two comparisons) shows once."""
+    window.controls.codec_box.setCurrentIndex(0)  # no comparison: quick encodes
+    for lam in np.geomspace(0.0005, 0.1, 20):
+        window.controls.lam_spin.setValue(float(lam))
+        encode_and_wait(qtbot, window)
+    assert len(window.session.results) == 20
+    window.set_compare_mode("side")
+    names = window.canvas.image_names()
+    assert 2 <= len(names) <= 4 and names[0] == "original"
+    panes = window.canvas._panes()
+    assert min(p.width() for p in panes) >= window.canvas.width() / 3
+    n = len(window.session.results)
+    window.controls.encode_btn.click()  # the same settings again
+    qtbot.waitUntil(lambda: "no new encode" in window.controls.stage.text(), timeout=HANG_MS)
+    assert len(window.session.results) == n
+    # the same mspview file with two comparisons: one view of it
+    choose(window.controls.codec_box, "webp")
+    encode_and_wait(qtbot, window)
+    choose(window.controls.codec_box, "jpeg")
+    encode_and_wait(qtbot, window)
+    view_names = [v.name for v in window.session.views()]
+    assert not any(name.endswith("(2)") for name in view_names)
+    assert sum(name.startswith("mspview") for name in view_names) == 20

@@ -10,6 +10,8 @@ every pane; hovering then reports its value too.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt, Signal
@@ -117,9 +119,13 @@ class CompareCanvas(QWidget):
 
     # ----- geometry
     def _panes(self) -> list[QRectF]:
-        n = len(self._images) if self.mode == "side" else 1
-        w = self.width() / max(1, n)
-        return [QRectF(i * w, 0, w, self.height()) for i in range(max(1, n))]
+        """One pane, or side by side a grid whose cells keep the widget's aspect (2 images: a row)."""
+        n = max(1, len(self._images) if self.mode == "side" else 1)
+        cols = n if n <= 2 else math.ceil(math.sqrt(n * self.width() / max(1, self.height()) * 0.75))
+        cols = max(1, min(n, cols))
+        rows = math.ceil(n / cols)
+        w, h = self.width() / cols, self.height() / rows
+        return [QRectF((i % cols) * w, (i // cols) * h, w, h) for i in range(n)]
 
     def _pane_width(self) -> float:
         return self._panes()[0].width()

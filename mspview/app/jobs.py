@@ -126,6 +126,7 @@ class EncodeResult:
     cancelled: bool = False
     equal: EqualQuality | None = None
     same: SameRate | None = None
+    request: "EncodeRequest | None" = None  # what made it (an identical request reuses it)
     notes: list[str] = field(default_factory=list)  # what the job wants the user to know
 
     @property
@@ -329,7 +330,7 @@ def _match(contender: Contender, ours: Item, ref: np.ndarray, emit: Emit, cancel
         o.notes.append(f"{_percent_smaller(o.nbytes, result.equal.nbytes)} than {contender.name} at equal PSNR ({how})")
 
 
-@dataclass
+@dataclass(frozen=True)
 class EncodeRequest:
     profile: str = "fast"
     lam: float | None = None  # a lambda, or
@@ -371,7 +372,7 @@ def encode_job(lm: LoadedModel, image: LoadedImage, request: EncodeRequest, emit
     if res.cancelled:
         readout.notes.append(f"cancelled after {res.iterations} LOF iterations: the best latent so far")
     result = EncodeResult([Item(readout, dec.image, data, ".msp", dec, previews)], "encode", profile.name, lam,
-                          res.iterations, res.cancelled, notes=notes)
+                          res.iterations, res.cancelled, request=None if res.cancelled else request, notes=notes)
     versus = contender(request.compare, lm.model.device)
     if versus and (res.cancelled or cancel.is_set()):
         result.notes.append(f"{versus.name} comparison skipped: the encode was cancelled")

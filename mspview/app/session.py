@@ -71,15 +71,24 @@ class Session:
         self.dropped += dropped
         return dropped
 
+    def find(self, request) -> EncodeResult | None:
+        """A kept result made by exactly this request (not a cancelled one)."""
+        return next((r for r in self.results if r.request is not None and r.request == request), None)
+
     def memory(self) -> int:
         return sum(item.image.nbytes for r in self.results for item in r.items)
 
     def views(self) -> list[View]:
-        """The original, then every item of every kept result, under names that tell them apart."""
+        """The original, then every item of every kept result, under names that tell them apart; a file
+        kept twice (the same mspview file beside two comparisons) is shown once."""
         out = [View("original", self.image.rgb, None)] if self.image is not None else []
         seen: dict[str, int] = {}
+        files: set[tuple[str, bytes]] = set()
         for r in self.results:
             for item in r.items:
+                if (item.suffix, item.data) in files:
+                    continue
+                files.add((item.suffix, item.data))
                 name = f"{item.readout.title} · {item.readout.bpp:.3f} bpp"
                 seen[name] = seen.get(name, 0) + 1
                 out.append(View(name if seen[name] == 1 else f"{name} ({seen[name]})", item.image, item))

@@ -250,6 +250,7 @@ class MainWindow(QMainWindow):
         self._action(v, "&Split", lambda: self.set_compare_mode("split"))
         self._action(v, "Side &by side", lambda: self.set_compare_mode("side"))
         self._action(v, "&Difference of the two", lambda: self.set_compare_mode("diff"), "Ctrl+D")
+        self._action(v, "Fl&ip the two sides (A/B)", self.flip_sides, "F")
         v.addSeparator()
         self._action(v, "&Fit", self.canvas.fit, "Ctrl+0")
         zoom_in = self._action(v, "Zoom &in", lambda: self.canvas.set_zoom(self.canvas.zoom * 2),
@@ -331,6 +332,15 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"mspview {__version__} — {name} [device: {dev}]" if name else
                             f"mspview {__version__} [device: {dev}]")
         self.device_label.setText(f"device: {dev}")
+
+    def flip_sides(self) -> None:
+        """A/B: the two images of the split swap sides (a blink comparison on one key)."""
+        a, b = self.split_left.currentIndex(), self.split_right.currentIndex()
+        for box, i in ((self.split_left, b), (self.split_right, a)):
+            box.blockSignals(True)
+            box.setCurrentIndex(i)
+            box.blockSignals(False)
+        self._refresh_canvas(keep_view=True)
 
     def set_compare_mode(self, mode: str) -> None:
         self.mode_group.button(("split", "side", "diff").index(mode)).setChecked(True)
@@ -423,6 +433,14 @@ class MainWindow(QMainWindow):
         c = self.controls
         profile, target, lam = c.profile, c.target(), c.lam()
         request = jobs.EncodeRequest(profile, None if target else lam, target, c.compare, c.device)
+        kept = self.session.find(request)
+        if kept is not None:  # identical settings: show that result again instead of a duplicate
+            self.session.current = kept
+            self._show_result(kept)
+            self._refresh_canvas(keep_view=True, newest=True)
+            self.controls.stage.setText("the same settings as a kept result: it is shown (no new encode)")
+            self.job_finished.emit(kept)
+            return
         no_lof = profiles.get(profile).iterations == 0
         self.curves.clear(f"The {profile} profile does no latent overfitting: no curves." if no_lof else "")
         self._clear_previews()
@@ -596,8 +614,13 @@ class MainWindow(QMainWindow):
             self.canvas.set_images([], keep_view=False)
             return
         mode = self.compare_mode if len(views) > 1 else "single"
-        if mode in ("single", "side"):
+        if mode == "single":
             panes = views
+        elif mode == "side":  # a grid: the original, the current result's files and the two picked
+            picked = [views[self.split_left.currentIndex()], views[self.split_right.currentIndex()]]
+            current = self.session.current.items if self.session.current else []
+            panes = [v for v in views if v.item is None or any(v.item is i for i in current)
+                     or any(v is p for p in picked)]
         elif mode == "diff":
             panes = []
         else:
