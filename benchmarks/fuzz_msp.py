@@ -173,12 +173,15 @@ def child(args) -> int:
         for i, s in enumerate(seeds):
             for mode in range(3):
                 (corpus / f"seed{i}-{mode}").write_bytes(bytes([mode]) + s)
+        runs = [f"-runs={args.runs}"] if args.runs else []
         atheris.Setup([sys.argv[0], str(corpus), f"-max_total_time={int(args.seconds)}", "-timeout=60",
-                       "-rss_limit_mb=6144", f"-artifact_prefix={workdir}/"], harness)
+                       "-rss_limit_mb=6144", f"-artifact_prefix={workdir}/", *runs], harness)
         atheris.Fuzz()  # exits the process (the last second of stats may be lost: see "Done N runs")
     rng = random.Random(args.seed)
     end = time.time() + args.seconds
-    while time.time() < end:
+    for _ in range(args.runs) if args.runs else iter(int, 1):
+        if time.time() >= end:
+            break
         harness(mutate(rng, seeds))
     harness.flush()
     return 0
@@ -187,6 +190,7 @@ def child(args) -> int:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=600)
+    p.add_argument("--runs", type=int, default=None, help="stop after this many inputs (tests: a count, not a time)")
     p.add_argument("--engine", choices=("atheris", "random"), default=None, help="default: atheris if installed")
     p.add_argument("--max-input-s", type=float, default=10.0, help="an input slower than this is a failure")
     p.add_argument("--seed", type=int, default=0)
@@ -206,6 +210,7 @@ def main() -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, __file__, "--child", "--engine", args.engine, "--seconds", str(args.seconds),
                "--max-input-s", str(args.max_input_s), "--seed", str(args.seed), "--workdir", str(workdir)]
+        cmd += ["--runs", str(args.runs)] if args.runs else []
         t = time.time()
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
         wall = time.time() - t
