@@ -10,7 +10,7 @@ import sys
 from conftest import HANG_S, REPO
 
 
-RUNS = 2000  # inputs, whatever they cost here
+RUNS = 1000  # inputs, whatever they cost here
 
 
 def test_fuzz_reader_and_decoder_bounded():
