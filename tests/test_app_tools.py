@@ -5,12 +5,13 @@ the matching that never leaves a hole (real codecs)."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, QTimer
 from PySide6.QtWidgets import QLabel
 
 from mspview.app import jobs
@@ -304,3 +305,24 @@ def test_many_results_a_readable_grid_and_no_duplicates(qtbot, window):
     view_names = [v.name for v in window.session.views()]
     assert not any(name.endswith("(2)") for name in view_names)
     assert sum(name.startswith("mspview") for name in view_names) == 20
+
+
+def test_the_elapsed_time_counts_between_worker_messages(qtbot, window):
+    """During a LOF encode the status line's seconds keep counting even while no message comes; the
+    profile's measured time names the machine it was measured on."""
+    window.controls.codec_box.setCurrentIndex(0)
+    window.controls.profile_box.setCurrentText("balanced")
+    assert "on the machine that measured it" in window.controls.profile_info.text()
+    seen = []
+    timer = QTimer(interval=100, timeout=lambda: seen.append(window.controls.stage.text()))
+    timer.start()
+    with qtbot.waitSignal(window.job_finished, timeout=HANG_MS):
+        window.controls.encode_btn.click()
+        qtbot.waitUntil(lambda: window.curves.point_count() >= 3, timeout=HANG_MS)
+        window.runner.event.disconnect(window._on_event)  # from here no worker message reaches the window
+        start = len(seen)
+        qtbot.waitUntil(lambda: len(set(seen[start:])) >= 3, timeout=HANG_MS)
+        window.cancel()
+    timer.stop()
+    seconds = [int(m.group(1)) for s in seen[start:] if (m := re.search(r"\((\d+) s[,)]", s))]
+    assert seconds == sorted(seconds) and len(set(seconds)) >= 2  # it counted on, and never went back

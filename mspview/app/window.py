@@ -66,6 +66,9 @@ class MainWindow(QMainWindow):
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mspview-load")
         self._loading: tuple[Path, Future] | None = None
         self._load_timer = QTimer(self, interval=30, timeout=self._collect_image)
+        # the job's elapsed time counts on between the worker's messages, and its time left counts down
+        self._stage: tuple[str, float | None, float] | None = None  # text, seconds left, when said
+        self._clock = QTimer(self, interval=1000, timeout=self._show_stage)
         self._build_view()
         self._build_controls()
         self._build_docks()
@@ -511,7 +514,18 @@ class MainWindow(QMainWindow):
         self.controls.stage.setText(text)
         self._cancelling = False
         self._job_started = time.perf_counter()
+        self._stage = (text, None, self._job_started)
+        self._clock.start()
         self.runner.start(job, self.controls.device, *args)
+
+    def _show_stage(self) -> None:
+        if self._stage is None or self._cancelling or not self.runner.busy:
+            self._clock.stop()
+            return
+        text, left, said = self._stage
+        now = time.perf_counter()
+        left = f", ~{max(0.0, left - (now - said)):.0f} s left in this phase" if left else ""
+        self.controls.stage.setText(f"{text} ({now - self._job_started:.0f} s{left})")
 
     def cancel(self) -> None:
         """Esc / Cancel: said at once, and kept on screen until the worker stops."""
@@ -526,9 +540,8 @@ class MainWindow(QMainWindow):
             if self._cancelling:  # the bar stops where Cancel was pressed
                 return
             self.controls.progress.setValue(int(1000 * ev.fraction))
-            el = time.perf_counter() - self._job_started
-            left = f", ~{ev.seconds_left:.0f} s left in this phase" if ev.seconds_left else ""
-            self.controls.stage.setText(f"{ev.text} ({el:.0f} s{left})")
+            self._stage = (ev.text, ev.seconds_left, time.perf_counter())
+            self._show_stage()
         elif isinstance(ev, LOFEvent):
             self.curves.add(ev)
         elif isinstance(ev, jobs.RDPoint):
@@ -538,6 +551,7 @@ class MainWindow(QMainWindow):
             self.strip.add(ev.preview, ev.psnr, None)
 
     def _on_finished(self, result) -> None:
+        self._clock.stop()
         if not getattr(result, "cancelled", False):  # a cancelled job's bar stays where Cancel stopped it
             self.controls.progress.setValue(1000)
         if isinstance(result, jobs.RDSweep):
@@ -561,6 +575,7 @@ class MainWindow(QMainWindow):
         self.job_finished.emit(result)
 
     def _on_failed(self, message: str) -> None:
+        self._clock.stop()
         self.controls.progress.setValue(0)
         self.controls.stage.setText("cancelled" if not message else "failed")
         if self._pending_open is not None:  # a damaged file: no previews under another image, not recent

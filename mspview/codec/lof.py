@@ -153,6 +153,7 @@ def overfit_latent(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile
         p.requires_grad_(False)
     y = y0.clone().requires_grad_(True)
     opt = _Adam(y)
+    t_loop = time.perf_counter()  # the time left is the iterations' pace, not the start-up's
     scale = 1.0  # halved on stagnation
     stale = 0
     it = 0
@@ -172,7 +173,7 @@ def overfit_latent(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile
             opt.step(lr)
             it += 1
             elapsed = time.perf_counter() - t0
-            remaining = elapsed / it * (total - it)
+            remaining = (time.perf_counter() - t_loop) / it * (total - it)
             emit(LOFEvent("iter", it, total, bpp_t.item(), psnr(PEAK ** 2 * mse), loss,
                           best_cost, elapsed, remaining, lr))
             if it % profile.check_every == 0 or it == total:

@@ -56,9 +56,10 @@ def summary(name: str) -> str:
     m = measurements().get("profiles", {}).get(name)
     if not m:
         return "not measured yet"
-    threads = f", {m['threads']} CPU thread{'s' if m['threads'] > 1 else ''}" if "threads" in m else ""
+    threads = f"{m['threads']} CPU thread{'s' if m['threads'] > 1 else ''}" if "threads" in m else "a CPU"
     if "cpu" in m:
-        threads += f" ({m['cpu']})"
+        threads += f", {m['cpu']}"
+    threads = f" on the machine that measured it ({threads}; yours may differ)"
     gain = "" if name == "fast" else f", {m['bd_rate_vs_fast']:+.1f} % BD-rate vs fast ({len(m.get('images', []))} Kodak images)"
     secs = m["seconds_per_image"]
     older = "" if m.get("weights_sha256") in (None, _shipped_sha256()) else " (measured with earlier weights)"
