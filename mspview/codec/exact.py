@@ -339,8 +339,6 @@ class ExactMSP(nn.Module):
                                     for g in range(groups))
         self.step_b = nn.ModuleList(IntPredictor(predictor_inputs(channels, groups, STEP_B, g), hidden, 2, self.C)
                                     for g in range(groups))
-        self.network_calls = 0
-        self._shared: torch.Tensor | None = None  # first-layer accumulators of the shared context, all groups
         self._weights: dict = {}  # per (device, step): the shared part's weights of all groups; each group's rest
 
     def _load_from_state_dict(self, *args, **kwargs):
@@ -379,8 +377,9 @@ class ExactMSP(nn.Module):
             self._weights[key] = split8(shared), rest
         return self._weights[key]
 
-    def _predict(self, step: int, g: int, s: int, ctx: list[torch.Tensor]):
-        self.network_calls += 1
+    def _predict(self, step: int, g: int, s: int, ctx: list[torch.Tensor], shared: dict):
+        """One group's prediction; `shared` (one decode's, not the model's) carries the first-layer
+        accumulators of the context all groups of a step share, made at group 0."""
         n = 1 if step == STEP_A else 2  # ctx: the shared tensors, then what this step decoded before g
         channels = self.input_channels(step, g)
         shared_w, rest_w = self._step_weights(step, ctx[0].device)
@@ -390,17 +389,17 @@ class ExactMSP(nn.Module):
         if g == 0:  # the shared context's first-layer accumulators, for every group of this step
             x = self.quantize_inputs(torch.cat(ctx[:n], 1), channels[:self.shared_channels(step)])
             x = torch.cat([x, torch.full_like(x[..., :1], s * self.plane_unit())], -1)
-            self._shared = torch.empty(h * w, self.G * self.H, dtype=torch.float64, device=x.device)
+            shared["acc"] = torch.empty(h * w, self.G * self.H, dtype=torch.float64, device=x.device)
             for a, b in bands:
                 a0, b0 = max(0, a - 1), min(h, b + 1)  # a 3x3 layer needs one row of context
-                self._shared[a * w: b * w] = product(split_cols(x[a0:b0]), shared_w)[(a - a0) * w:(b - a0) * w]
+                shared["acc"][a * w: b * w] = product(split_cols(x[a0:b0]), shared_w)[(a - a0) * w:(b - a0) * w]
         net = (self.step_a if step == STEP_A else self.step_b)[g]
         rest = self.quantize_inputs(torch.cat(ctx[n:], 1), channels[self.shared_channels(step):]) if g else None
         bias = net.l1.consts(ctx[0].device)["bias"]
         acc3 = torch.empty(net.l3.weight.shape[1], h * w, dtype=torch.float64, device=ctx[0].device)
         for a, b in bands:  # a 2-row halo: the two 3x3 layers see what they would on the whole grid
             a0, b0 = max(0, a - 2), min(h, b + 2)
-            acc1 = self._shared[a0 * w: b0 * w, g * self.H:(g + 1) * self.H] + bias
+            acc1 = shared["acc"][a0 * w: b0 * w, g * self.H:(g + 1) * self.H] + bias
             if rest is not None:
                 acc1 += product(split_cols(rest[a0:b0]), rest_w[g])
             acc3[:, a * w: b * w] = net(acc1, b0 - a0, w)[:, (a - a0) * w:(b - a0) * w]
@@ -410,8 +409,12 @@ class ExactMSP(nn.Module):
             on_scale=None, start: tuple[int, torch.Tensor] | None = None) -> torch.Tensor:
         """The schedule of msp.walk with integer predictions: resolve gets (mu_fx, sigma index, target)
         parts and returns y_hat in fixed point (symbol * 2^MU_FRAC_BITS + mu_fx, int64)."""
-        return walk(self.S, self.G, shape, (self.base_mu, self.base_index), self._predict, resolve, target,
-                    on_scale, start)
+        shared: dict = {}
+
+        def predict(step, g, s, ctx):
+            return self._predict(step, g, s, ctx, shared)
+
+        return walk(self.S, self.G, shape, (self.base_mu, self.base_index), predict, resolve, target, on_scale, start)
 
     def fill(self, shape: tuple[int, int, int, int], scale: int, y_fx: torch.Tensor) -> torch.Tensor:
         """The whole latent from its scales down to `scale`: every finer position at its predicted

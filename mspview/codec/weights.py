@@ -94,10 +94,6 @@ class LoadedModel:
     def hash_prefix(self) -> bytes:
         return bytes.fromhex(self.sha256[:16])
 
-    def to(self, device: str | torch.device) -> "LoadedModel":
-        self.model.to(device)
-        return self
-
     def rate(self, lam: float) -> RatePoint:
         """The validated rate point of `lam` for these weights (gains on the model's device)."""
         return rate_point(self.model.gain, lam)
