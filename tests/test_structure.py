@@ -48,6 +48,31 @@ def test_codec_knows_only_itself():
                                         "mspview.commands")), (path.name, name)
 
 
+QT_FREE_APP = ("session", "jobs", "report", "html_report")  # the app's state, results and reports
+
+
+def test_the_apps_model_is_qt_free():
+    """What the app knows (results, selection, headline and cells) and what it writes (reports) import no
+    Qt, directly or through another app module, so that the CLI, tests and Dask workers use them bare."""
+    for name in QT_FREE_APP:
+        seen, todo = set(), [PACKAGE / "app" / f"{name}.py"]
+        while todo:
+            path = todo.pop()
+            for imported in imports(path):
+                assert not imported.startswith(("PySide6", "pyqtgraph")), (name, path.name, imported)
+                if imported.startswith("mspview.app."):
+                    nxt = PACKAGE / "app" / f"{imported.split('.')[2]}.py"
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        todo.append(nxt)
+
+
+def test_the_codec_modules_a_file_reader_needs_import_no_torch():
+    """`mspview info` and the .msp reader start in a tenth of a second: no torch behind them."""
+    for name in ("bitstream", "layout", "limits", "errors"):
+        assert not any(n.startswith(("torch", "numpy")) for n in imports(PACKAGE / "codec" / f"{name}.py")), name
+
+
 OUT_OF_RANGE = "lambda 0.5 is outside the range this model was trained for (0.0004 to 0.11)"
 
 
