@@ -129,7 +129,7 @@ def test_unreachable_bpp_shows_the_closest_real_file(crop):
     jobs._match(ClassicalContender(classical.get("jpeg")), result.ours, crop, lambda ev: None, _never(), result)
     same = result.items[1].readout
     assert same.role == "closest bpp" and same.nbytes > 0 and np.isfinite(same.bpp) and np.isfinite(same.psnr)
-    assert any("closest shown" in n for n in same.notes)
+    assert any("the nearest file shown" in n for n in same.notes)
     assert result.equal.nbytes is None and "reaches" in result.equal.note or "no lower" in result.equal.note
 
 
