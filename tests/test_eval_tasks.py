@@ -69,7 +69,7 @@ def test_a_killed_worker_loses_no_row(tmp_path, two_images):
     report = run_eval(two_images, out, tasks.Cluster(workers=2), progress=progress, on_client=on_client)
     assert seen["killed"]
     expected = 2 * len(LAMBDAS) + 2 * len(classical.get("webp").sweep)
-    assert len(report.rows) == expected and not report.errors
+    assert len(report.rows) == expected and not report.errors, [e["error"] for e in report.errors][:3]
     lines = [json.loads(line) for line in (out / tasks.ROWS).read_text().splitlines()]
     keys = [tasks.row_key(r) for r in lines]
     assert len(keys) == len(set(keys)) == expected  # each row written exactly once

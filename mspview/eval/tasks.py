@@ -199,9 +199,9 @@ def run(tasks: list[Task], images: dict[str, bytes], store: RowStore, cluster: C
             on_client(client)
             threads = max(1, (os.cpu_count() or 1) // max(1, cluster.workers)) if cluster.workers else None
             from distributed import as_completed
-            scattered = {name: client.scatter(data, broadcast=False) for name, data in images.items()
-                         if any(t.image == name for t in todo)}
-            futures = {client.submit(run_task, t, scattered[t.image], threads, pure=False, retries=2): t for t in todo}
+            # the image bytes travel inside each task, not scattered once: data held only by a worker that
+            # dies is lost with it ("already forgotten"), a task's own arguments are resubmitted elsewhere
+            futures = {client.submit(run_task, t, images[t.image], threads, pure=False, retries=2): t for t in todo}
             for future in as_completed(futures):
                 try:
                     row = future.result()
