@@ -202,3 +202,19 @@ def test_a_stale_integer_model_is_refused_at_save_and_at_load(random_weights, tm
     (tmp_path / "edited.json").write_text(random_weights.with_suffix(".json").read_text())
     with pytest.raises(ModelError, match="quantized from another float MSP model"):
         load_weights(tmp_path / "edited.pt")
+
+
+# ------------------------------------------------------------------------------------------ targets
+def test_an_unreachable_target_says_so_after_one_try(random_model):
+    from conftest import noise_image
+    from mspview.codec.imageio import LoadedImage
+    from mspview.eval.targets import Target, encode_to_target
+
+    image = LoadedImage(noise_image(32, 48, seed=3), "RGB", "RGB")
+    tries = []
+    found = encode_to_target(random_model, image, Target("psnr", 99.0), on_try=tries.append)
+    assert len(tries) == 1 and not found.met and found.lam == random_model.model.gain.lambda_range()[1]
+    tries.clear()
+    reachable = encode_to_target(random_model, image, Target("bpp", found.result.encoded.bpp / 2), on_try=tries.append)
+    assert len(tries) > 1 and tries[0].setting == random_model.model.gain.lambda_range()[1]
+    assert reachable.reached < found.result.encoded.bpp

@@ -102,7 +102,13 @@ def encode_to_target(lm, image: LoadedImage, target: Target, profile_name: str =
             on_try(trial)
         return trial
 
-    search = bisect(measure, lo, hi, target.aim(), target.tolerance(), log=True, should_stop=should_stop)
+    # every target grows with lambda: the top lambda first, so an unreachable one says so after one try
+    top = measure(hi)
+    if top.value < target.aim() - target.tolerance():
+        search = Search(target.aim(), target.tolerance(), [top])
+    else:
+        search = bisect(measure, lo, hi, target.aim(), target.tolerance(), log=True, should_stop=should_stop)
+        search.trials.insert(0, top)
     best = min(search.trials, key=lambda t: _rank(target, t.value))
     candidates = [(best.setting, results[best.setting])]
     profile = profiles.get(profile_name)
