@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import QPointF, QTimer
+from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtWidgets import QLabel
 
 from mspview.app import jobs
@@ -326,3 +326,31 @@ def test_the_elapsed_time_counts_between_worker_messages(qtbot, window):
     timer.stop()
     seconds = [int(m.group(1)) for s in seen[start:] if (m := re.search(r"\((\d+) s[,)]", s))]
     assert seconds == sorted(seconds) and len(set(seconds)) >= 2  # it counted on, and never went back
+
+
+def test_region_statistics_from_a_shift_drag(qtbot, window):
+    """Shift+drag a rectangle over the image: every shown file's PSNR, MS-SSIM and (mspview's) bits in
+    it, equal to the figures of the crop itself."""
+    from PySide6.QtCore import QPoint
+    from mspview.codec.metrics import psnr_uint8
+    result = encode_and_wait(qtbot, window)
+    c = window.canvas
+    window.split_left.setCurrentIndex(1)  # mspview | WebP
+    window.split_right.setCurrentIndex(2)
+    c.set_zoom(1.0)
+    a = QPoint(int(c.width() * 0.3), int(c.height() * 0.3))
+    b = QPoint(a.x() + 200, a.y() + 180)
+    qtbot.mousePress(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, a)
+    qtbot.mouseMove(c, b)
+    qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, b)
+    stats = {r.name.split(" ·")[0]: r for r in window.last_region}
+    assert set(stats) == {"mspview fast", "WebP same bpp"}
+    pane = c._panes()[0]
+    p0, p1 = c._to_image(QPointF(a), pane), c._to_image(QPointF(b), pane)
+    x0, y0, x1, y1 = int(np.floor(p0.x())), int(np.floor(p0.y())), int(np.floor(p1.x())), int(np.floor(p1.y()))
+    ref = window.session.image.rgb[y0:y1, x0:x1]
+    assert stats["mspview fast"].psnr == pytest.approx(psnr_uint8(result.ours.image[y0:y1, x0:x1], ref))
+    assert stats["WebP same bpp"].psnr == pytest.approx(psnr_uint8(result.items[1].image[y0:y1, x0:x1], ref))
+    assert stats["mspview fast"].ms_ssim is not None  # 200 x 180: large enough for five scales
+    assert stats["mspview fast"].bpp > 0 and stats["WebP same bpp"].bpp is None
+    assert "region 200×180" in window.statusBar().currentMessage()

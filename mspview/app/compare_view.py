@@ -51,6 +51,7 @@ def overlay_image(bits: np.ndarray, top: float) -> QImage:
 
 class CompareCanvas(QWidget):
     hovered = Signal(str)
+    region_selected = Signal(int, int, int, int)  # x0, y0, x1, y1 in image pixels (Shift+drag)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -65,6 +66,7 @@ class CompareCanvas(QWidget):
         self._last = QPointF()
         self._overlay: tuple[QImage, np.ndarray, str, float] | None = None  # image, bits, what, opacity
         self._overlay_on: list[bool] = []
+        self._region: tuple[QPointF, QPointF] | None = None  # a Shift+drag in progress (widget coordinates)
 
     # ----- content
     def set_images(self, images: list[tuple], keep_view: bool = True, overlay_on: list[bool] | None = None) -> None:
@@ -171,6 +173,10 @@ class CompareCanvas(QWidget):
             p.drawEllipse(QPointF(sx, self.height() / 2), 7, 7)
             self._label(p, QRectF(0, 0, sx, self.height()), left[0])
             self._label(p, QRectF(sx, 0, self.width() - sx, self.height()), right[0], right_align=True)
+        if self._region is not None:
+            p.setPen(QPen(QColor(255, 220, 0), 1, Qt.PenStyle.DashLine))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(QRectF(self._region[0], self._region[1]).normalized())
         p.end()
 
     def _draw(self, p: QPainter, qimg: QImage, pane: QRectF, clip: QRectF, overlay: bool = True) -> None:
@@ -226,7 +232,10 @@ class CompareCanvas(QWidget):
 
     def mousePressEvent(self, event) -> None:
         pos = event.position()
-        if self.mode == "split" and abs(pos.x() - self.width() * self.split) < 10:
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier and self._images:
+            self._drag = "region"
+            self._region = (pos, pos)
+        elif self.mode == "split" and abs(pos.x() - self.width() * self.split) < 10:
             self._drag = "split"
         else:
             self._drag = "pan"
@@ -234,7 +243,10 @@ class CompareCanvas(QWidget):
 
     def mouseMoveEvent(self, event) -> None:
         pos = event.position()
-        if self._drag == "split":
+        if self._drag == "region":
+            self._region = (self._region[0], pos)
+            self.update()
+        elif self._drag == "split":
             self.split = float(np.clip(pos.x() / max(1, self.width()), 0.0, 1.0))
             self.update()
         elif self._drag == "pan":
@@ -245,6 +257,16 @@ class CompareCanvas(QWidget):
         self.hovered.emit(self.describe(pos))
 
     def mouseReleaseEvent(self, _event) -> None:
+        if self._drag == "region":
+            pane = self._pane_at(self._region[0])
+            w, h = self.image_size()
+            (ax, ay), (bx, by) = ((min(max(int(np.floor(c)), 0), lim) for c, lim in ((q.x(), w), (q.y(), h)))
+                                  for q in (self._to_image(p, pane) for p in self._region))
+            x0, x1, y0, y1 = min(ax, bx), max(ax, bx), min(ay, by), max(ay, by)
+            if x1 > x0 and y1 > y0:
+                self.region_selected.emit(x0, y0, x1, y1)
+            self._region = None
+            self.update()
         self._drag = None
 
     def mouseDoubleClickEvent(self, _event) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..codec.imageio import LoadedImage
+from ..codec.metrics import psnr_uint8
+from ..eval.metrics import ms_ssim
 from .jobs import EncodeResult, Item, RDSweep, Readout
 
 RESULTS_MEMORY = 1 << 30
@@ -122,3 +124,48 @@ def headline(result: EncodeResult) -> str:
         lines.append(f"no {eq.codec} file of equal PSNR: {eq.note}")
     lines += result.notes
     return "\n".join(lines)
+
+
+@dataclass
+class RegionStats:
+    """One image's figures over a rectangle of the picture (x0, y0, x1, y1 in pixels)."""
+    name: str
+    psnr: float | None  # against the original's same pixels
+    ms_ssim: float | None  # None where the region is too small for its five scales
+    bpp: float | None  # mspview's files: the bits its bit map puts in the region, per pixel
+
+
+def region_stats(original: np.ndarray | None, views: list[View], box: tuple[int, int, int, int]) -> list[RegionStats]:
+    """PSNR, MS-SSIM and (mspview's) bits of every view over the same rectangle: where a codec spends
+    its bits and what it buys there. A latent position's bits count in proportion to the part of its
+    16 x 16 pixels inside the rectangle."""
+    x0, y0, x1, y1 = box
+    ref = original[y0:y1, x0:x1] if original is not None else None
+    out = []
+    for v in views:
+        if v.item is None:
+            continue
+        crop = v.pixels[y0:y1, x0:x1]
+        quality = psnr_uint8(crop, ref) if ref is not None else None
+        structure = ms_ssim(crop, ref) if ref is not None else None
+        bpp = None
+        maps = v.item.bitmaps
+        if maps is not None:
+            rows = np.clip(np.minimum(np.arange(maps.spatial.shape[0]) * 16 + 16, y1) - np.maximum(
+                np.arange(maps.spatial.shape[0]) * 16, y0), 0, 16)
+            cols = np.clip(np.minimum(np.arange(maps.spatial.shape[1]) * 16 + 16, x1) - np.maximum(
+                np.arange(maps.spatial.shape[1]) * 16, x0), 0, 16)
+            bpp = float((maps.spatial * np.outer(rows, cols) / 256).sum() / ((x1 - x0) * (y1 - y0)))
+        out.append(RegionStats(v.name, quality, structure if structure == structure else None, bpp))
+    return out
+
+
+def region_text(stats: list[RegionStats], box: tuple[int, int, int, int]) -> str:
+    x0, y0, x1, y1 = box
+    parts = [f"region {x1 - x0}×{y1 - y0} at ({x0}, {y0}):"]
+    for r in stats:
+        figures = [f"{r.psnr:.2f} dB" if r.psnr is not None else "",
+                   f"MS-SSIM {r.ms_ssim:.4f}" if r.ms_ssim is not None else "",
+                   f"{r.bpp:.3f} bpp" if r.bpp is not None else ""]
+        parts.append(f"{r.name}: {', '.join(f for f in figures if f)}")
+    return "   ".join(parts)

@@ -28,7 +28,7 @@ from .exports import Exports
 from .plots import BitAllocation, LOFCurves, RDView
 from .preview_strip import PreviewStrip
 from .readouts import ReadoutsPanel
-from .session import Session, View, headline
+from .session import Session, View, headline, region_stats, region_text
 from .workers import JobRunner
 
 OPEN_FILTER = ("Images and .msp files (*.msp *.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.ppm *.pgm *.gif);;"
@@ -58,6 +58,8 @@ class MainWindow(QMainWindow):
         self.session = Session()
         self.previews: list[Preview] = []  # what the strip shows (the current result's mspview file)
         self.last_error = ""
+        self.last_region: list = []  # the figures of the last Shift+drag region
+        self._pane_views: list[View] = []  # the views the compare view shows
         self._job_started = 0.0
         self._cancelling = False
         self._pending_open: Path | None = None  # a .msp being decoded: remembered once it decodes
@@ -139,6 +141,7 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.canvas, 1)
         self.setCentralWidget(central)
         self.canvas.hovered.connect(lambda s: self.statusBar().showMessage(s, 4000))
+        self.canvas.region_selected.connect(self.show_region)
         self.device_label = QLabel()
         self.statusBar().addPermanentWidget(self.device_label)
 
@@ -600,6 +603,16 @@ class MainWindow(QMainWindow):
         self.rd.set_current(ours.readout.bpp, ours.readout.psnr)
         self._refresh_overlay()
 
+    def show_region(self, x0: int, y0: int, x1: int, y1: int) -> None:
+        """Shift+drag over the image: PSNR, MS-SSIM and mspview's bits of every shown image in that
+        rectangle, in the status bar until the next one (and in its tooltip)."""
+        box = (x0, y0, x1, y1)
+        original = self.session.image.rgb if self.session.image is not None else None
+        self.last_region = region_stats(original, [v for v in self._pane_views if v.item is not None], box)
+        text = region_text(self.last_region, box)
+        self.statusBar().showMessage(text)
+        self.statusBar().setToolTip(text)
+
     # ------------------------------------------------------------------ views
     def views(self) -> list[View]:
         return self.session.views()
@@ -641,6 +654,7 @@ class MainWindow(QMainWindow):
         else:
             panes = [views[self.split_left.currentIndex()], views[self.split_right.currentIndex()]]
         shown = self._shown(panes) if panes else [self._difference(views)]
+        self._pane_views = panes or [views[self.split_left.currentIndex()], views[self.split_right.currentIndex()]]
         # mspview's bit map lies over mspview's files only (not the original, a WebP file or a difference)
         msp = [v.item is not None and v.item.suffix == ".msp" for v in panes] or [False]
         self.canvas.set_images(shown, keep_view=keep_view, overlay_on=msp)
