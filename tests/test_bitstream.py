@@ -13,7 +13,8 @@ from mspview.codec.coder import decode, encode
 from mspview.codec.entropy import SCALE_TABLE, SYMBOL_LIMIT, StreamDecoder, StreamEncoder, symbol_bits, symbol_range
 from mspview.codec.errors import BitstreamError
 from mspview.codec.imageio import LoadedImage, load_image
-from mspview.codec.msp import SIGMA_LEVELS, scale_sizes, schedule
+from mspview.codec.cdf_tables import SIGMA_LEVELS
+from mspview.codec.layout import scale_sizes, schedule
 
 from conftest import noise_image, run_cli
 

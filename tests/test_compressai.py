@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import SAMPLE, choose, encode_and_wait, patch_dialogs
+from conftest import SAMPLE, choose, encode_and_wait
 
 compressai = pytest.importorskip("compressai")
 pytestmark = pytest.mark.slow

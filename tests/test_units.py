@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from mspview.codec import exact
+from mspview.codec import exact, exact_export
 from mspview.codec.entropy import StreamDecoder, StreamEncoder, symbol_range, symbols_crc
 from mspview.codec.errors import Cancelled, MSPError
 from mspview.codec.gain import GainUnits
@@ -144,7 +144,7 @@ def test_float32_product_equals_int64_on_extremes():
 def test_reference_product_drops_only_the_low_by_low_term():
     a = torch.tensor([[300, -7]], dtype=torch.int16)
     w = torch.tensor([[5], [1000]], dtype=torch.int16)
-    (ah, al), (wh, wl) = exact.split8(a), exact.split8(w)
+    (_, al), (_, wl) = exact.split8(a), exact.split8(w)
     full = int((a.to(torch.int64) @ w.to(torch.int64)).item())
     low = int((al.to(torch.int64) @ wl.to(torch.int64)).item())
     assert int(exact.reference_product(a, w).item()) * 256 == full - low
@@ -175,16 +175,16 @@ def test_stream_round_trip_and_crc():
 def test_the_integer_twin_reads_the_float_predictor_by_structure():
     from torch import nn
     from mspview.codec.msp import Predictor
-    convs, acts = exact.predictor_layers(Predictor(8, 6, 4))
+    convs, acts = exact_export.predictor_layers(Predictor(8, 6, 4))
     assert [c.kernel_size for c in convs] == [(3, 3), (3, 3), (1, 1)] and len(acts) == 2
     reordered = nn.Sequential(nn.Conv2d(8, 6, 3, padding=1), nn.Conv2d(6, 6, 3, padding=1), nn.LeakyReLU(0.1),
                               nn.LeakyReLU(0.1), nn.Conv2d(6, 4, 1))
     with pytest.raises(ValueError, match="update exact.IntPredictor"):
-        exact.predictor_layers(reordered)
+        exact_export.predictor_layers(reordered)
     other_slope = Predictor(8, 6, 4)
     other_slope[1].negative_slope = 0.2
     with pytest.raises(ValueError, match="slope"):
-        exact.predictor_layers(other_slope)
+        exact_export.predictor_layers(other_slope)
 
 
 def test_a_stale_integer_model_is_refused_at_save_and_at_load(random_weights, tmp_path):

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSli
 from ..codec.bitstream import Header
 from ..codec.coder import BitMaps
 from ..codec.lof import LOFEvent
-from ..codec.msp import BASE, STEP_NAMES
+from ..codec.layout import BASE, STEP_NAMES
 from .jobs import RDPoint, RDSweep
 
 # Plain lines repaint fast. exitCleanup off: its atexit pass over graphics items crashes PySide6 at exit.

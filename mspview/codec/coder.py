@@ -20,7 +20,7 @@ from .entropy import StreamDecoder, StreamEncoder, quantize, symbol_bits, symbol
 from .errors import BitstreamError, ModelError
 from .exact import MU_FRAC_BITS, to_float, verify_arithmetic
 from .imageio import LoadedImage, check_size, to_output
-from .msp import StepKey, part_grid, schedule
+from .layout import StepKey, part_grid, schedule
 from .transforms import activation_bytes_per_row, channels_last, row_bands, with_halo
 from .rate import RatePoint
 from .weights import LoadedModel

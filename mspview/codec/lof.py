@@ -25,7 +25,7 @@ from .coder import STRIDE, EncodedImage, analyse, encode, group_slice, pixels_te
 from .imageio import LoadedImage
 from .metrics import PEAK, mse_uint8, psnr, psnr_uint8, rd_cost
 from .model import autocast_for, fast_bf16
-from .msp import part_grid, schedule
+from .layout import part_grid, schedule
 from .profiles import Profile
 from .rate import RatePoint
 from .transforms import activation_bytes_per_row, row_bands, with_halo

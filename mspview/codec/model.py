@@ -10,7 +10,8 @@ from torch import nn
 from .exact import ExactMSP
 from .gain import GainUnits
 from .metrics import PEAK, psnr, rd_cost
-from .msp import MSPModel, StepKey, gaussian_likelihood
+from .layout import StepKey
+from .msp import MSPModel, gaussian_likelihood
 from .transforms import AnalysisTransform, SynthesisTransform
 
 # Kodak 0.07–1.0 bpp (fast, real files) with the session-5 and session-7 weights; sessions 1–4 trained 0.0018–0.0483 (0.21–0.81 bpp).
@@ -93,7 +94,7 @@ class MSPCodecModel(nn.Module):
         self.g_s = SynthesisTransform(config.synthesis_width, config.M, config.res)
         self.gain = GainUnits(config.M, list(config.lambdas))
         self.msp = MSPModel(config.M, config.num_scales, config.groups, config.hidden)
-        # the integer twin of `msp` that codes files (buffers, filled by exact.quantize_from_float)
+        # the integer twin of `msp` that codes files (buffers, filled by exact_export.quantize_from_float)
         self.exact = ExactMSP(config.M, config.num_scales, config.groups, config.hidden)
 
     @property

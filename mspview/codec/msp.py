@@ -20,8 +20,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .cdf_tables import SIGMA_LEVELS, SIGMA_MAX, SIGMA_MIN  # noqa: F401 - the one table of scales
-from .layout import BASE, STEP_A, STEP_B, STEP_NAMES, StepKey, part_grid, scale_sizes, schedule  # noqa: F401
+from .cdf_tables import SIGMA_MIN  # the one table of scales
+from .layout import BASE, STEP_A, STEP_B, StepKey, scale_sizes
 
 # One part of a step: (mean, scale parameter, target or None). The float model gives (mu, sigma), the
 # exact one (mu in fixed point, sigma index). Step B has two parts (p01 and p10).

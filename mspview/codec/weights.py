@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..resources import DEFAULT_WEIGHTS
-from . import exact
+from . import exact, exact_export
 from .errors import ModelError
 from .model import MSPCodecModel, ModelConfig, fast_bf16
 from .rate import RatePoint, rate_point
@@ -39,7 +39,7 @@ def quantize_entropy_model(model: MSPCodecModel, images: list[np.ndarray]) -> No
         x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).to(model.device).permute(2, 0, 1)[None].float() / 255
         y = model.g_a(x)
         latents += [y * model.gain.gain(lam).to(y.device) for lam in model.config.lambdas]
-    exact.quantize_from_float(model.msp, model.exact, exact.calibration_ranges(model.msp, latents))
+    exact_export.quantize_from_float(model.msp, model.exact, exact_export.calibration_ranges(model.msp, latents))
     model.train(was_training)
 
 

@@ -72,7 +72,7 @@ CALIBRATION_SIDE = 384
 def calibration_images(root: str | Path, count: int = CALIBRATION_IMAGES, side: int = CALIBRATION_SIDE,
                        seed: int = 0) -> list[np.ndarray]:
     """`count` training photos chosen with a fixed seed, the largest centred square of each resized to
-    side x side (LANCZOS: JPEG blocks fade as in training): what exact.quantize_from_float measures."""
+    side x side (LANCZOS: JPEG blocks fade as in training): what exact_export.quantize_from_float measures."""
     files = list_images(root)
     picks = random.Random(seed).sample(files, min(count, len(files)))
     out = []
