@@ -30,6 +30,8 @@ from mspview.eval import classical
 
 from conftest import HANG_MS, HANG_S, REPO, SAMPLE, action, encode_and_wait, menu_actions, patch_dialogs
 
+pytestmark = pytest.mark.slow  # app windows, workers, subprocesses: `pytest -m "not slow"` skips them
+
 
 def test_encode_fast_previews_readouts_bits(qtbot, window):
     result = encode_and_wait(qtbot, window)
@@ -577,6 +579,7 @@ LAYOUT_PROBE = """
 import json, sys
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
+
 
 def measure(win):
     app.processEvents()

@@ -21,6 +21,8 @@ from mspview.eval import classical
 
 from conftest import HANG_MS, SAMPLE, action, choose, encode_and_wait, patch_dialogs
 
+pytestmark = pytest.mark.slow  # app windows, workers, subprocesses: `pytest -m "not slow"` skips them
+
 
 def test_results_are_kept_and_selectable(qtbot, window):
     first = encode_and_wait(qtbot, window)

@@ -21,6 +21,7 @@ from conftest import noise_image, run_cli
 SIZES = [(1, 1), (17, 31), (31, 17), (33, 65), (100, 37), (16, 16), (512, 768), (1500, 2000)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("h,w", SIZES)
 def test_roundtrip_separate_process(tmp_path, random_model, random_weights, h, w):
     img = LoadedImage(noise_image(h, w, seed=h * w), "RGB", "RGB")
@@ -37,6 +38,7 @@ def test_roundtrip_separate_process(tmp_path, random_model, random_weights, h, w
     assert (enc.header.payload_bytes > 0 and any(c.sym_min < c.sym_max for c in enc.header.scales)) or h * w < 300
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode,make", [
     ("L", lambda a: Image.fromarray(a[..., 0])),
     ("RGBA", lambda a: Image.fromarray(np.dstack([a, a[..., :1]]))),
@@ -61,6 +63,7 @@ def test_modes_roundtrip(tmp_path, random_model, random_weights, mode, make):
     assert out.mode == ("L" if gray else "RGB") and out.size == (56, 40)
 
 
+@pytest.mark.slow
 def test_quality_picks_the_models_trained_lambdas(tmp_path, random_model, random_weights):
     src = tmp_path / "in.png"
     Image.fromarray(noise_image(40, 56, seed=5)).save(src)
@@ -79,6 +82,7 @@ def test_quality_picks_the_models_trained_lambdas(tmp_path, random_model, random
     assert res.returncode != 0 and f"1..{len(trained)}" in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_info_accounts_for_every_byte(tmp_path, random_model):
     enc = encode(random_model, LoadedImage(noise_image(96, 112, seed=4), "RGB", "RGB"), random_model.rate(0.0067))
     path = tmp_path / "n.msp"

@@ -15,6 +15,8 @@ from mspview.codec.imageio import LoadedImage
 
 from conftest import noise_image, run_cli
 
+pytestmark = pytest.mark.slow  # app windows, workers, subprocesses: `pytest -m "not slow"` skips them
+
 
 @pytest.fixture(scope="module")
 def small_file(random_model):
@@ -119,6 +121,7 @@ def test_cli_reports_damage_without_traceback(tmp_path, random_weights, small_fi
 # Property-based: arbitrary bytes and arbitrary edits of a real file never escape as anything but
 # our own error (bounded by hypothesis' deadline, so a hang fails too).
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
 
 
 @settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])

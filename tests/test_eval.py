@@ -20,6 +20,7 @@ from conftest import SAMPLE, noise_image, run_cli
 IMG = noise_image(96, 128, seed=4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(classical.CODECS))
 def test_classical_roundtrip_and_bisection(name):
     codec = classical.get(name)
@@ -82,6 +83,7 @@ def test_metrics():
     assert np.isnan(ms_ssim(IMG, IMG))  # too small for five scales: NaN, not a wrong number
 
 
+@pytest.mark.slow
 def test_eval_command_writes_anchor_shaped_results(tmp_path, random_weights):
     src = tmp_path / "imgs"
     src.mkdir()
@@ -134,6 +136,7 @@ def test_serial_context_model_roundtrip_is_exact():
     assert roundtrip(model, y)[0] == data
 
 
+@pytest.mark.slow
 def test_bench_prints_constant_msp_steps_and_growing_serial_steps(random_weights):
     res = run_cli("bench", "--sizes", "0.25MP,1MP", "--repeat", "1", "--no-serial", "--threads", "1",
                   "--model", str(random_weights))

@@ -73,6 +73,7 @@ def cross_files(tmp_path_factory, shipped_model):
     return files
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arith", ARITHMETICS, ids=[a["name"] for a in ARITHMETICS])
 def test_files_decode_alike_under_other_arithmetic(cross_files, arith):
     """Encoded in this process (2 threads), decoded in another under other arithmetic: every decoded
@@ -196,6 +197,7 @@ def golden_image() -> LoadedImage:
     return LoadedImage(np.ascontiguousarray(img.rgb[128:256, 256:448]), "RGB", "RGB")
 
 
+@pytest.mark.slow
 def test_v4_files_are_refused_with_the_version_that_reads_them():
     data = bytearray(GOLDEN.read_bytes())
     data[4] = 4
@@ -216,6 +218,7 @@ if __name__ == "__main__" and sys.argv[1:] == ["--write-golden"]:
     print(f"{GOLDEN}: {len(enc.data)} bytes; {card['latent_sha256'][:16]}")
 
 
+@pytest.mark.slow
 def test_cross_device_script_dry_run():
     """benchmarks/cross_device.py, as a GPU machine would run it, on the CPU arithmetics: one image."""
     res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "cross_device.py"), "--images", str(SAMPLE.parent),

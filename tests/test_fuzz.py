@@ -3,11 +3,15 @@ decoder and `mspview decode`, for a fixed number of inputs (not a time: the mach
 nothing here): every input decodes or is refused with our error."""
 from __future__ import annotations
 
+import pytest
+
 import re
 import subprocess
 import sys
 
 from conftest import HANG_S, REPO
+
+pytestmark = pytest.mark.slow  # app windows, workers, subprocesses: `pytest -m "not slow"` skips them
 
 
 RUNS = 1000  # inputs, whatever they cost here

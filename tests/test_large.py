@@ -18,6 +18,8 @@ from mspview.codec.lof import distortion_grad
 
 from conftest import noise_image, run_cli
 
+pytestmark = pytest.mark.slow  # app windows, workers, subprocesses: `pytest -m "not slow"` skips them
+
 
 def _bands(lm, y) -> int:
     return len(transforms.row_bands(y.shape[-2], transforms.activation_bytes_per_row(y.shape[-1], lm.model.config.N)))

@@ -30,6 +30,7 @@ def true_cost(lm, data: bytes, img: LoadedImage, lam: float) -> float:
     return rd_cost(8 * len(data) / (img.width * img.height), mse, lam)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,y,x,lam", [("parrot eye", 100, 200, 0.0067), ("feathers", 300, 500, 0.025),
                                          ("background", 20, 20, 0.0018)])
 def test_lof_never_worse_than_fast(shipped_model, name, y, x, lam):
@@ -39,6 +40,7 @@ def test_lof_never_worse_than_fast(shipped_model, name, y, x, lam):
     assert true_cost(shipped_model, lof.encoded.data, img, lam) <= true_cost(shipped_model, fast.encoded.data, img, lam) + 1e-9
 
 
+@pytest.mark.slow
 def test_progress_events(shipped_model):
     img = crop("sample", 0, 0, 64)
     events = []
@@ -53,6 +55,7 @@ def test_progress_events(shipped_model):
     assert res.iterations == iters[-1]
 
 
+@pytest.mark.slow
 def test_cancel_within_one_iteration(shipped_model):
     img = crop("sample", 64, 64, 64)
     seen = []
@@ -79,6 +82,7 @@ def test_profiles_listed():
 GAIN_CASES = [("parrot head", 150, 200, 0.013), ("parrot eye", 100, 200, 0.0067)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,y,x,lam", GAIN_CASES)
 def test_lof_lowers_the_real_file_cost_below_fast(shipped_model, name, y, x, lam):
     """LOF itself must work, not just the guard that keeps the cheaper of LOF and fast: its own latent is

@@ -76,6 +76,7 @@ def test_the_codec_modules_a_file_reader_needs_import_no_torch():
 OUT_OF_RANGE = "lambda 0.5 is outside the range this model was trained for (0.0004 to 0.11)"
 
 
+@pytest.mark.slow
 def test_lambda_refused_alike_by_cli_library_and_app(qtbot, tmp_path, shipped_model):
     res = run_cli("encode", str(SAMPLE), str(tmp_path / "x.msp"), "--lambda", "0.5")
     assert res.returncode == 2 and OUT_OF_RANGE in res.stderr and "Traceback" not in res.stderr

@@ -20,6 +20,8 @@ from mspview.train.widen import add_residual, widen, widen_latent
 
 from conftest import HANG_S, REPO, noise_image
 
+pytestmark = pytest.mark.slow  # app windows, workers, subprocesses: `pytest -m "not slow"` skips them
+
 TINY = ["--N", "16", "--M", "32", "--hidden", "16", "--groups", "2", "--batch", "2", "--patch", "64",
         "--eval-minutes", "0", "--log-every", "1", "--threads", "1", "--warmup", "2"]
 
