@@ -517,7 +517,8 @@ def test_every_menu_action_does_its_job(qtbot, window, tmp_path, monkeypatch):
         "View/Bit allocation": (None, dock_toggled(w.bits_dock)),
         "View/Progressive decode": (None, dock_toggled(w.strip_dock)),
         "View/Reset layout": (None, lambda: all(d.isVisible() for d in (w.controls_dock, w.table_dock, w.bits_dock))),
-        "Encode/Encode": (None, lambda: qtbot.waitUntil(lambda: len(w.session.results) == 2, timeout=HANG_MS)),
+        "Encode/Encode": (lambda: w.controls.lam_spin.setValue(0.013),  # other settings: a new result, not the kept one
+                          lambda: qtbot.waitUntil(lambda: len(w.session.results) == 2, timeout=HANG_MS)),
         "Encode/RD curve of this image": (None, lambda: qtbot.waitUntil(lambda: w.session.rd is not None, timeout=HANG_MS)),
         "Encode/Cancel": (lambda: w.controls.profile_box.setCurrentText("balanced") or w.controls.encode_btn.click(),
                           lambda: qtbot.waitUntil(lambda: not w.runner.busy, timeout=HANG_MS)),
