@@ -248,10 +248,13 @@ class ControlsPanel(QWidget):
             self.codec_box.setCurrentIndex(0)
             self.error.emit(str(e))
             return
-        data = f"model:{path}"
+        self._pick(index, f"mspview ({Path(path).name})", f"model:{path}")
+
+    def _pick(self, index: int, label: str, data: str) -> None:
+        """A chosen comparison joins the list (before the entry that asked for it) and becomes current."""
         i = self.codec_box.findData(data)
         if i < 0:
-            self.codec_box.insertItem(index, f"mspview ({Path(path).name})", data)
+            self.codec_box.insertItem(index, label, data)
             i = index
         self.codec_box.setCurrentIndex(i)
 
@@ -270,9 +273,4 @@ class ControlsPanel(QWidget):
         if not paths:
             self.codec_box.setCurrentIndex(0)
             return
-        data = f"compressai:{arch}:{','.join(paths)}"
-        i = self.codec_box.findData(data)
-        if i < 0:
-            self.codec_box.insertItem(index, f"CompressAI {arch} ({len(paths)} checkpoints)", data)
-            i = index
-        self.codec_box.setCurrentIndex(i)
+        self._pick(index, f"CompressAI {arch} ({len(paths)} checkpoints)", f"compressai:{arch}:{','.join(paths)}")
