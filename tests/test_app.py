@@ -180,10 +180,10 @@ def test_split_handle_drag_and_zoom(qtbot, window):
     assert "x " in c.describe(QPointF(c.width() / 2, c.height() / 2))
 
 
-def test_lof_curves_and_cancel(qtbot, window):
-    """Cancel is acknowledged at once and stays said until the worker stops; LOF stops within an
-    iteration or two of the request (counted in iterations, not seconds); the skipped comparison is
-    said, not silently dropped."""
+def test_lof_curves_and_stop_keeping_the_best(qtbot, window):
+    """Stop, keep best is acknowledged at once and stays said until the worker stops; LOF stops on the
+    request (counted in iterations, not seconds) and its best latent is written and decoded; the skipped
+    comparison is said, not silently dropped."""
     window.controls.profile_box.setCurrentText("balanced")
     window.controls.encode_btn.click()
     qtbot.waitUntil(lambda: window.curves.point_count() >= 6, timeout=HANG_MS)
@@ -193,11 +193,11 @@ def test_lof_curves_and_cancel(qtbot, window):
     timer.start()
     seen = window.curves.last_iteration()
     with qtbot.waitSignal(window.job_finished, timeout=HANG_MS) as blocker:
-        window.controls.cancel_btn.click()
-        assert window.controls.stage.text().startswith("cancelling")
+        window.controls.stop_btn.click()
+        assert window.controls.stage.text().startswith("stopping")
     timer.stop()
     result = blocker.args[0]
-    assert result.cancelled and all(s.startswith("cancelling") for s in stages[1:-1])
+    assert result.stopped and all(s.startswith("stopping") for s in stages[1:-1])
     # LOF stopped on the request: after what was drawn, before its last iteration
     assert seen <= result.lof_iterations < profiles.get("balanced").iterations
     assert any("comparison skipped" in n for n in result.notes) and "comparison skipped" in window.readouts.headline.text()
@@ -205,6 +205,20 @@ def test_lof_curves_and_cancel(qtbot, window):
     # the next encode, with a profile that does no LOF, leaves no old curves or axes behind
     encode_and_wait(qtbot, window)
     assert window.curves.point_count() == 0 and window.curves.message.isVisible()
+
+
+def test_cancel_during_lof_keeps_nothing_new(qtbot, window):
+    """Cancel (Esc) ends an encode in LOF without a file: the job fails silently as cancelled, the kept
+    results are those from before, and the stage line says so."""
+    first = encode_and_wait(qtbot, window)
+    window.controls.profile_box.setCurrentText("balanced")
+    window.controls.encode_btn.click()
+    qtbot.waitUntil(lambda: window.curves.point_count() >= 3, timeout=HANG_MS)
+    with qtbot.waitSignal(window.job_failed, timeout=HANG_MS) as blocker:
+        action(window, "Encode/Cancel").trigger()
+        assert window.controls.stage.text().startswith("cancelling")
+    assert blocker.args[0] == "" and window.session.results == [first] and window.session.current is first
+    assert window.controls.stage.text() == "cancelled" and not window.runner.busy
 
 
 def test_save_and_reopen_msp(qtbot, window, tmp_path, monkeypatch):
@@ -261,12 +275,15 @@ def test_truncated_msp_says_how_many_scales(qtbot, window, tmp_path):
     header = result.ours.decoded.header
     keep = len(result.ours.data) - header.scales[-1].nbytes  # the finest scale cut off
     path = tmp_path / "cut.msp"
-    path.write_bytes(result.ours.data[:keep])
+    path.write_bytes(result.ours.data[:keep] + b"\0" * 7)  # and a partial chunk of the finest scale
     with qtbot.waitSignal(window.job_finished, timeout=HANG_MS) as blocker:
         window.open_path(path)
     opened = blocker.args[0]
     assert not opened.ours.decoded.complete
     assert "3 of 4 scales decoded" in window.readouts.headline.text()
+    # the readout gives the bytes the picture was decoded from, and says what the file holds
+    assert opened.ours.readout.nbytes == keep and window.readouts.table.item(0, 0).text() == f"{keep:,}"
+    assert f"{keep:,} of the file's {keep + 7:,} bytes used" in window.readouts.headline.text()
 
 
 def test_unreadable_image_shows_error(qtbot, window, tmp_path):
@@ -478,6 +495,8 @@ def test_every_menu_action_does_its_job(qtbot, window, tmp_path, monkeypatch):
         npz = np.load(out / "kodim23_bits.npz")
         assert np.isclose(npz["all_scales"].sum(), result.ours.bitmaps.spatial.sum())
         assert (out / "kodim23_bits_scale_0.png").is_file() and (out / "kodim23_bits_chunks.csv").is_file()
+        png = Image.open(out / "kodim23_bits_all_scales.png")
+        assert png.size[1] == 16 * npz["all_scales"].shape[0] + 28  # the map, and its colour bar under it
 
     def mode(m):
         return lambda: w.compare_mode == m
@@ -506,6 +525,7 @@ def test_every_menu_action_does_its_job(qtbot, window, tmp_path, monkeypatch):
         "View/Zoom in": (lambda: w.canvas.set_zoom(1.0), lambda: w.canvas.zoom == 2.0),
         "View/Zoom out": (lambda: w.canvas.set_zoom(1.0), lambda: w.canvas.zoom == 0.5),
         "View/100 %": (lambda: w.canvas.set_zoom(3.0), lambda: w.canvas.zoom == 1.0),
+        "View/Loupe (magnify under the cursor)": (None, lambda: w.canvas.loupe and "loupe" in w.canvas.zoom_text),
         "View/Show pixels": (lambda: w.show_box.setCurrentIndex(2), lambda: w.show_box.currentIndex() == 0),
         "View/Show error ×4": (None, lambda: w.show_box.currentData() == 4),
         "View/Show error ×16": (None, lambda: w.show_box.currentData() == 16),
@@ -522,6 +542,9 @@ def test_every_menu_action_does_its_job(qtbot, window, tmp_path, monkeypatch):
         "Encode/RD curve of this image": (None, lambda: qtbot.waitUntil(lambda: w.session.rd is not None, timeout=HANG_MS)),
         "Encode/Cancel": (lambda: w.controls.profile_box.setCurrentText("balanced") or w.controls.encode_btn.click(),
                           lambda: qtbot.waitUntil(lambda: not w.runner.busy, timeout=HANG_MS)),
+        "Encode/Stop, keep the best so far": (
+            lambda: w.controls.profile_box.setCurrentText("balanced") or w.controls.encode_btn.click(),
+            lambda: qtbot.waitUntil(lambda: not w.runner.busy and w.session.current.stopped, timeout=HANG_MS)),
         "Encode/Forget kept results": (None, lambda: w.session.results == [] and w.canvas.image_names() == ["original"]
                                        and not len(w.rd.current.xData if w.rd.current.xData is not None else [])
                                        and w.controls.progress.value() == 0),
@@ -542,12 +565,12 @@ def test_every_menu_action_does_its_job(qtbot, window, tmp_path, monkeypatch):
         before, check = expectations[path]
         if before:
             before()
-        if path == "Encode/Cancel":
+        if path in ("Encode/Cancel", "Encode/Stop, keep the best so far"):
             qtbot.waitUntil(lambda: w.curves.point_count() >= 2, timeout=HANG_MS)
         actions[path].trigger()
         result_ok = check()
         assert result_ok is None or result_ok, f"{path}: not done"
-        if path == "Encode/Cancel":
+        if path in ("Encode/Cancel", "Encode/Stop, keep the best so far"):
             w.controls.profile_box.setCurrentText("fast")
         if path.startswith("View/") and path.endswith(("Controls", "Readouts", "curves", "(this image)",
                                                         "allocation", "decode")):

@@ -96,7 +96,7 @@ def test_difference_of_any_two_images(qtbot, window):
     result = encode_and_wait(qtbot, window)
     window.split_left.setCurrentIndex(1)  # mspview
     window.split_right.setCurrentIndex(2)  # WebP at the same bpp
-    window.mode_group.button(2).click()  # Difference
+    window.compare_bar.mode_group.button(2).click()  # Difference
     c = window.canvas
     assert c.image_names()[0].startswith("mspview fast") and " − WebP same bpp" in c.image_names()[0]
     c.set_zoom(16.0)
@@ -152,8 +152,7 @@ def test_psnr_between_two_settings_is_interpolated(crop):
 
 
 def _never():
-    import threading
-    return threading.Event()
+    return jobs.JobFlags()
 
 
 def test_icc_profile_converted_to_srgb(tmp_path):
@@ -263,15 +262,15 @@ def test_buttons_stay_put_when_the_status_grows(qtbot, window):
     assert QLabel.text(c.stage) != long and QLabel.text(c.stage).endswith("…")  # shown elided
 
 
-def test_cancel_stops_the_bar_and_forget_can_be_undone(qtbot, window):
+def test_stop_stops_the_bar_and_forget_can_be_undone(qtbot, window):
     result = encode_and_wait(qtbot, window)
     window.controls.profile_box.setCurrentText("balanced")
     window.controls.encode_btn.click()
     qtbot.waitUntil(lambda: window.curves.point_count() >= 2, timeout=HANG_MS)
     with qtbot.waitSignal(window.job_finished, timeout=HANG_MS) as done:
-        window.cancel()
-        at_cancel = window.controls.progress.value()
-    assert done.args[0].cancelled and window.controls.progress.value() == at_cancel  # stopped where Cancel was
+        window.controls.stop_btn.click()
+        at_stop = window.controls.progress.value()
+    assert done.args[0].stopped and window.controls.progress.value() == at_stop  # the bar stays where Stop was
     n = len(window.session.results)
     action(window, "Encode/Forget kept results").trigger()
     assert window.session.results == [] and not action(window, "File/Save .msp…").isEnabled()
@@ -324,7 +323,7 @@ def test_the_elapsed_time_counts_between_worker_messages(qtbot, window):
         window.runner.event.disconnect(window._on_event)  # from here no worker message reaches the window
         start = len(seen)
         qtbot.waitUntil(lambda: len(set(seen[start:])) >= 3, timeout=HANG_MS)
-        window.cancel()
+        window.stop_keeping()
     timer.stop()
     seconds = [int(m.group(1)) for s in seen[start:] if (m := re.search(r"\((\d+) s[,)]", s))]
     assert seconds == sorted(seconds) and len(set(seconds)) >= 2  # it counted on, and never went back
@@ -356,3 +355,97 @@ def test_region_statistics_from_a_shift_drag(qtbot, window):
     assert stats["mspview fast"].ms_ssim is not None  # 200 x 180: large enough for five scales
     assert stats["mspview fast"].bpp > 0 and stats["WebP same bpp"].bpp is None
     assert "region 200×180" in window.statusBar().currentMessage()
+
+
+def test_each_side_has_its_own_codec_and_setting(qtbot, window):
+    """Squoosh's per-side settings: a codec and a setting under each side of the split; a change
+    re-encodes that side only (the other keeps its file), and going back to a setting already made
+    shows that file again without a new encode."""
+    rgb = window.session.image.rgb
+    with qtbot.waitSignal(window.job_finished, timeout=HANG_MS) as left:
+        choose(window.side_left.codec_box, "webp")  # at its middle setting, once the choice settles
+    webp = left.args[0]
+    setting = window.side_left.setting.value()
+    expected = classical.get("webp").encode(rgb, setting)
+    assert webp.ours.data == expected and webp.ours.suffix == ".webp" and webp.source == "side"
+    assert window.canvas.image_names()[0].startswith(f"WebP quality {setting:g}")
+    assert window.session.current is None  # a classical side file is shown, not made the current result
+    with qtbot.waitSignal(window.job_finished, timeout=HANG_MS) as right:
+        choose(window.side_right.codec_box, "mspview")
+    ours = right.args[0]
+    assert ours.ours.readout.role == "fast" and ours.lam == pytest.approx(window.side_right.setting.value())
+    assert ours.ours.data[:4] == b"MSPV" and window.session.current is ours and window.bits.maps is not None
+    names = window.canvas.image_names()
+    assert names[0].startswith("WebP quality") and names[1].startswith("mspview fast")
+    # a new setting on the left: only the left side changes
+    with qtbot.waitSignal(window.job_finished, timeout=HANG_MS) as again:
+        window.side_left.setting.setValue(setting + 20)
+    assert again.args[0].ours.data == classical.get("webp").encode(rgb, setting + 20)
+    names = window.canvas.image_names()
+    assert names[0].startswith(f"WebP quality {setting + 20:g}") and names[1].startswith("mspview fast")
+    # back to the first setting: the kept file, no new job
+    count = len(window.session.results)
+    window.side_left.setting.setValue(setting)
+    qtbot.waitUntil(lambda: window.canvas.image_names()[0].startswith(f"WebP quality {setting:g}"), timeout=HANG_MS)
+    assert len(window.session.results) == count and not window.runner.busy
+
+
+def test_a_side_change_waits_for_the_running_encode(qtbot, window):
+    """Choosing a side's codec while an encode runs does not cancel it: the side is encoded after."""
+    window.controls.profile_box.setCurrentText("fast")
+    finished = []
+    window.job_finished.connect(finished.append)
+    window.controls.encode_btn.click()
+    choose(window.side_left.codec_box, "jpeg")
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=HANG_MS)
+    assert finished[0].source == "encode" and not finished[0].stopped and finished[1].source == "side"
+    assert window.canvas.image_names()[0].startswith("JPEG quality")
+
+
+def test_the_loupe_shows_the_pixels_under_the_cursor_and_the_zoom_is_always_shown(qtbot, window):
+    """View → Loupe (L): a square beside the cursor shows the pixels under it, magnified without smoothing
+    (its centre is the pixel under the cursor); the zoom badge says the view's and the loupe's zoom."""
+    from PySide6.QtTest import QTest
+
+    canvas = window.canvas
+    window.set_compare_mode("split")
+    action(window, "View/Loupe (magnify under the cursor)").trigger()
+    assert canvas.loupe and canvas.zoom_text == f"{canvas.zoom * 100:.0f} %   loupe {canvas.loupe_zoom * 100:.0f} %"
+    pos = QPointF(canvas.width() * 0.25, canvas.height() * 0.4)  # the left side: the original
+    QTest.mouseMove(canvas, pos.toPoint())
+    qtbot.waitUntil(lambda: canvas._mouse is not None, timeout=HANG_MS)
+    q = canvas._to_image(QPointF(pos.toPoint()), canvas._pane_at(pos))
+    x, y = int(np.floor(q.x())), int(np.floor(q.y()))
+    shot = canvas.grab().toImage()
+    centre = canvas.loupe_rect(QPointF(pos.toPoint())).center()
+    # nearest-neighbour at 4x or more: the loupe's centre shows the pixel under the cursor, unblended
+    ratio = shot.width() / canvas.width()
+    c = shot.pixelColor(int(centre.x() * ratio), int(centre.y() * ratio))
+    assert (c.red(), c.green(), c.blue()) == tuple(int(v) for v in window.session.image.rgb[y, x])
+    before = canvas.zoom_text
+    action(window, "View/Zoom in").trigger()
+    assert canvas.zoom_text != before and canvas.zoom_text.startswith(f"{canvas.zoom * 100:.0f} %")
+
+
+def test_small_things_a_researcher_notices(qtbot, window, monkeypatch):
+    """Ctrl+C in the readouts copies the table as TSV (headers included); a preview clicked while the
+    difference is shown appears beside the original; cancelling the "another mspview model…" dialog
+    keeps the comparison chosen before."""
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtTest import QTest
+
+    result = encode_and_wait(qtbot, window)
+    table = window.readouts.table
+    table.setFocus()
+    QTest.keyClick(table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    lines = QGuiApplication.clipboard().text().splitlines()
+    assert lines[0].split("\t")[1:] == [f"{r.readout.codec} {r.readout.role}" for r in result.items]
+    assert lines[1].split("\t") == ["bytes"] + [f"{r.readout.nbytes:,}" for r in result.items]
+    assert len(lines) == 1 + table.rowCount()
+    window.set_compare_mode("diff")
+    window.strip.buttons[0].click()
+    assert window.compare_mode == "split" and window.canvas.image_names()[0] == "original"
+    assert window.canvas.image_names()[1].startswith("1 of ")
+    patch_dialogs(monkeypatch, open_path="")  # the file dialog cancelled
+    choose(window.controls.codec_box, "choose-model")
+    assert window.controls.codec_box.currentData() == "webp"

@@ -133,7 +133,6 @@ def test_classical_codec_limits_are_our_error():
 def test_cancel_reaches_the_verifying_decode_and_the_comparison(random_model):
     """Long phases after the encode (one synthesis per scale, a classical bisection: minutes at 64 MP)
     stop on cancel; a cancelled comparison keeps the finished .msp."""
-    import threading
 
     from mspview.app import jobs
     from mspview.codec.errors import Cancelled
@@ -142,12 +141,12 @@ def test_cancel_reaches_the_verifying_decode_and_the_comparison(random_model):
     image = LoadedImage(noise_image(96, 128, seed=9), "RGB", "RGB")
 
     def run(cancel_when):
-        cancel, seen = threading.Event(), []
+        cancel, seen = jobs.JobFlags(), []
 
         def emit(ev):
             seen.append(ev)
             if cancel_when(ev):
-                cancel.set()
+                cancel.cancel.set()
         request = jobs.EncodeRequest("fast", 0.0067, compare="jpeg")
         return jobs.encode_job(random_model, image, request, emit, cancel), seen
 

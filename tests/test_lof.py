@@ -78,11 +78,11 @@ def test_profiles_listed():
         profiles.get("nope")
 
 
-# Crops of the sample where 30 iterations measurably pay (benchmarks/lof_gain.py measures whole images).
-GAIN_CASES = [("parrot head", 150, 200, 0.013), ("parrot eye", 100, 200, 0.0067)]
+# Crops of the sample where 30 iterations measurably pay (benchmarks/lof_gain.py measures whole images);
+# one runs with the fast tests, so LOF's sign and step are checked there too.
+GAIN_CASES = [pytest.param("parrot head", 150, 200, 0.013, marks=pytest.mark.slow), ("parrot eye", 100, 200, 0.0067)]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name,y,x,lam", GAIN_CASES)
 def test_lof_lowers_the_real_file_cost_below_fast(shipped_model, name, y, x, lam):
     """LOF itself must work, not just the guard that keeps the cheaper of LOF and fast: its own latent is

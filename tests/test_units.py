@@ -58,6 +58,18 @@ def test_rate_point_refuses_lambdas_outside_the_trained_range():
             rate_point(gains(), lam)
 
 
+def test_rate_point_allows_float32_rounding_and_no_more():
+    import dataclasses
+
+    g = gains()
+    assert rate_point(g, float(np.float32(0.001))).lam == float(np.float32(0.001))
+    for lam in (0.001 * (1 - 1.5e-6), 0.1 * (1 + 1.5e-6)):  # past the float32 slack at either end
+        with pytest.raises(RateError):
+            rate_point(g, lam)
+    with pytest.raises(dataclasses.FrozenInstanceError):  # one rate point for the whole encode
+        rate_point(g, 0.01).lam = 0.02
+
+
 def test_rate_point_keeps_the_header_float32_lambda_and_inverse_gains():
     rp = rate_point(gains(), 0.01)
     assert rp.lam == float(np.float32(0.01))
@@ -124,6 +136,61 @@ def test_bd_rate_needs_four_points_and_an_overlap():
 def test_span_gap_of_a_curve_half_a_db_up():
     g = span_gap((RATES, PSNRS), (RATES, [v + 0.5 for v in PSNRS]), (0.1, 0.8), "a", "t")
     assert g.holds and g.worst == pytest.approx(0.5, abs=1e-9) and g.mean == pytest.approx(0.5, abs=1e-9)
+
+
+def test_bd_rate_ignores_points_without_a_finite_positive_rate_and_quality():
+    clean = bd_rate((RATES, PSNRS), ([0.9 * v for v in RATES], PSNRS)).bd_rate
+    bad_r = [0.05, math.inf, 0.0, -0.1, math.nan]  # quality finite, rate not usable
+    bad_d = [math.nan, 31.0, 33.0, 29.0, 30.0]
+    noisy = bd_rate((RATES + bad_r, PSNRS + bad_d), ([0.9 * v for v in RATES], PSNRS)).bd_rate
+    assert noisy == pytest.approx(clean, abs=1e-9)
+
+
+def test_bd_rate_keeps_one_point_per_quality():
+    twice = bd_rate((RATES + [0.25], PSNRS + [30.0]), (RATES, PSNRS))  # a second file at 30 dB
+    assert math.isfinite(twice.bd_rate)
+
+
+def test_bd_rate_of_curves_of_different_lengths_over_part_of_the_range():
+    test = ([0.15, 0.3, 0.6, 1.2, 2.4], [29.0, 31.0, 33.0, 35.0, 37.0])  # overlaps 29-34 dB only
+    r = bd_rate((RATES, PSNRS), test, metric="ms-ssim")
+    assert r.overlap == (29.0, 34.0) and r.metric == "ms-ssim" and math.isfinite(r.bd_rate)
+    assert "ms-ssim 29.00-34.00" in str(r)
+
+
+def test_bd_rate_of_curves_touching_at_one_quality_is_refused():
+    with pytest.raises(MSPError, match="do not overlap"):
+        bd_rate((RATES, PSNRS), (RATES, [v + 6 for v in PSNRS]))  # 34 dB is the only shared quality
+
+
+def test_span_gap_of_a_curve_with_itself_does_not_hold():
+    g = span_gap((RATES, PSNRS), (RATES, PSNRS), (0.1, 0.8))
+    assert g.worst == pytest.approx(0.0, abs=1e-12) and not g.holds  # "better everywhere" needs > 0
+
+
+def test_span_gap_over_part_of_the_span_does_not_hold():
+    g = span_gap((RATES, PSNRS), (RATES, [v + 0.5 for v in PSNRS]), (0.05, 0.8))
+    assert g.covered == (0.1, 0.8) and g.worst > 0 and not g.holds
+
+
+def test_span_gap_needs_two_points_per_curve():
+    assert span_gap((RATES[:2], PSNRS[:2]), (RATES[:2], [v + 1 for v in PSNRS[:2]]), (0.1, 0.2)).worst \
+        == pytest.approx(1.0)
+    for a, t in (((RATES[:1], PSNRS[:1]), (RATES, PSNRS)), ((RATES, PSNRS), (RATES[:1], PSNRS[:1]))):
+        with pytest.raises(MSPError, match="at least 2 points"):
+            span_gap(a, t, (0.1, 0.8))
+
+
+def test_span_gap_keeps_one_file_per_rate():
+    # two files at 0.4 bpp: PCHIP over log-rate needs strictly increasing rates, so one is dropped
+    anchor = ([0.1, 0.2, 0.4, 0.4, 0.8], [28.0, 30.0, 32.0, 32.5, 34.0])
+    g = span_gap(anchor, (RATES, [v + 0.5 for v in PSNRS]), (0.1, 0.8))
+    assert math.isfinite(g.worst)
+
+
+def test_span_gap_of_curves_meeting_at_one_rate_covers_nothing():
+    g = span_gap(([0.1, 0.2], [28.0, 30.0]), ([0.2, 0.4], [30.0, 32.0]), (0.1, 0.8))
+    assert g.covered is None and math.isnan(g.worst)
 
 
 # ------------------------------------------------------------------------------------------ exact products
@@ -218,3 +285,258 @@ def test_an_unreachable_target_says_so_after_one_try(random_model):
     reachable = encode_to_target(random_model, image, Target("bpp", found.result.encoded.bpp / 2), on_try=tries.append)
     assert len(tries) > 1 and tries[0].setting == random_model.model.gain.lambda_range()[1]
     assert reachable.reached < found.result.encoded.bpp
+
+
+# ------------------------------------------------------------------------------------------ stopping a long phase
+def _stop_at(call: int):
+    """A should_stop that says yes on its `call`-th question, counting the questions."""
+    asked = []
+
+    def should_stop() -> bool:
+        asked.append(True)
+        return len(asked) >= call
+    return should_stop, asked
+
+
+def test_analysis_and_synthesis_stop_between_bands(random_model, monkeypatch):
+    from conftest import noise_image
+    from mspview.codec import transforms
+    from mspview.codec.coder import analyse, quantize_latent, synthesize
+
+    rgb, rate = noise_image(96, 48, seed=2), random_model.rate(0.0067)
+    y = analyse(random_model, rgb, rate)
+    y_hat = quantize_latent(random_model, y).y_hat
+    monkeypatch.setattr(transforms, "BAND_BYTES", 1)  # one latent row per band: 6 bands
+    for run in (lambda stop: analyse(random_model, rgb, rate, stop),
+                lambda stop: synthesize(random_model, y_hat, rate, 96, 48, stop)):
+        stop, asked = _stop_at(2)
+        with pytest.raises(Cancelled):
+            run(stop)
+        assert len(asked) == 2  # it stopped on the answer, not after the remaining bands
+        never, asked = _stop_at(99)
+        run(never)
+        assert len(asked) == 6  # asked once per band
+
+
+def test_a_fast_encode_and_a_decode_stop_when_asked(random_model):
+    from conftest import noise_image
+    from mspview.codec import profiles
+    from mspview.codec.coder import decode
+    from mspview.codec.imageio import LoadedImage
+    from mspview.codec.lof import run_profile
+
+    image, rate = LoadedImage(noise_image(32, 48, seed=4), "RGB", "RGB"), random_model.rate(0.0067)
+    with pytest.raises(Cancelled):
+        run_profile(random_model, image, rate, profiles.get("fast"), should_stop=lambda: True)
+    data = run_profile(random_model, image, rate, profiles.get("fast")).encoded.data
+    with pytest.raises(Cancelled):
+        decode(random_model, data, should_stop=lambda: True)
+    assert decode(random_model, data, should_stop=lambda: False).complete
+
+
+def test_stop_keeps_lofs_best_latent_and_cancel_keeps_nothing(random_model):
+    from conftest import noise_image
+    from mspview.app import jobs
+    from mspview.codec.coder import decode
+    from mspview.codec.imageio import LoadedImage
+    from mspview.codec.lof import LOFEvent
+
+    image = LoadedImage(noise_image(32, 48, seed=6), "RGB", "RGB")
+    request = jobs.EncodeRequest("balanced", 0.0067, compare="jpeg")
+
+    def run(flag):
+        flags, seen = jobs.JobFlags(), []
+
+        def emit(ev):
+            if isinstance(ev, LOFEvent):
+                seen.append(ev)
+                if len(seen) == 3:
+                    getattr(flags, flag).set()
+        return jobs.encode_job(random_model, image, request, emit, flags), seen
+
+    result, seen = run("stop")
+    assert result.stopped and result.lof_iterations < 10 and result.request is None  # never reused as complete
+    assert decode(random_model, result.ours.data).complete and any("skipped" in n for n in result.notes)
+    with pytest.raises(Cancelled):
+        run("cancel")
+
+
+# ------------------------------------------------------------------------------------------ the compare view's selection
+def test_what_each_compare_mode_shows():
+    from mspview.app.jobs import Item, Readout
+    from mspview.app.session import View, newest_index, shown_panes
+
+    def item(codec, suffix):
+        return Item(Readout(codec, "r", codec, 1, 0.1, 30.0, 0.9, 0.0, 0.0), np.zeros((2, 2, 3), np.uint8), b"x", suffix)
+
+    old_msp, old_webp, new_msp, new_webp = item("mspview", ".msp"), item("WebP", ".webp"), item("mspview", ".msp"), \
+        item("WebP", ".webp")
+    views = [View("original", np.zeros((2, 2, 3), np.uint8), None)] + [
+        View(str(i), i.image, i) for i in (old_msp, old_webp, new_msp, new_webp)]
+    assert newest_index(views) == 3 and newest_index(views[:3]) == 1 and newest_index(views[:1]) == 0
+    assert shown_panes(views, "split", (2, 3), [new_msp, new_webp]) == [views[2], views[3]]
+    assert shown_panes(views, "diff", (2, 3), []) == []
+    assert shown_panes(views[:1], "single", (0, 0), []) == views[:1]
+    # side by side: the original, the current result's files and the two picked, in the views' order
+    assert shown_panes(views, "side", (1, 1), [new_msp, new_webp]) == [views[0], views[1], views[3], views[4]]
+
+
+# ------------------------------------------------------------------------------------------ LOF's parts
+def test_adam_matches_torchs_adam_step_for_step():
+    """Moments, bias corrections and eps as torch.optim.Adam has them, gradients from 1e-9 to 10."""
+    grads = [torch.tensor([4.0, -0.5, 1e-9, 2e-9]), torch.tensor([-3.0, 0.25, 3e-9, -1e-9]),
+             torch.tensor([10.0, 0.0, -2e-9, 5e-9]), torch.tensor([1.0, -1.0, 1e-9, 1e-9])]
+    ours, ref = torch.zeros(4, requires_grad=True), torch.zeros(4, requires_grad=True)
+    opt, torch_opt = _Adam(ours), torch.optim.Adam([ref], lr=0.01)
+    for g in grads:
+        ours.grad, ref.grad = g.clone(), g.clone()
+        opt.step(0.01)
+        torch_opt.step()
+        assert torch.allclose(ours.detach(), ref.detach(), rtol=1e-5, atol=1e-9), (ours, ref)
+
+
+def test_true_cost_is_the_real_files_rate_and_quality(random_model):
+    from conftest import noise_image
+    from mspview.codec.coder import analyse, encode
+    from mspview.codec.imageio import LoadedImage
+    from mspview.codec.lof import _TrueCost
+    from mspview.codec.metrics import mse_uint8, psnr, rd_cost
+
+    image = LoadedImage(noise_image(40, 56, seed=8), "RGB", "RGB")
+    rate = random_model.rate(0.0067)
+    y = analyse(random_model, image.rgb, rate)
+    cost, bpp, quality, q = _TrueCost(random_model, image, rate)(y)
+    enc = encode(random_model, image, rate, latent=y)
+    payload = sum(r.nbytes for r in enc.header.scales)
+    assert bpp == pytest.approx(q.bits / (40 * 56)) and abs(bpp * 40 * 56 - 8 * payload) <= 8 * len(enc.header.scales) * 2
+    mse = mse_uint8(enc.image, image.rgb)
+    assert quality == pytest.approx(psnr(mse)) and cost == pytest.approx(rd_cost(bpp, mse, 0.0067))
+
+
+@pytest.mark.parametrize("budget", [None, 1])  # one band, and one latent row per band
+def test_distortion_gradient_equals_autograd_of_the_whole_image(random_model, budget):
+    from conftest import noise_image
+    from mspview.codec.coder import analyse, quantize_latent
+    from mspview.codec.transforms import pixels_tensor
+    from mspview.codec.lof import distortion_grad
+
+    h, w, lam = 40, 56, 0.0067  # not multiples of 16: the crop to the image is part of the loss
+    rgb = noise_image(h, w, seed=9)
+    rate = random_model.rate(lam)
+    y_hat = quantize_latent(random_model, analyse(random_model, rgb, rate)).y_hat
+    for p in random_model.model.parameters():
+        p.requires_grad_(False)
+    try:
+        mse, grad = distortion_grad(random_model.model, y_hat, rate.inverse_gain, rgb, lam, amp=False, budget=budget)
+        y = y_hat.detach().clone().requires_grad_(True)
+        x = random_model.model.g_s(y * rate.inverse_gain)[..., :h, :w]
+        ref = torch.mean((x - pixels_tensor(rgb, y.device)) ** 2)
+        (lam * 255 ** 2 * ref).backward()
+    finally:
+        for p in random_model.model.parameters():
+            p.requires_grad_(True)
+    assert mse == pytest.approx(float(ref.detach()), rel=1e-5)
+    assert torch.allclose(grad, y.grad, rtol=1e-4, atol=1e-7 * float(y.grad.abs().max()))
+
+
+# ------------------------------------------------------------------------------------------ search and targets, in detail
+def test_search_best_within_and_bracket_at_the_edges():
+    s = Search(10.0, 0.5, [Trial(1, b"a" * 10, 9.5), Trial(2, b"a" * 30, 12.0), Trial(3, b"a" * 20, 10.0)])
+    assert s.best.setting == 3 and s.within  # exactly on target
+    assert Search(10.0, 0.5, s.trials[:1]).within  # exactly the tolerance away still counts
+    assert not Search(10.0, 0.49, s.trials[:1]).within
+    # a try exactly on the target brackets from both sides: no interpolation, its own size
+    assert [t.setting for t in s.bracket()] == [3, 3] and s.interpolated_bytes() == 20.0
+    assert Search(20.0, 0.1, s.trials).bracket() is None and Search(5.0, 0.1, s.trials).bracket() is None
+
+
+def test_bisect_stops_on_a_repeat_and_at_the_range_ends():
+    calls = []
+
+    def measure(x):
+        calls.append(x)
+        return Trial(x, b"", min(x, 50.0))  # flat above 50: a target of 80 is beyond reach
+    s = bisect(measure, 1.0, 100.0, 80.0, 0.1)
+    assert not s.within and s.best.value == 50.0 and len(calls) == len(set(calls))  # never the same twice
+    assert max(calls) > 99.0  # it went to the top before giving up
+    calls.clear()
+    bisect(measure, 1, 100, 80, 0.1, integer=True)
+    assert len(calls) == len(set(calls)) and 100 in calls and 99 in calls  # the last two whole settings
+    calls.clear()
+    bisect(measure, 1.0, 100.0, 80.0, 0.0, max_tries=3)
+    assert len(calls) == 3
+
+
+def test_bisect_in_log_space_halves_the_ratio():
+    seen = []
+    bisect(lambda x: seen.append(x) or Trial(x, b"", x), 1.0, 100.0, 1000.0, 0.1, log=True, max_tries=2)
+    assert seen[0] == pytest.approx(10.0) and seen[1] == pytest.approx(math.sqrt(1000.0))
+
+
+def test_target_measures_tolerances_and_aims():
+    from mspview.eval.targets import BPP_TOLERANCE, PSNR_TOLERANCE, SIZE_TOLERANCE, Target
+
+    bpp, size, quality = Target("bpp", 0.5), Target("bytes", 10_000), Target("psnr", 32.0)
+    assert bpp.measure(1000, 16_000, 30.0) == 0.5 and size.measure(1000, 16_000, 30.0) == 1000
+    assert quality.measure(1000, 16_000, 30.0) == 30.0
+    assert bpp.tolerance() == pytest.approx(BPP_TOLERANCE * 0.5) and quality.tolerance() == PSNR_TOLERANCE
+    assert size.tolerance() == pytest.approx(SIZE_TOLERANCE * 10_000 / 2)
+    assert size.aim() == pytest.approx(10_000 * (1 - SIZE_TOLERANCE / 2)) and bpp.aim() == 0.5
+    assert size.met(10_000) and size.met((1 - SIZE_TOLERANCE) * 10_000) and not size.met(10_001)
+    assert not size.met((1 - SIZE_TOLERANCE) * 10_000 - 1)
+    assert bpp.met(0.5 * (1 + 0.99 * BPP_TOLERANCE)) and not bpp.met(0.5 * (1 + 1.01 * BPP_TOLERANCE))
+    assert str(size) == "at most 10,000 bytes" and str(bpp) == "0.5 bpp" and str(quality) == "32 dB"
+
+
+def test_parse_size_counts_as_users_do():
+    from mspview.eval.targets import parse_size
+
+    assert parse_size("20000") == 20000 and parse_size("20KB") == 20000 and parse_size(" 20 kb ") == 20000
+    assert parse_size("1.5MB") == 1_500_000 and parse_size("1.5m") == 1_500_000 and parse_size(".5k") == 500
+    for bad in ("20 GB", "abc", "", "0.5"):
+        with pytest.raises(MSPError):
+            parse_size(bad)
+
+
+def test_a_size_target_keeps_the_largest_file_within_it():
+    from mspview.eval.targets import Target, _rank
+
+    size = Target("bytes", 10_000)
+    values = [10_050, 9_990, 9_000, 9_850, 12_000]
+    assert min(values, key=lambda v: _rank(size, v)) == 9_990  # met, and the largest within the limit
+    assert min([10_050, 9_000, 12_000], key=lambda v: _rank(size, v)) == 9_000  # none met: under the limit wins
+    assert min([10_050, 12_000], key=lambda v: _rank(size, v)) == 10_050  # all over: the smallest
+    quality = Target("psnr", 32.0)
+    assert min([31.5, 32.3, 33.0], key=lambda v: _rank(quality, v)) == 32.3
+
+
+def test_the_correction_follows_the_fast_tries_slope():
+    from mspview.eval.targets import Target, _corrected
+
+    # bpp = lambda^0.5 on the fast tries: a file at 0.9x the target needs lambda x (1/0.9)^2
+    tries = Search(0.5, 0.01, [Trial(lam, b"", lam ** 0.5) for lam in (0.01, 0.04, 0.16)])
+    lam = _corrected(tries, Target("bpp", 0.2), 0.04, 0.18, 1e-4, 1.0)
+    assert lam == pytest.approx(0.04 / 0.81, rel=1e-6)
+    assert _corrected(tries, Target("bpp", 0.2), 0.04, 0.18, 1e-4, 0.045) == 0.045  # within the trained range
+    # PSNR: linear in log lambda, 2 dB per doubling
+    tries = Search(30.0, 0.1, [Trial(lam, b"", 30 + 2 * math.log2(lam / 0.01)) for lam in (0.01, 0.02)])
+    assert _corrected(tries, Target("psnr", 31.0), 0.01, 30.0, 1e-4, 1.0) == pytest.approx(0.01 * math.sqrt(2))
+    assert _corrected(Search(30.0, 0.1, tries.trials[:1]), Target("psnr", 31.0), 0.01, 30.0, 1e-4, 1.0) == 0.01
+
+
+def test_bisect_stops_at_the_first_try_within_the_tolerance():
+    for target in (50.0, 49.5, 50.5):  # the first try (the middle, 50) lands on it or exactly the tolerance away
+        s = bisect(lambda x: Trial(x, b"", x), 0.0, 100.0, target, 0.5)
+        assert len(s.trials) == 1 and s.within
+    assert Trial(1, b"", 1.0).extra == {}  # a measure that found nothing else still has its dict
+
+
+def test_bisect_gives_up_once_the_range_is_a_hair_wide():
+    """A target beyond the top of the range: the tries close in on the top and stop at RESOLUTION, long
+    before max_tries, whether the setting is bisected linearly or in log space."""
+    from mspview.eval.search import RESOLUTION
+
+    for log in (False, True):
+        s = bisect(lambda x: Trial(x, b"", min(x, 50.0)), 1.0, 100.0, 80.0, 0.1, log=log)
+        top = max(t.setting for t in s.trials)
+        assert 8 <= len(s.trials) < 24 and 100.0 * (1 - 2 * RESOLUTION) < top < 100.0, (log, len(s.trials))

@@ -6,7 +6,8 @@ difference of two images). Zoom with the wheel around the cursor, pan by draggin
 are drawn nearest-neighbour, and from 800 % a pixel grid appears. Hovering reports the pixel position
 and the value in every image (for an error or difference map: the signed difference, per channel).
 A bit-allocation overlay (bits per 16x16 latent position, colour-mapped, translucent) can lie over
-every pane; hovering then reports its value too.
+every pane; hovering then reports its value too. The zoom level is always shown (bottom left); the
+loupe magnifies the pixels under the cursor, nearest-neighbour, in a square beside it.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
 # inferno, 256 entries: dark where a codec is exact, bright where it errs (the bit heat map's colours)
+LOUPE_SIZE, LOUPE_GAP = 180, 24  # widget pixels: the loupe's square and its distance from the cursor
+LOUPE_FACTOR = 4.0
 ERROR_LUT = pg.colormap.get("inferno").getLookupTable(0.0, 1.0, 256, alpha=False).astype(np.uint8)
 
 
@@ -67,6 +70,8 @@ class CompareCanvas(QWidget):
         self._overlay: tuple[QImage, np.ndarray, str, float] | None = None  # image, bits, what, opacity
         self._overlay_on: list[bool] = []
         self._region: tuple[QPointF, QPointF] | None = None  # a Shift+drag in progress (widget coordinates)
+        self.loupe = False  # a magnifier follows the cursor (View → Loupe, L)
+        self._mouse: QPointF | None = None  # the cursor, while it is over the view
 
     # ----- content
     def set_images(self, images: list[tuple], keep_view: bool = True, overlay_on: list[bool] | None = None) -> None:
@@ -118,6 +123,34 @@ class CompareCanvas(QWidget):
     def set_zoom(self, zoom: float) -> None:
         self.zoom = float(np.clip(zoom, 0.05, 64.0))
         self.update()
+
+    @property
+    def zoom_text(self) -> str:
+        """What the corner badge says: the view's zoom, and the loupe's when it is on."""
+        return f"{self.zoom * 100:.0f} %" + (f"   loupe {self.loupe_zoom * 100:.0f} %" if self.loupe else "")
+
+    @property
+    def loupe_zoom(self) -> float:
+        """The loupe magnifies LOUPE_FACTOR times the view, and never less than LOUPE_FACTOR image pixels."""
+        return max(LOUPE_FACTOR, self.zoom * LOUPE_FACTOR)
+
+    def set_loupe(self, on: bool) -> None:
+        self.loupe = on
+        self.update()
+
+    def loupe_rect(self, pos: QPointF) -> QRectF:
+        """Where the loupe is drawn for a cursor at `pos`: beside it, inside the widget."""
+        x = pos.x() + LOUPE_GAP if pos.x() + LOUPE_GAP + LOUPE_SIZE <= self.width() else pos.x() - LOUPE_GAP - LOUPE_SIZE
+        y = pos.y() + LOUPE_GAP if pos.y() + LOUPE_GAP + LOUPE_SIZE <= self.height() else pos.y() - LOUPE_GAP - LOUPE_SIZE
+        return QRectF(max(0.0, x), max(0.0, y), LOUPE_SIZE, LOUPE_SIZE)
+
+    def _image_at(self, pos: QPointF) -> int:
+        """Which image is under `pos`: the pane's in side by side, the split's side in split mode."""
+        if self.mode == "side" and len(self._images) > 1:
+            return next((i for i, pane in enumerate(self._panes()) if pane.contains(pos)), 0)
+        if self.mode == "single" or len(self._images) == 1:
+            return 0
+        return 0 if pos.x() < self.width() * self.split else 1
 
     # ----- geometry
     def _panes(self) -> list[QRectF]:
@@ -173,6 +206,9 @@ class CompareCanvas(QWidget):
             p.drawEllipse(QPointF(sx, self.height() / 2), 7, 7)
             self._label(p, QRectF(0, 0, sx, self.height()), left[0])
             self._label(p, QRectF(sx, 0, self.width() - sx, self.height()), right[0], right_align=True)
+        if self.loupe and self._mouse is not None:
+            self._draw_loupe(p, self._mouse)
+        self._badge(p)
         if self._region is not None:
             p.setPen(QPen(QColor(255, 220, 0), 1, Qt.PenStyle.DashLine))
             p.setBrush(Qt.BrushStyle.NoBrush)
@@ -195,6 +231,36 @@ class CompareCanvas(QWidget):
             p.setOpacity(1.0)
         if self.zoom >= 8:
             self._grid(p, pane, qimg)
+        p.restore()
+
+    def _draw_loupe(self, p: QPainter, pos: QPointF) -> None:
+        """The pixels around the cursor, magnified without smoothing, in a framed square beside it."""
+        qimg = self._images[self._image_at(pos)][2]
+        q = self._to_image(pos, self._pane_at(pos))
+        z = self.loupe_zoom
+        rect = self.loupe_rect(pos)
+        p.save()
+        p.setClipRect(rect)
+        p.fillRect(rect, QColor(40, 40, 40))
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        # the image point under the cursor lands on the loupe's centre
+        p.drawImage(QRectF(rect.center().x() - q.x() * z, rect.center().y() - q.y() * z,
+                           qimg.width() * z, qimg.height() * z), qimg)
+        p.restore()
+        p.setPen(QPen(QColor(255, 255, 255), 2))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRect(rect)
+
+    def _badge(self, p: QPainter) -> None:
+        """The zoom level, always in view (bottom left)."""
+        p.save()
+        fm = p.fontMetrics()
+        text = self.zoom_text
+        w, h = fm.horizontalAdvance(text) + 12, fm.height() + 6
+        r = QRectF(6, self.height() - h - 6, w, h)
+        p.fillRect(r, QColor(0, 0, 0, 150))
+        p.setPen(QColor(255, 255, 255))
+        p.drawText(r, Qt.AlignmentFlag.AlignCenter, text)
         p.restore()
 
     def _grid(self, p: QPainter, pane: QRectF, qimg: QImage) -> None:
@@ -243,6 +309,9 @@ class CompareCanvas(QWidget):
 
     def mouseMoveEvent(self, event) -> None:
         pos = event.position()
+        self._mouse = pos
+        if self.loupe:
+            self.update()
         if self._drag == "region":
             self._region = (self._region[0], pos)
             self.update()
@@ -268,6 +337,11 @@ class CompareCanvas(QWidget):
             self._region = None
             self.update()
         self._drag = None
+
+    def leaveEvent(self, _event) -> None:
+        self._mouse = None
+        if self.loupe:
+            self.update()
 
     def mouseDoubleClickEvent(self, _event) -> None:
         self.fit()

@@ -114,6 +114,8 @@ class ControlsPanel(QWidget):
         self.codec_box.setToolTip("matched to mspview's bpp and to its PSNR by bisection; another mspview model "
                                   "(weights you trained) is matched on its λ")
         self.codec_box.activated.connect(self._on_codec_choice)
+        self._chosen = 0  # the last real choice: a chooser's dialog cancelled goes back to it
+        self.codec_box.currentIndexChanged.connect(self._remember_choice)
         for box in (self.profile_box, self.rate_mode, self.device_box, self.codec_box):
             # long entries elide instead of widening the dock (which clipped the labels beside them)
             box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -125,10 +127,19 @@ class ControlsPanel(QWidget):
         self.rd_btn.setToolTip("this image at every trained λ (fast) and the comparison's settings: its own RD "
                                "curves and BD-rates")
         self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setToolTip("end the job now and keep nothing new (Esc)")
+        self.stop_btn = QPushButton("Stop, keep best")
+        self.stop_btn.setToolTip("end latent overfitting now and keep its best latent so far: that file is "
+                                 "written and decoded (Ctrl+K); the comparison is skipped")
         self.cancel_btn.setEnabled(False)
-        for b in (self.encode_btn, self.rd_btn, self.cancel_btn):
+        self.stop_btn.setEnabled(False)
+        for b in (self.encode_btn, self.rd_btn):
             buttons.addWidget(b)
         form.addRow(buttons)
+        ending = QHBoxLayout()
+        for b in (self.stop_btn, self.cancel_btn):
+            ending.addWidget(b)
+        form.addRow(ending)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.stage = StatusLine("ready")
@@ -168,6 +179,7 @@ class ControlsPanel(QWidget):
         self.encode_btn.setEnabled(not busy)
         self.rd_btn.setEnabled(not busy)
         self.cancel_btn.setEnabled(busy)
+        self.stop_btn.setEnabled(busy)
 
     # ------------------------------------------------------------------ settings
     def restore(self, s: QSettings, default_lambda: float) -> None:
@@ -230,6 +242,10 @@ class ControlsPanel(QWidget):
         if p:
             self.profile_info.setText(f"{p.description}\n{profiles.summary(name)}")
 
+    def _remember_choice(self, index: int) -> None:
+        if self.codec_box.itemData(index) not in (CHOOSE_MODEL, CHOOSE_COMPRESSAI):
+            self._chosen = index
+
     def _on_codec_choice(self, index: int) -> None:
         """'another mspview model…': pick a weights file; it joins the list as its own entry."""
         if self.codec_box.itemData(index) == CHOOSE_COMPRESSAI:
@@ -240,12 +256,12 @@ class ControlsPanel(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Weights of another mspview model", str(Path.home()),
                                               "mspview weights (*.pt)")
         if not path:
-            self.codec_box.setCurrentIndex(0)
+            self.codec_box.setCurrentIndex(self._chosen)
             return
         try:
             read_card(path)
         except MSPError as e:
-            self.codec_box.setCurrentIndex(0)
+            self.codec_box.setCurrentIndex(self._chosen)
             self.error.emit(str(e))
             return
         self._pick(index, f"mspview ({Path(path).name})", f"model:{path}")
@@ -263,7 +279,7 @@ class ControlsPanel(QWidget):
         try:
             archs = list(learned.architectures())
         except MSPError as e:
-            self.codec_box.setCurrentIndex(0)
+            self.codec_box.setCurrentIndex(self._chosen)
             self.error.emit(str(e))
             return
         arch, ok = QInputDialog.getItem(self, "CompressAI model", "Architecture", archs, archs.index("mbt2018-mean")
@@ -271,6 +287,6 @@ class ControlsPanel(QWidget):
         paths = QFileDialog.getOpenFileNames(self, f"{arch} checkpoints (one per rate point)", str(Path.home()),
                                              "checkpoints (*.pth *.pt *.tar *.pth.tar)")[0] if ok else []
         if not paths:
-            self.codec_box.setCurrentIndex(0)
+            self.codec_box.setCurrentIndex(self._chosen)
             return
         self._pick(index, f"CompressAI {arch} ({len(paths)} checkpoints)", f"compressai:{arch}:{','.join(paths)}")

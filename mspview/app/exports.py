@@ -74,6 +74,13 @@ class Exports:
             self._write(lambda: save_image(result.ours.decoded.output, path), f"cannot write {path}",
                         lambda _: f"saved {path}")
 
+    def _provenance(self, result) -> tuple[dict, dict]:
+        """What a report says made it: the settings of the result and the weights' id."""
+        w = self.w
+        settings = {"profile": result.profile, "lambda": result.lam, **w.controls.settings_summary()}
+        return settings, {"model_id": w.config.model_id, "sha256": w.card.get("sha256"),
+                          "path": str(w.model_path or "shipped")}
+
     def export_report(self) -> None:
         """A figure (images labelled, readouts, bytes per scale, RD curves when measured) and CSV/JSON."""
         result = self._current("encoded")
@@ -81,8 +88,7 @@ class Exports:
         if not folder:
             return
         w = self.w
-        settings = {"profile": result.profile, "lambda": result.lam, **w.controls.settings_summary()}
-        weights = {"model_id": w.config.model_id, "sha256": w.card.get("sha256"), "path": str(w.model_path or "shipped")}
+        settings, weights = self._provenance(result)
         self._write(lambda: report.write_report(folder, w.session, result, settings, weights),
                     f"cannot write the report to {folder}",
                     lambda paths: f"report written to {folder}: {', '.join(p.name for p in paths)}")
@@ -99,8 +105,7 @@ class Exports:
                              "HTML (*.html)")
         if not path:
             return
-        settings = {"profile": result.profile, "lambda": result.lam, **w.controls.settings_summary()}
-        weights = {"model_id": w.config.model_id, "sha256": w.card.get("sha256"), "path": str(w.model_path or "shipped")}
+        settings, weights = self._provenance(result)
         self._write(lambda: html_report.write_html(path, w.session, result, settings, weights), f"cannot write {path}",
                     lambda out: f"interactive report written to {out} ({out.stat().st_size / 1e6:.1f} MB)")
 

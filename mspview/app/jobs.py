@@ -123,7 +123,7 @@ class EncodeResult:
     profile: str = ""
     lam: float = 0.0
     lof_iterations: int = 0
-    cancelled: bool = False
+    stopped: bool = False  # LOF stopped early (Stop): its best latent so far
     equal: EqualQuality | None = None
     same: SameRate | None = None
     request: "EncodeRequest | None" = None  # what made it (an identical request reuses it)
@@ -154,9 +154,7 @@ class Contender:
 
 class ClassicalContender(Contender):
     def __init__(self, codec: classical.Classical):
-        self.codec, self.name, self.label = codec, codec.label.split(" (")[0], codec.label
-        self.suffix = {"jpeg": ".jpg", "webp": ".webp", "avif": ".avif", "avif420": ".avif", "heic": ".heic",
-                       "jxl": ".jxl", "jpeg2000": ".jp2"}.get(codec.name, ".cai")  # .cai: a CompressAI file
+        self.codec, self.name, self.label, self.suffix = codec, codec.label.split(" (")[0], codec.label, codec.suffix
 
     def at_bpp(self, rgb, target, should_stop):
         return self.codec.at_bpp(rgb, target, BPP_TOLERANCE, should_stop)
@@ -243,7 +241,7 @@ def _decode_with_previews(lm: LoadedModel, data: bytes, emit: Emit, cancel, ref:
         emit(Stage(f"decoding: scale {p.scales_done} of {p.total_scales}", 0.8 + 0.1 * p.scales_done / p.total_scales))
 
     t = time.perf_counter()
-    dec = decode(lm, data, on_preview=on_preview)
+    dec = decode(lm, data, on_preview=on_preview, should_stop=cancel.is_set)
     return dec, previews, time.perf_counter() - t
 
 
@@ -259,15 +257,18 @@ def decode_job(lm: LoadedModel, data: bytes, name: str, emit: Emit, cancel) -> E
     h = dec.header
     notes = [f"profile {h.profile}, λ {h.lam:.4g}"]
     if not dec.complete:
-        notes.append(f"truncated: {dec.scales_decoded} of {h.num_scales + 1} scales decoded, the rest predicted")
-    readout = Readout("mspview", "file", f"mspview file {name} ({h.model_id})", len(data),
-                      bits_per_pixel(len(data), h.width, h.height), None, None, None, dec_s, f"λ {h.lam:.4g}", notes)
+        notes.append(f"truncated: {dec.scales_decoded} of {h.num_scales + 1} scales decoded, the rest predicted; "
+                     f"{dec.bytes_read:,} of the file's {len(data):,} bytes used")
+    # bytes and bpp are what the picture shown was decoded from (all of a complete file)
+    readout = Readout("mspview", "file", f"mspview file {name} ({h.model_id})", dec.bytes_read,
+                      bits_per_pixel(dec.bytes_read, h.width, h.height), None, None, None, dec_s, f"λ {h.lam:.4g}", notes)
     emit(Stage("done", 1.0))
     return EncodeResult([Item(readout, dec.image, data, ".msp", dec, previews)], "file", h.profile, h.lam,
                         notes=notes[1:])
 
 
-def _percent_smaller(ours: int, theirs: float) -> str:
+def percent_smaller(ours: int, theirs: float) -> str:
+    """'12.3 % smaller' (or larger): our file against theirs, as every readout and headline says it."""
     saved = 100 * (1 - ours / theirs)
     return f"{abs(saved):.1f} % {'smaller' if saved >= 0 else 'larger'}"
 
@@ -327,7 +328,22 @@ def _match(contender: Contender, ours: Item, ref: np.ndarray, emit: Emit, cancel
         eq.readout.notes.append(result.equal.note)
     if result.equal.nbytes:
         how = "interpolated" if result.equal.interpolated else f"{result.equal.nbytes:,.0f} bytes"
-        o.notes.append(f"{_percent_smaller(o.nbytes, result.equal.nbytes)} than {contender.name} at equal PSNR ({how})")
+        o.notes.append(f"{percent_smaller(o.nbytes, result.equal.nbytes)} than {contender.name} at equal PSNR ({how})")
+
+
+class JobFlags:
+    """How a job is told to end, in-process (the app's worker asks the same two questions of shared
+    memory): `is_set()` after Cancel — end now, keep nothing new; `stopping()` also after Stop — LOF
+    ends at its next iteration and its best latent so far is written and decoded."""
+
+    def __init__(self):
+        self.cancel, self.stop = threading.Event(), threading.Event()
+
+    def is_set(self) -> bool:
+        return self.cancel.is_set()
+
+    def stopping(self) -> bool:
+        return self.cancel.is_set() or self.stop.is_set()
 
 
 @dataclass(frozen=True)
@@ -353,29 +369,31 @@ def encode_job(lm: LoadedModel, image: LoadedImage, request: EncodeRequest, emit
     if request.target:
         def on_try(trial: Trial) -> None:
             emit(Stage(f"{request.target}: trying λ {trial.setting:.4g}", 0.05))
-        found = encode_to_target(lm, image, request.target, profile.name, on_lof, cancel.is_set, on_try)
+        found = encode_to_target(lm, image, request.target, profile.name, on_lof, cancel.stopping, on_try)
         res, lam = found.result, found.lam
         notes.append(found.summary(request.target))
     else:
         lam = request.lam
-        res = run_profile(lm, image, lm.rate(lam), profile, on_event=on_lof, should_stop=cancel.is_set)
+        res = run_profile(lm, image, lm.rate(lam), profile, on_event=on_lof, should_stop=cancel.stopping)
+    if cancel.is_set():  # Cancel keeps nothing; Stop keeps LOF's best latent so far
+        raise Cancelled("encode cancelled")
     enc_s = time.perf_counter() - t
     data = res.encoded.data
     emit(Stage("decoding the real file scale by scale", 0.8))
     ref = image.rgb
-    # A cancel during LOF keeps the best latent so far: that file is then decoded to the end. A cancel
-    # during this decode (minutes at 64 MP, one full synthesis per scale) stops the job.
-    dec, previews, dec_s = _decode_with_previews(lm, data, emit, threading.Event() if res.cancelled else cancel, ref)
+    # A stopped LOF's file is decoded to the end; a Cancel during this decode (minutes at 64 MP, one full
+    # synthesis per scale) ends the job.
+    dec, previews, dec_s = _decode_with_previews(lm, data, emit, cancel, ref)
     readout = Readout("mspview", res.encoded.header.profile, f"mspview {lm.model_id}, λ {lam:.5g}",
                       len(data), bits_per_pixel(len(data), image.width, image.height), psnr(dec.image, ref),
                       ms_ssim(dec.image, ref), enc_s, dec_s, f"λ {lam:.4g}")
     if res.cancelled:
-        readout.notes.append(f"cancelled after {res.iterations} LOF iterations: the best latent so far")
+        readout.notes.append(f"stopped after {res.iterations} LOF iterations: the best latent so far")
     result = EncodeResult([Item(readout, dec.image, data, ".msp", dec, previews)], "encode", profile.name, lam,
                           res.iterations, res.cancelled, request=None if res.cancelled else request, notes=notes)
     versus = contender(request.compare, lm.model.device)
-    if versus and (res.cancelled or cancel.is_set()):
-        result.notes.append(f"{versus.name} comparison skipped: the encode was cancelled")
+    if versus and cancel.stopping():
+        result.notes.append(f"{versus.name} comparison skipped: the encode was stopped")
     elif versus:
         try:
             _match(versus, result.ours, ref, emit, cancel, result)
@@ -385,6 +403,26 @@ def encode_job(lm: LoadedModel, image: LoadedImage, request: EncodeRequest, emit
             result.notes.append(f"{versus.name}: {e}")
     emit(Stage("done", 1.0))
     return result
+
+
+@dataclass(frozen=True)
+class SideRequest:
+    """One side of the split encoded on its own (Squoosh's per-side settings): a classical codec at a
+    setting of its knob. mspview's side is an EncodeRequest of the `fast` profile."""
+    codec: str  # a classical codec's name (eval/classical.py)
+    setting: float
+
+
+def side_job(lm: LoadedModel, image: LoadedImage, request: SideRequest, emit: Emit, cancel) -> EncodeResult:
+    """A classical codec's real file at one setting, decoded back and measured (about a second)."""
+    versus = ClassicalContender(classical.get(request.codec))
+    knob = f"{versus.codec.knob} {request.setting:g}"
+    emit(Stage(f"{versus.name} at {knob}", 0.1))
+    t = time.perf_counter()
+    data = versus.codec.encode(image.rgb, request.setting)
+    item = versus.item(Trial(request.setting, data, 0.0), image.rgb, knob, time.perf_counter() - t)
+    emit(Stage("done", 1.0))
+    return EncodeResult([item], "side", request=request)
 
 
 @dataclass

@@ -199,7 +199,10 @@ class RDView(QWidget):
         self.current.setData([bpp], [psnr]) if psnr is not None and bpp is not None else self.current.setData([], [])
 
 
-MAP_CHOICES = ("all scales", "base", "scale 2", "scale 1", "scale 0")
+def map_choices(num_scales: int) -> list[str]:
+    """What the bit map can show for a file of `num_scales` + 1 scales: all summed, the base, then each
+    finer scale."""
+    return ["all scales", "base"] + [f"scale {s}" for s in range(num_scales - 1, -1, -1)]
 
 
 def map_scale(choice: str, num_scales: int) -> int | None:
@@ -301,7 +304,7 @@ class BitAllocation(QTabWidget):
         self.heat.hovered.connect(self.hovered)
         row = QHBoxLayout()
         self.map_choice = QComboBox()
-        self.map_choice.addItems(MAP_CHOICES)
+        self.map_choice.addItems(map_choices(3))  # refilled for each file's scales
         self.map_choice.setToolTip("all scales: the bits of every 32x32-pixel block (2x2 latent positions, one of "
                                    "each polyphase component); one scale: the bits it spends, each coded position's "
                                    "spread over the image block it stands for")
@@ -350,6 +353,14 @@ class BitAllocation(QTabWidget):
 
     def set_data(self, header: Header, maps: BitMaps, image: np.ndarray) -> None:
         self.header, self.maps, self.image = header, maps, image
+        choices = map_choices(header.num_scales)
+        if [self.map_choice.itemText(i) for i in range(self.map_choice.count())] != choices:
+            chosen = self.map_choice.currentText()
+            self.map_choice.blockSignals(True)
+            self.map_choice.clear()
+            self.map_choice.addItems(choices)
+            self.map_choice.setCurrentIndex(max(0, choices.index(chosen) if chosen in choices else 0))
+            self.map_choice.blockSignals(False)
         self.chunks.clear()
         keys = list(maps.chunks)
         ys = np.array([maps.chunks[k] / 8 for k in keys], float)
@@ -370,7 +381,7 @@ class BitAllocation(QTabWidget):
         self._show_map(self.map_choice.currentText())
 
     def map(self, choice: str | None = None) -> np.ndarray | None:
-        """The bits map of a choice (MAP_CHOICES), or None without data."""
+        """The bits map of a choice (map_choices), or None without data."""
         if self.maps is None:
             return None
         scale = map_scale(choice or self.map_choice.currentText(), self.header.num_scales)
@@ -406,25 +417,24 @@ class BitAllocation(QTabWidget):
             self.hovered.emit(text)
 
     def export(self, folder: Path, stem: str) -> list[Path]:
-        """The maps as PNG (bits over the image, per choice) and NumPy, and the tables as CSV and JSON."""
+        """The maps as PNG (bits per position, per choice, with a colour bar) and NumPy, and the tables as
+        CSV and JSON."""
         if self.maps is None:
             return []
-        from PIL import Image
-
         from .compare_view import heat_colours
 
         out = []
         arrays = {}
-        for choice in MAP_CHOICES:
+        for choice in map_choices(self.header.num_scales):
             bits = self.map(choice)
             if choice != "all scales" and not bits.any():
                 continue
             key = choice.replace(" ", "_")
             arrays[key] = bits
             top = float(np.percentile(bits, 99)) or 1.0
-            rgb = heat_colours(bits, top)
+            rgb = np.repeat(np.repeat(heat_colours(bits, top), 16, 0), 16, 1)
             path = folder / f"{stem}_bits_{key}.png"
-            Image.fromarray(np.repeat(np.repeat(rgb, 16, 0), 16, 1)).save(path)
+            with_colour_bar(rgb, top).save(path)
             out.append(path)
         np.savez_compressed(folder / f"{stem}_bits.npz", **arrays, per_channel=self.maps.channels)
         out.append(folder / f"{stem}_bits.npz")
@@ -442,6 +452,26 @@ class BitAllocation(QTabWidget):
         }, indent=1))
         out.append(folder / f"{stem}_bits.json")
         return out
+
+
+def with_colour_bar(rgb: np.ndarray, top: float):
+    """An exported map with its colour bar under it: the colours from 0 to `top` bits per latent position
+    (the 99th percentile; above it, the brightest colour), labelled at both ends."""
+    from PIL import Image, ImageDraw
+
+    from .compare_view import ERROR_LUT
+
+    h, w = rgb.shape[:2]
+    bar = 28
+    out = Image.new("RGB", (w, h + bar), (255, 255, 255))
+    out.paste(Image.fromarray(rgb), (0, 0))
+    ramp = ERROR_LUT[np.linspace(0, 255, max(1, w - 8)).astype(np.uint8)][None].repeat(10, axis=0)
+    out.paste(Image.fromarray(ramp), (4, h + 2))
+    draw = ImageDraw.Draw(out)
+    draw.text((4, h + 14), "0", fill=(0, 0, 0))
+    label = f"{top:.1f}+ bits per 16x16 position"
+    draw.text((max(4, w - 4 - int(draw.textlength(label))), h + 14), label, fill=(0, 0, 0))
+    return out
 
 
 def chunk_ticks(keys: list) -> list[list[tuple[float, str]]]:

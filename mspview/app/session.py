@@ -16,7 +16,7 @@ import numpy as np
 from ..codec.imageio import LoadedImage
 from ..codec.metrics import psnr_uint8
 from ..eval.metrics import ms_ssim
-from .jobs import EncodeResult, Item, RDSweep, Readout
+from .jobs import EncodeResult, Item, RDSweep, Readout, percent_smaller
 
 RESULTS_MEMORY = 1 << 30
 ROWS = ["bytes", "bpp", "PSNR dB", "MS-SSIM", "encode s", "decode s", "setting", "notes"]  # a readout's cells
@@ -62,13 +62,17 @@ class Session:
     def _forget(self) -> None:
         self.results, self.current, self.rd, self.dropped = [], None, None, 0
 
-    def add(self, result: EncodeResult) -> int:
-        """Keep a result (it becomes the current one); the number of old results let go for memory."""
+    def add(self, result: EncodeResult, current: bool = True) -> int:
+        """Keep a result (the current one unless said otherwise: a side's classical file); the number of
+        old results let go for memory."""
         self.results.append(result)
-        self.current = result
+        if current:
+            self.current = result
         dropped = 0
         while len(self.results) > 1 and self.memory() > RESULTS_MEMORY:
-            self.results.pop(0)
+            gone = self.results.pop(0)
+            if gone is self.current:
+                self.current = next((r for r in reversed(self.results) if r.source != "side"), None)
             dropped += 1
         self.dropped += dropped
         return dropped
@@ -104,6 +108,28 @@ class Session:
         return f"{self.path.name}{size}"
 
 
+def newest_index(views: list[View]) -> int:
+    """The newest result's mspview image (the last view whose item is an mspview file)."""
+    for i in range(len(views) - 1, -1, -1):
+        if views[i].item is not None and views[i].item.suffix == ".msp" and views[i].item.readout.codec == "mspview":
+            return i
+    return min(1, len(views) - 1)
+
+
+def shown_panes(views: list[View], mode: str, picks: tuple[int, int], current: list[Item]) -> list[View]:
+    """What the compare view shows in a mode: one image ("single"), the two picked ("split"), a grid of
+    the original, the current result's files and the two picked ("side"), or nothing ("diff": the
+    difference of the two picked is drawn instead)."""
+    picked = [views[picks[0]], views[picks[1]]]
+    if mode == "single":
+        return views
+    if mode == "side":
+        return [v for v in views if v.item is None or any(v.item is i for i in current) or any(v is p for p in picked)]
+    if mode == "diff":
+        return []
+    return picked
+
+
 def headline(result: EncodeResult) -> str:
     """What a comparison found, in words: our size and quality, the PSNR gap at the same bpp, the size
     saved against the comparison's file of equal PSNR (interpolated when no setting hits it)."""
@@ -116,10 +142,9 @@ def headline(result: EncodeResult) -> str:
         lines.append(f"{o.psnr - same.psnr:+.2f} dB against {same.codec} at {at}")
     eq = result.equal
     if eq and eq.nbytes:
-        saved = 100 * (1 - o.nbytes / eq.nbytes)
         than = (f"than {eq.codec} at equal PSNR ({eq.nbytes:,.0f} bytes, {eq.note})" if eq.interpolated
                 else f"than {eq.codec}'s {eq.nbytes:,.0f}-byte file of equal PSNR")
-        lines.append(f"{abs(saved):.1f} % {'smaller' if saved >= 0 else 'larger'} {than}")
+        lines.append(f"{percent_smaller(o.nbytes, eq.nbytes)} {than}")
     elif eq:
         lines.append(f"no {eq.codec} file of equal PSNR: {eq.note}")
     lines += result.notes

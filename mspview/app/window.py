@@ -1,44 +1,38 @@
-"""The main window: compare view in the centre; docks for controls, readouts, LOF curves, this image's RD
-curves, bit allocation and the progressive decode. The working state is a Qt-free Session; all codec
-work runs in the worker process (workers.JobRunner), handed the job functions of jobs.py."""
+"""The main window: compare view in the centre under its bar (compare_bar.py); docks for controls,
+readouts, LOF curves, this image's RD curves, bit allocation and the progressive decode (their layout:
+window_layout.py); files opened by window_files.py. This module holds the job control and what the
+views show. The working state is a Qt-free Session; all codec work runs in the worker process
+(workers.JobRunner), handed the job functions of jobs.py."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from PySide6.QtCore import QRect, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel,
-                               QMainWindow, QMessageBox, QPushButton, QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtWidgets import QComboBox, QLabel, QMainWindow, QMessageBox, QScrollArea, QVBoxLayout, QWidget
 
 from .. import __version__
 from ..codec import profiles
 from ..codec.coder import Preview
 from ..codec.errors import MSPError
-from ..codec.imageio import load_image
 from ..codec.lof import LOFEvent
 from ..codec.weights import read_card
 from ..eval.metrics import psnr
 from ..resources import ICON
 from . import jobs, report
+from .compare_bar import CompareBar
 from .compare_view import CompareCanvas, error_map
 from .controls import ControlsPanel
 from .exports import Exports
-from .plots import BitAllocation, LOFCurves, RDView
-from .preview_strip import PreviewStrip
-from .readouts import ReadoutsPanel
-from .session import Session, View, headline, region_stats, region_text
+from .session import Session, View, headline, newest_index, region_stats, region_text, shown_panes
+from .window_files import FileOpening
+from .window_layout import LAYOUT_VERSION, DockLayout
 from .workers import JobRunner
 
-OPEN_FILTER = ("Images and .msp files (*.msp *.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.ppm *.pgm *.gif);;"
-               "All files (*)")
-COMPACT_HEIGHT = 900  # below this many pixels of screen, the bottom docks share one tabbed area
-LAYOUT_VERSION = 2  # saved dock layouts of other versions are not restored
-FRAME = 4  # pixels a window manager's frame may add around the window (the title bar: 24 more)
-
-
-class MainWindow(QMainWindow):
+class MainWindow(DockLayout, FileOpening, QMainWindow):
     job_finished = Signal(object)  # an encode or decode: a jobs.EncodeResult
     rd_finished = Signal(object)  # an RD sweep: a jobs.RDSweep
     job_failed = Signal(str)  # why a job stopped ("" when cancelled)
@@ -64,6 +58,8 @@ class MainWindow(QMainWindow):
         self._cancelling = False
         self._pending_open: Path | None = None  # a .msp being decoded: remembered once it decodes
         self._forgotten: tuple | None = None  # what Forget took (results, current), until Ctrl+Z or the next result
+        self._side_job: str | None = None  # the side ('left', 'right') the running job encodes for
+        self._side_queue: tuple | None = None  # (side, request) waiting for the running job
         # Image files decode off the UI thread (a 64 MP PNG takes seconds); a timer collects the result.
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mspview-load")
         self._loading: tuple[Path, Future] | None = None
@@ -98,46 +94,21 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ building the UI
     def _build_view(self) -> None:
         self.canvas = CompareCanvas()
+        self.compare_bar = bar = CompareBar(self.lambdas)
+        # the bar's widgets, as tests and the menus reach them
+        self.split_left, self.split_right, self.show_box, self.overlay_box = (bar.split_left, bar.split_right,
+                                                                              bar.show_box, bar.overlay_box)
+        self.side_left, self.side_right = bar.side_left, bar.side_right
+        bar.changed.connect(self._refresh_canvas)
+        bar.picked.connect(self._on_split_choice)
+        bar.mode_chosen.connect(self.set_compare_mode)
+        bar.overlay_box.toggled.connect(self._refresh_overlay)
+        for enc in (bar.side_left, bar.side_right):
+            enc.requested.connect(self.encode_side)
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
-        bar = QHBoxLayout()
-        self.mode_group = QButtonGroup(self)
-        for i, (mode, text, tip) in enumerate((("split", "Split", "two images under a draggable split"),
-                                               ("side", "Side by side", "every image, one pane each"),
-                                               ("diff", "Difference", "the difference of the two split images"))):
-            b = QPushButton(text)
-            b.setToolTip(tip)
-            b.setCheckable(True)
-            b.setChecked(i == 0)
-            b.clicked.connect(lambda _=False, m=mode: self.set_compare_mode(m))
-            self.mode_group.addButton(b, i)
-            bar.addWidget(b)
-        # Squoosh-style: any two of the images (original, every result kept) on either side of the split
-        self.split_left, self.split_right = QComboBox(), QComboBox()
-        for box, side in ((self.split_left, "left"), (self.split_right, "right")):
-            box.setToolTip(f"what the {side} half of the split (and of a difference) shows")
-            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            box.setMinimumContentsLength(14)
-            box.currentIndexChanged.connect(self._refresh_canvas)
-            box.activated.connect(lambda _i, box=box: self._on_split_choice(box))
-        bar.addWidget(self.split_left)
-        bar.addWidget(QLabel("|"))
-        bar.addWidget(self.split_right)
-        self.show_box = QComboBox()
-        for text, gain in (("pixels", 0), ("error ×4", 4), ("error ×16", 16)):
-            self.show_box.addItem(text, gain)
-        self.show_box.setToolTip("error ×k: RMS difference to the original over R, G, B, times k, as colours "
-                                 "(black: exact; bright: 64/k or more); hover for the signed difference")
-        self.show_box.currentIndexChanged.connect(self._refresh_canvas)
-        bar.addWidget(self.show_box)
-        self.overlay_box = QCheckBox("bits")
-        self.overlay_box.setToolTip("lay the bit-allocation map (Bit allocation dock: which scales, opacity) over "
-                                    "the images; hover for the bits at each latent position")
-        self.overlay_box.toggled.connect(self._refresh_overlay)
-        bar.addWidget(self.overlay_box)
-        bar.addStretch(1)
-        lay.addLayout(bar)
+        lay.addWidget(bar)
         lay.addWidget(self.canvas, 1)
         self.setCentralWidget(central)
         self.canvas.hovered.connect(lambda s: self.statusBar().showMessage(s, 4000))
@@ -151,91 +122,12 @@ class MainWindow(QMainWindow):
         c.encode_btn.clicked.connect(self.encode)
         c.rd_btn.clicked.connect(self.rd_sweep)
         c.cancel_btn.clicked.connect(self.cancel)
+        c.stop_btn.clicked.connect(self.stop_keeping)
         c.error.connect(self.show_error)
         scroll = QScrollArea()
         scroll.setWidget(c)
         scroll.setWidgetResizable(True)
         self.controls_dock = self._dock("Controls", scroll, Qt.DockWidgetArea.LeftDockWidgetArea)
-
-    def _build_docks(self) -> None:
-        self.readouts = ReadoutsPanel()
-        self.table_dock = self._dock("Readouts", self.readouts, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.curves = LOFCurves()
-        self.curves_dock = self._dock("LOF curves", self.curves, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.rd = RDView()
-        self.rd_dock = self._dock("RD curve (this image)", self.rd, Qt.DockWidgetArea.BottomDockWidgetArea)
-        bits_page = QWidget()
-        bl = QVBoxLayout(bits_page)
-        bl.setContentsMargins(0, 0, 0, 0)
-        self.bits = BitAllocation()
-        self.bits.hovered.connect(lambda s: self.statusBar().showMessage(s, 4000))
-        self.bits.map_changed.connect(self._refresh_overlay)
-        self.bits.opacity.valueChanged.connect(self._refresh_overlay)
-        bl.addWidget(self.bits, 1)
-        self.bits_dock = self._dock("Bit allocation", bits_page, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.strip = PreviewStrip()
-        self.strip.chosen.connect(self.show_preview)
-        scroll = QScrollArea()
-        scroll.setWidget(self.strip)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumHeight(150)
-        self.strip_dock = self._dock("Progressive decode", scroll, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._arrange_docks()
-
-    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
-        d = QDockWidget(title, self)
-        d.setObjectName(title.replace(" ", "_"))
-        d.setWidget(widget)
-        self.addDockWidget(area, d)
-        return d
-
-    def _arrange_docks(self) -> None:
-        """The default layout for this screen: a small screen's bottom docks share one tabbed area,
-        a large one's strip runs above the LOF/RD tabs beside the bit allocation. The left column
-        (controls, readouts) runs the full height."""
-        compact = self._screen().height() < COMPACT_HEIGHT
-        bottom = (self.strip_dock, self.curves_dock, self.rd_dock, self.bits_dock)
-        for d in bottom:
-            d.setFloating(False)
-            d.show()
-            self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d)
-        for d in (self.controls_dock, self.table_dock):
-            d.setFloating(False)
-            d.show()
-            self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d)
-        self.splitDockWidget(self.controls_dock, self.table_dock, Qt.Orientation.Vertical)
-        if compact:
-            for d in bottom[1:]:
-                self.tabifyDockWidget(self.strip_dock, d)
-            self.strip_dock.raise_()
-            self.resizeDocks([self.strip_dock], [240], Qt.Orientation.Vertical)
-        else:
-            self.splitDockWidget(self.strip_dock, self.curves_dock, Qt.Orientation.Vertical)
-            self.splitDockWidget(self.curves_dock, self.bits_dock, Qt.Orientation.Horizontal)
-            self.tabifyDockWidget(self.curves_dock, self.rd_dock)
-            self.curves_dock.raise_()
-            self.resizeDocks([self.strip_dock, self.curves_dock], [175, 290], Qt.Orientation.Vertical)
-            self.resizeDocks([self.curves_dock, self.bits_dock], [700, 500], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.controls_dock], [310], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.controls_dock, self.table_dock], [420 if not compact else 400, 400],
-                         Qt.Orientation.Vertical)
-
-    def _screen(self):
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        return screen.availableGeometry()
-
-    def fit_to_screen(self) -> None:
-        """Open at a size the screen holds: 1500 x 950 where it fits, else 95 % of the screen."""
-        avail = self._screen()
-        w, h = min(1500, int(avail.width() * 0.96)), min(950, int(avail.height() * 0.94))
-        self.setGeometry(avail.x() + (avail.width() - w) // 2, avail.y() + (avail.height() - h) // 2, w, h)
-
-    def reset_layout(self) -> None:
-        """View → Reset layout: the default size and docks for this screen."""
-        self.restoreState(self._default_state, LAYOUT_VERSION)
-        self._arrange_docks()
-        self.fit_to_screen()
 
     def _build_menus(self) -> None:
         m = self.menuBar().addMenu("&File")
@@ -267,6 +159,9 @@ class MainWindow(QMainWindow):
         for i, key in enumerate(("Ctrl+1", "Ctrl+2", "Ctrl+3")):
             self._action(v, f"Show {self.show_box.itemText(i)}", lambda _=False, i=i: self.show_box.setCurrentIndex(i), key)
         self._action(v, "Bit map over the images", self.overlay_box.toggle, "Ctrl+B")
+        self.loupe_action = self._action(v, "&Loupe (magnify under the cursor)", lambda: None, "L")
+        self.loupe_action.setCheckable(True)
+        self.loupe_action.toggled.connect(self.canvas.set_loupe)
         v.addSeparator()
         for d in (self.controls_dock, self.table_dock, self.curves_dock, self.rd_dock, self.bits_dock, self.strip_dock):
             v.addAction(d.toggleViewAction())
@@ -275,6 +170,7 @@ class MainWindow(QMainWindow):
         self._action(e, "&Encode", self.encode, "Ctrl+E")
         self._action(e, "&RD curve of this image", self.rd_sweep, "Ctrl+R")
         self._action(e, "&Cancel", self.cancel, "Esc")
+        self._action(e, "&Stop, keep the best so far", self.stop_keeping, "Ctrl+K")
         self._action(e, "&Forget kept results", self.forget_results)
         self.undo_forget = self._action(e, "&Bring back forgotten results", self.bring_back, QKeySequence.StandardKey.Undo)
         h = self.menuBar().addMenu("&Help")
@@ -291,46 +187,6 @@ class MainWindow(QMainWindow):
         menu.addAction(a)
         return a
 
-    # ------------------------------------------------------------------ settings
-    def _restore_settings(self) -> None:
-        s = self.settings
-        self.controls.restore(s, self.config.default_lambda)
-        rect = [int(v) for v in (s.value("window_rect") or [])]
-        state = s.value("window_state")
-        if len(rect) == 4 and state is not None and self._fits(QRect(*rect)):
-            self.setGeometry(QRect(*rect))
-            self.restoreState(state, LAYOUT_VERSION)
-        else:  # first start, or saved on a bigger screen: this screen's default
-            self.fit_to_screen()
-
-    def _fits(self, rect: QRect) -> bool:
-        """Whether a window of `rect` (plus a frame) lies on this screen."""
-        return self._screen().contains(rect.adjusted(-FRAME, -FRAME - 24, FRAME, FRAME))
-
-    def _save_settings(self) -> None:
-        s = self.settings
-        self.controls.save(s)
-        g = self.geometry()
-        s.setValue("window_rect", [g.x(), g.y(), g.width(), g.height()])
-        s.setValue("window_state", self.saveState(LAYOUT_VERSION))
-        s.sync()
-
-    def _recent(self) -> list[str]:
-        v = self.settings.value("recent", [])
-        return [v] if isinstance(v, str) else list(v or [])
-
-    def _remember(self, path: Path) -> None:
-        items = [str(path)] + [p for p in self._recent() if p != str(path)]
-        self.settings.setValue("recent", items[:10])
-        self._refresh_recent()
-
-    def _refresh_recent(self) -> None:
-        self.recent_menu.clear()
-        for p in self._recent():
-            a = self.recent_menu.addAction(p)
-            a.triggered.connect(lambda _=False, p=p: self.open_path(p))
-        self.recent_menu.setEnabled(bool(self._recent()))
-
     # ------------------------------------------------------------------ title and compare mode
     def _update_title(self, *_) -> None:
         dev = self.controls.device.upper()
@@ -341,95 +197,17 @@ class MainWindow(QMainWindow):
 
     def flip_sides(self) -> None:
         """A/B: the two images of the split swap sides (a blink comparison on one key)."""
-        a, b = self.split_left.currentIndex(), self.split_right.currentIndex()
-        for box, i in ((self.split_left, b), (self.split_right, a)):
-            box.blockSignals(True)
-            box.setCurrentIndex(i)
-            box.blockSignals(False)
+        self.compare_bar.flip()
         self._refresh_canvas(keep_view=True)
 
     def set_compare_mode(self, mode: str) -> None:
-        self.mode_group.button(("split", "side", "diff").index(mode)).setChecked(True)
-        for box in (self.split_left, self.split_right):
-            box.setEnabled(mode != "side")
+        self.compare_bar.set_mode(mode)
         self.canvas.set_mode("single" if mode == "diff" else mode)
         self._refresh_canvas(keep_view=False)  # fitted to the new panes (a side pane's zoom would halve a split)
 
     @property
     def compare_mode(self) -> str:
-        return ("split", "side", "diff")[self.mode_group.checkedId()]
-
-    # ------------------------------------------------------------------ files
-    def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open image or .msp", str(self._last_dir()), OPEN_FILTER)
-        if path:
-            self.open_path(path)
-
-    def _last_dir(self) -> Path:
-        r = self._recent()
-        return Path(r[0]).parent if r else Path.home()
-
-    def open_path(self, path: str | Path) -> None:
-        path = Path(path)
-        if path.suffix.lower() == ".msp":
-            self.open_msp(path)
-        else:
-            self.open_image(path)
-
-    def open_image(self, path: Path) -> None:
-        """Start reading an image file; `image_loaded` fires once it is shown (a newer open wins)."""
-        self._loading = (path, self._loader.submit(load_image, path))
-        self.controls.stage.setText(f"loading {path.name}…")
-        self._load_timer.start()
-
-    def _collect_image(self) -> None:
-        path, future = self._loading or (None, None)
-        if future is None or not future.done():
-            return
-        self._load_timer.stop()
-        self._loading = None
-        try:
-            img = future.result()
-        except (MSPError, MemoryError) as e:
-            message = str(e) if isinstance(e, MSPError) else f"{path.name}: not enough memory to read this image"
-            self.controls.stage.setText(f"could not open {path.name}")
-            self.show_error(message)
-            self.image_failed.emit(message)
-            return
-        self.runner.cancel()
-        self.session.open_image(img, path)
-        self._forgotten = None
-        self._clear_views()
-        self._remember(path)
-        self._refresh_canvas(keep_view=False)
-        self._results_changed()
-        note = f" ({'; '.join(img.notes)})" if img.notes else ""
-        self.controls.stage.setText(f"loaded {path.name}: {img.width}×{img.height} {img.source_mode}{note}")
-        self.image_loaded.emit(path)
-
-    def open_msp(self, path: Path) -> None:
-        """Decode a .msp file in the worker; it joins Open recent only once it decodes."""
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            self.show_error(f"cannot read {path}: {e}")
-            return
-        self.session.open_file(path)
-        self._forgotten = None
-        self._clear_views()
-        self._refresh_canvas(keep_view=False)
-        self._results_changed()
-        self._pending_open = path
-        self._start_job(f"decoding {path.name}", jobs.decode_job, data, path.name)
-
-    def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:
-        urls = event.mimeData().urls()
-        if urls:
-            self.open_path(urls[0].toLocalFile())
+        return self.compare_bar.mode
 
     # ------------------------------------------------------------------ jobs
     def encode(self) -> None:
@@ -452,6 +230,47 @@ class MainWindow(QMainWindow):
         self._clear_previews()
         what = target or f"λ {lam:.4g}"
         self._start_job(f"encoding ({profile}, {what})", jobs.encode_job, self.session.image, request)
+
+    def encode_side(self, side: str, request) -> None:
+        """One side's own codec and setting (the side encoders under the compare bar): a kept result of
+        the same request is put on that side at once; else that side is encoded, after the running job."""
+        if self.session.image is None:
+            return
+        if isinstance(request, jobs.EncodeRequest):
+            request = dataclasses.replace(request, device=self.controls.device)
+        kept = self.session.find(request)
+        if kept is not None:
+            self._put_on_side(side, kept)
+            return
+        if self.runner.busy:
+            self._side_queue = (side, request)  # the latest choice waits; the running job is not cancelled
+            self.statusBar().showMessage(f"the {side} side is encoded when the running job ends", 4000)
+            return
+        self._side_job = side
+        if isinstance(request, jobs.EncodeRequest):
+            self._clear_previews()
+            self._start_job(f"{side} side: mspview fast, λ {request.lam:.4g}", jobs.encode_job,
+                            self.session.image, request)
+        else:
+            self._start_job(f"{side} side: {request.codec}, {request.setting:g}", jobs.side_job,
+                            self.session.image, request)
+
+    def _put_on_side(self, side: str, result: jobs.EncodeResult) -> None:
+        """Show a result's first file on one side of the split (the other side keeps its choice)."""
+        key = (result.ours.suffix, result.ours.data)
+        views = self.views()
+        index = next((i for i, v in enumerate(views) if v.item is not None and (v.item.suffix, v.item.data) == key), None)
+        if index is not None:
+            self.compare_bar.box(side).setCurrentIndex(index)
+
+    def _reset_sides(self) -> None:
+        self._side_queue = None
+        self.compare_bar.reset_sides()
+
+    def _next_side(self) -> None:
+        if self._side_queue is not None and not self.runner.busy:
+            (side, request), self._side_queue = self._side_queue, None
+            self.encode_side(side, request)
 
     def rd_sweep(self) -> None:
         if self.session.image is None:
@@ -485,7 +304,8 @@ class MainWindow(QMainWindow):
         if not self._forgotten or self.session.results:
             return
         (self.session.results, self.session.current), self._forgotten = self._forgotten, None
-        self._show_result(self.session.current)
+        if self.session.current is not None:
+            self._show_result(self.session.current)
         self._refresh_canvas(keep_view=True, newest=True)
         self.controls.stage.setText(f"{len(self.session.results)} result(s) brought back")
         self._results_changed()
@@ -531,12 +351,23 @@ class MainWindow(QMainWindow):
         self.controls.stage.setText(f"{text} ({now - self._job_started:.0f} s{left})")
 
     def cancel(self) -> None:
-        """Esc / Cancel: said at once, and kept on screen until the worker stops."""
+        """Esc / Cancel: the job ends at its next iteration, band or try and keeps nothing new; said at
+        once, and kept on screen until the worker stops."""
         if not self.runner.busy:
             return
         self._cancelling = True
+        self._side_queue = None
         self.runner.cancel()
-        self.controls.stage.setText("cancelling… (the worker stops at its next iteration or step)")
+        self.controls.stage.setText("cancelling… (the worker stops at its next iteration, band or try)")
+
+    def stop_keeping(self) -> None:
+        """Ctrl+K / Stop, keep best: LOF ends at its next iteration; its best latent so far is written and
+        decoded (a job with nothing to keep yet ends as cancelled)."""
+        if not self.runner.busy:
+            return
+        self._cancelling = True
+        self.runner.stop_keeping()
+        self.controls.stage.setText("stopping… (LOF's best latent so far is written and decoded)")
 
     def _on_event(self, ev) -> None:
         if isinstance(ev, jobs.Stage):
@@ -555,30 +386,40 @@ class MainWindow(QMainWindow):
 
     def _on_finished(self, result) -> None:
         self._clock.stop()
-        if not getattr(result, "cancelled", False):  # a cancelled job's bar stays where Cancel stopped it
+        if not getattr(result, "stopped", False):  # a stopped job's bar stays where Stop was pressed
             self.controls.progress.setValue(1000)
         if isinstance(result, jobs.RDSweep):
             self.session.rd = result
             self.rd.set_sweep(result)
             self.controls.stage.setText(f"RD sweep done: {len(result.points)} files encoded and decoded")
             self.rd_finished.emit(result)
+            self._next_side()
             return
         if self._pending_open is not None:  # a .msp that decoded: now it is a recent file
             self._remember(self._pending_open)
             self._pending_open = None
-        dropped = self.session.add(result)
+        side, self._side_job = self._side_job, None
+        mine = result.source != "side"  # a classical side file is shown, not made the current result
+        dropped = self.session.add(result, current=mine)
         o = result.ours.readout
-        cancelled = " (cancelled: the best latent so far)" if result.cancelled else ""
+        cancelled = " (stopped: the best latent so far)" if result.stopped else ""
         kept = f"; {dropped} older result(s) let go (memory)" if dropped else ""
-        self.controls.stage.setText(f"done: {o.nbytes:,} bytes, {o.bpp:.4f} bpp{cancelled}{kept}")
+        said = f"{side} side: {o.title}, " if side else "done: "
+        self.controls.stage.setText(f"{said}{o.nbytes:,} bytes, {o.bpp:.4f} bpp"
+                                    + (f", {o.psnr:.2f} dB" if side and o.psnr else "") + f"{cancelled}{kept}")
         self._forgotten = None
-        self._show_result(result)
-        self._refresh_canvas(keep_view=True, newest=True)
+        if mine:
+            self._show_result(result)
+        self._refresh_canvas(keep_view=True, newest=side is None)
+        if side:
+            self._put_on_side(side, result)
         self._results_changed()
         self.job_finished.emit(result)
+        self._next_side()
 
     def _on_failed(self, message: str) -> None:
         self._clock.stop()
+        self._side_job = None
         self.controls.progress.setValue(0)
         self.controls.stage.setText("cancelled" if not message else "failed")
         if self._pending_open is not None:  # a damaged file: no previews under another image, not recent
@@ -587,6 +428,7 @@ class MainWindow(QMainWindow):
         if message:
             self.show_error(message)
         self.job_failed.emit(message)
+        self._next_side()
 
     def _show_result(self, result: jobs.EncodeResult) -> None:
         """The readouts, bit views, previews and RD star of one kept result."""
@@ -623,53 +465,29 @@ class MainWindow(QMainWindow):
         i = box.currentIndex()
         if 0 <= i < len(views) and views[i].item is not None:
             owner = next(r for r in self.session.results if any(it is views[i].item for it in r.items))
-            if owner is not self.session.current:
+            if owner is not self.session.current and owner.source != "side":
                 self._show_result(owner)
         self._refresh_canvas()
 
     def _refresh_canvas(self, *_, keep_view: bool = True, newest: bool = False) -> None:
         views = self.views()
-        names = [v.name for v in views]
-        defaults = (0, 1) if not newest else (0, self._newest_index(views))
-        for box, default in zip((self.split_left, self.split_right), defaults):
-            current = box.currentText()
-            box.blockSignals(True)
-            box.clear()
-            box.addItems(names)
-            box.setCurrentIndex(names.index(current) if current in names and not newest else min(default, len(names) - 1))
-            box.blockSignals(False)
+        self.compare_bar.set_names([v.name for v in views], (0, newest_index(views)) if newest else (0, 1), not newest)
         if not views:
             self.canvas.set_images([], keep_view=False)
             return
         mode = self.compare_mode if len(views) > 1 else "single"
-        if mode == "single":
-            panes = views
-        elif mode == "side":  # a grid: the original, the current result's files and the two picked
-            picked = [views[self.split_left.currentIndex()], views[self.split_right.currentIndex()]]
-            current = self.session.current.items if self.session.current else []
-            panes = [v for v in views if v.item is None or any(v.item is i for i in current)
-                     or any(v is p for p in picked)]
-        elif mode == "diff":
-            panes = []
-        else:
-            panes = [views[self.split_left.currentIndex()], views[self.split_right.currentIndex()]]
+        current = self.session.current.items if self.session.current else []
+        panes = shown_panes(views, mode, self.compare_bar.picks, current)
         shown = self._shown(panes) if panes else [self._difference(views)]
-        self._pane_views = panes or [views[self.split_left.currentIndex()], views[self.split_right.currentIndex()]]
+        left, right = self.compare_bar.picks
+        self._pane_views = panes or [views[left], views[right]]
         # mspview's bit map lies over mspview's files only (not the original, a WebP file or a difference)
         msp = [v.item is not None and v.item.suffix == ".msp" for v in panes] or [False]
         self.canvas.set_images(shown, keep_view=keep_view, overlay_on=msp)
 
-    @staticmethod
-    def _newest_index(views: list[View]) -> int:
-        """The newest result's mspview image (the last view whose item is an mspview file)."""
-        for i in range(len(views) - 1, -1, -1):
-            if views[i].item is not None and views[i].item.suffix == ".msp" and views[i].item.readout.codec == "mspview":
-                return i
-        return min(1, len(views) - 1)
-
     def _shown(self, views: list[View]) -> list[tuple]:
         """As the show box asks: pixels, or every image but the original as its error map."""
-        gain = self.show_box.currentData()
+        gain = self.compare_bar.gain
         ref = self.session.image.rgb if self.session.image is not None else None
         out = []
         for v in views:
@@ -682,8 +500,9 @@ class MainWindow(QMainWindow):
     def _difference(self, views: list[View]) -> tuple:
         """The difference of the two split images, left − right, as an error map (×4 unless the show box
         says ×16); hover gives the signed difference."""
-        a, b = views[self.split_left.currentIndex()], views[self.split_right.currentIndex()]
-        gain = self.show_box.currentData() or 4
+        left, right = self.compare_bar.picks
+        a, b = views[left], views[right]
+        gain = self.compare_bar.gain or 4
         if a.pixels.shape != b.pixels.shape:
             return (f"{a.name} and {b.name} differ in size", a.pixels)
         shown, diff = error_map(b.pixels, a.pixels, gain)
@@ -697,7 +516,11 @@ class MainWindow(QMainWindow):
             self.canvas.set_overlay(None)
 
     def show_preview(self, index: int) -> None:
+        """A preview clicked in the strip: beside the original under the split (a difference view, which
+        draws one picture, goes back to the split first)."""
         if 0 <= index < len(self.previews):
+            if self.compare_mode == "diff":
+                self.set_compare_mode("split")
             p = self.previews[index]
             original = [v for v in self.views() if v.item is None]
             name = f"{p.scales_done} of {p.total_scales} scales, {p.bytes_read:,} B ({p.bpp:.3f} bpp)"

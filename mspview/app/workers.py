@@ -33,16 +33,21 @@ PARENT_CHECK_S = 1.0  # how often an idle worker checks that the app is still th
 
 
 class _CancelFlag:
-    """Cancellation of one job: the UI raises `cancelled_upto` to cancel every job up to an id."""
+    """How the UI ends one job (jobs.JobFlags' two questions over shared memory): it raises
+    `cancelled_upto` to cancel every job up to an id (nothing new is kept), `stopped_upto` to stop one
+    and keep what it has (LOF's best latent so far)."""
 
-    def __init__(self, job_id: int, cancelled_upto):
-        self.job_id, self.cancelled_upto = job_id, cancelled_upto
+    def __init__(self, job_id: int, cancelled_upto, stopped_upto):
+        self.job_id, self.cancelled_upto, self.stopped_upto = job_id, cancelled_upto, stopped_upto
 
     def is_set(self) -> bool:
         return self.cancelled_upto.value >= self.job_id
 
+    def stopping(self) -> bool:
+        return self.is_set() or self.stopped_upto.value >= self.job_id
 
-def _serve(model_path, jobs_in, events_out, cancelled_upto) -> None:
+
+def _serve(model_path, jobs_in, events_out, cancelled_upto, stopped_upto) -> None:
     """Worker process main loop: (job_id, job function, device, args) in, (job_id, kind, payload) out."""
     import torch  # noqa: F401 - import before the first job, not during it
 
@@ -70,7 +75,7 @@ def _serve(model_path, jobs_in, events_out, cancelled_upto) -> None:
         job_id, job, device, args = item
         emit = lambda ev, job_id=job_id: events_out.send((job_id, "event", ev))  # noqa: E731
         try:
-            result = job(model(device), *args, emit, _CancelFlag(job_id, cancelled_upto))
+            result = job(model(device), *args, emit, _CancelFlag(job_id, cancelled_upto, stopped_upto))
         except Cancelled:
             events_out.send((job_id, "failed", ""))
         except MSPError as e:
@@ -131,8 +136,9 @@ class JobRunner(QObject):
         """A fresh worker with its own queue, pipe and flag (a killed worker may have held the queue's lock)."""
         self._jobs = _CTX.Queue()
         events, events_out = _CTX.Pipe(duplex=False)
-        self._cancelled_upto = _CTX.Value("q", 0)
-        self._proc = _CTX.Process(target=_serve, args=(self._model_path, self._jobs, events_out, self._cancelled_upto),
+        self._cancelled_upto, self._stopped_upto = _CTX.Value("q", 0), _CTX.Value("q", 0)
+        self._proc = _CTX.Process(target=_serve, args=(self._model_path, self._jobs, events_out, self._cancelled_upto,
+                                                       self._stopped_upto),
                                   daemon=True, name="mspview-worker")
         self._proc.start()
         events_out.close()  # the worker's copy is now the only write end: its exit ends the reader
@@ -160,6 +166,11 @@ class JobRunner(QObject):
     def cancel(self) -> None:
         if self._current is not None:
             self._cancelled_upto.value = self._current
+
+    def stop_keeping(self) -> None:
+        """The running job ends early with what it has (LOF: its best latent so far, written and decoded)."""
+        if self._current is not None:
+            self._stopped_upto.value = self._current
 
     def _on_worker_ended(self) -> None:
         """The worker died (the out-of-memory killer, a crash in native code): its job fails with the

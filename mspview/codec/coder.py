@@ -17,11 +17,11 @@ import torch
 from . import bitstream
 from .bitstream import Header, ScaleRecord
 from .entropy import StreamDecoder, StreamEncoder, quantize, symbol_bits, symbol_range, symbols_crc
-from .errors import BitstreamError, ModelError
+from .errors import BitstreamError, Cancelled, ModelError
 from .exact import MU_FRAC_BITS, to_float, verify_arithmetic
 from .imageio import LoadedImage, check_size, to_output
 from .layout import StepKey, part_grid, schedule
-from .transforms import activation_bytes_per_row, channels_last, row_bands, with_halo
+from .transforms import activation_bytes_per_row, channels_last, pixels_tensor, row_bands, with_halo
 from .rate import RatePoint
 from .weights import LoadedModel
 
@@ -118,6 +118,7 @@ class DecodedImage:
     complete: bool
     bitmaps: BitMaps
     timings: dict = field(default_factory=dict)
+    bytes_read: int = 0  # the header and the scales decoded (a truncated file: less than the file)
 
     @property
     def output(self) -> np.ndarray:
@@ -132,23 +133,27 @@ def padded_pixels(rgb: np.ndarray) -> np.ndarray:
     return np.pad(rgb, pad, mode="edge" if min(h, w) > 1 else "constant")
 
 
-def pixels_tensor(px: np.ndarray, device: torch.device) -> torch.Tensor:
-    """H x W x 3 uint8 -> 1 x 3 x H x W float in [0, 1]."""
-    return torch.as_tensor(np.array(px, dtype=np.uint8, copy=True)).to(device).permute(2, 0, 1)[None].float() / 255.0
-
-
 def to_uint8(x: torch.Tensor, h: int, w: int) -> np.ndarray:
     return (x[0, :, :h, :w].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
+def _check(should_stop: Callable[[], bool] | None) -> None:
+    """Between bands: a job asked to stop ends here (a 64 MP image's network runs for minutes)."""
+    if should_stop is not None and should_stop():
+        raise Cancelled("stopped")
+
+
 @torch.no_grad()
-def analyse(lm: LoadedModel, rgb: np.ndarray, rate: RatePoint) -> torch.Tensor:
-    """The gained latent y of an image (what LOF optimises and what gets quantized), band by band."""
+def analyse(lm: LoadedModel, rgb: np.ndarray, rate: RatePoint,
+            should_stop: Callable[[], bool] | None = None) -> torch.Tensor:
+    """The gained latent y of an image (what LOF optimises and what gets quantized), band by band;
+    `should_stop` is asked before each band (Cancelled)."""
     model = lm.model
     px = padded_pixels(rgb)
     h, w = px.shape[0] // STRIDE, px.shape[1] // STRIDE
     y = torch.empty(1, model.config.M, h, w, device=model.device)
     for a, b in row_bands(h, activation_bytes_per_row(w, model.config.N)):
+        _check(should_stop)
         a0, b0 = with_halo(a, b, h)
         band = model.g_a(channels_last(pixels_tensor(px[STRIDE * a0: STRIDE * b0], model.device)))
         y[..., a:b, :] = band[..., a - a0: b - a0, :]
@@ -156,13 +161,15 @@ def analyse(lm: LoadedModel, rgb: np.ndarray, rate: RatePoint) -> torch.Tensor:
 
 
 @torch.no_grad()
-def synthesize(lm: LoadedModel, y_hat: torch.Tensor, rate: RatePoint, h: int, w: int) -> np.ndarray:
+def synthesize(lm: LoadedModel, y_hat: torch.Tensor, rate: RatePoint, h: int, w: int,
+               should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """The 8-bit reconstruction (H x W x 3) of a quantized latent, band by band, in the model's
-    synthesis precision (the symbols never depend on it)."""
+    synthesis precision (the symbols never depend on it); `should_stop` is asked before each band."""
     model = lm.model
     out = np.empty((h, w, 3), np.uint8)
     bf16 = lm.precision == "bf16"
     for r0, x in model.g_s.decode_bands(y_hat * rate.inverse_gain.to(y_hat.device), bf16=bf16):
+        _check(should_stop)
         rows = min(x.shape[-2], h - r0)
         if rows > 0:
             out[r0: r0 + rows] = to_uint8(x, rows, w)
@@ -229,11 +236,12 @@ def group_slice(key: StepKey, msp) -> slice:
 
 
 def encode(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile: str = "fast",
-           latent: torch.Tensor | None = None) -> EncodedImage:
-    """Encode an image (or an already optimised latent of it, from LOF) into .msp bytes."""
+           latent: torch.Tensor | None = None, should_stop: Callable[[], bool] | None = None) -> EncodedImage:
+    """Encode an image (or an already optimised latent of it, from LOF) into .msp bytes; `should_stop`
+    is asked between the network's bands (Cancelled)."""
     check_size(image.width, image.height)
     t0 = time.perf_counter()
-    y = latent if latent is not None else analyse(lm, image.rgb, rate)
+    y = latent if latent is not None else analyse(lm, image.rgb, rate, should_stop)
     t1 = time.perf_counter()
     q = quantize_latent(lm, y)
     verify_arithmetic(lm.model.device)  # never write a file whose distributions this machine got wrong
@@ -254,7 +262,7 @@ def encode(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile: str = 
     header = Header(lm.model_id, lm.hash_prefix, image.width, image.height, image.mode, rate.lam,
                     profile, cfg.num_scales, cfg.groups, cfg.M, records)
     data = bitstream.write(header, payloads)
-    recon = synthesize(lm, q.y_hat, rate, image.height, image.width)
+    recon = synthesize(lm, q.y_hat, rate, image.height, image.width, should_stop)
     t4 = time.perf_counter()
     return EncodedImage(data, header, q.y_hat, recon, q.bitmaps,
                         {"analysis_s": t1 - t0, "model_s": t2 - t1, "entropy_s": t3 - t2, "synthesis_s": t4 - t3})
@@ -319,11 +327,13 @@ class _ScaleStreams:
 
 @torch.no_grad()
 def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
-           on_preview: Callable[[Preview], None] | None = None) -> DecodedImage:
+           on_preview: Callable[[Preview], None] | None = None,
+           should_stop: Callable[[], bool] | None = None) -> DecodedImage:
     """Decode .msp bytes. `max_scales` decodes only the first K scales (base = 1); a truncated file
     decodes the scales it holds. A partial decode fills the positions it has not read with their
     predicted means, scale by scale (the best estimate its bits allow). `on_preview` gets one such
-    preview per decoded scale (it may raise `Cancelled` to stop)."""
+    preview per decoded scale (it may raise `Cancelled` to stop); `should_stop` is asked between the
+    synthesis' bands."""
     header, start, truncated = bitstream.read(data)
     rate = check_model(lm, header)
     msp = exact_model(lm)
@@ -353,7 +363,7 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
         return out
 
     def preview(y_fx: torch.Tensor) -> np.ndarray:
-        return synthesize(lm, to_float(y_fx), rate, H, W)
+        return synthesize(lm, to_float(y_fx), rate, H, W, should_stop)
 
     shown: dict = {}  # the last preview: its scale, filled latent and image (a partial decode ends on it)
 
@@ -383,4 +393,5 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
     timing["network_s"] = timing["total_s"] - timing["entropy_s"] - timing["preview_s"]
     if on_preview and len(done) == S + 1:
         on_preview(Preview(S + 1, S + 1, image, streams.bytes_read, 8 * streams.bytes_read / (H * W)))
-    return DecodedImage(header, image, to_float(y_fx), len(done), len(done) == S + 1 and not truncated, maps, timing)
+    return DecodedImage(header, image, to_float(y_fx), len(done), len(done) == S + 1 and not truncated, maps, timing,
+                        streams.bytes_read)

@@ -21,14 +21,14 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .coder import STRIDE, EncodedImage, analyse, encode, group_slice, pixels_tensor, quantize_latent, synthesize
+from .coder import STRIDE, EncodedImage, analyse, encode, group_slice, quantize_latent, synthesize
 from .imageio import LoadedImage
 from .metrics import PEAK, mse_uint8, psnr, psnr_uint8, rd_cost
 from .model import autocast_for, fast_bf16
 from .layout import part_grid, schedule
 from .profiles import Profile
 from .rate import RatePoint
-from .transforms import activation_bytes_per_row, row_bands, with_halo
+from .transforms import activation_bytes_per_row, pixels_tensor, row_bands, with_halo
 from .weights import LoadedModel
 
 
@@ -138,7 +138,7 @@ def overfit_latent(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile
             on_event(ev)
 
     true_cost = _TrueCost(lm, image, rate)
-    y0 = analyse(lm, image.rgb, rate)
+    y0 = analyse(lm, image.rgb, rate, should_stop)  # nothing to keep yet: a stop here is Cancelled
     best_y = y0.clone()
     best_cost, bpp, psnr_db, q = true_cost(best_y)
     total = profile.iterations
@@ -226,12 +226,13 @@ def _greedy_rounding(lm, y, cost, true_cost, it, total, t0, emit, should_stop, b
 def run_profile(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile: Profile,
                 on_event: Callable[[LOFEvent], None] | None = None,
                 should_stop: Callable[[], bool] | None = None) -> ProfileResult:
-    """Encode with a profile. A cancelled LOF still gives a valid file (the best latent so far)."""
+    """Encode with a profile. LOF asked to stop still gives a valid file (the best latent so far); a
+    stop before there is one (the analysis, a `fast` encode) raises Cancelled."""
     def file_cost(enc: EncodedImage) -> float:  # the real file's size and reconstruction
         return rd_cost(enc.bpp, mse_uint8(enc.image, image.rgb), rate.lam)
 
     if profile.iterations <= 0:
-        enc = encode(lm, image, rate, profile.name)
+        enc = encode(lm, image, rate, profile.name, should_stop=should_stop)
         return ProfileResult(enc, psnr_uint8(enc.image, image.rgb), file_cost(enc), 0, False)
     y, events, iters, cancelled = overfit_latent(lm, image, rate, profile, on_event, should_stop)
     # The overfitted latent, and the plain analysis as a guard; the guard is exactly the fast

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -153,6 +154,11 @@ class SynthesisTransform(nn.Sequential):
         for a, b in row_bands(rows, activation_bytes_per_row(y.shape[-1], self.width), budget):
             a0, b0 = with_halo(a, b, rows, self.halo)
             yield 16 * a, self.decode(y[..., a0:b0, :], bf16)[..., 16 * (a - a0): 16 * (b - a0), :]
+
+
+def pixels_tensor(px, device: torch.device | str = "cpu") -> torch.Tensor:
+    """H x W x 3 uint8 -> 1 x 3 x H x W float in [0, 1]: every image's way into a network."""
+    return torch.as_tensor(np.array(px, dtype=np.uint8, copy=True)).to(device).permute(2, 0, 1)[None].float() / 255.0
 
 
 def channels_last(x: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ from . import exact, exact_export
 from .errors import ModelError
 from .model import MSPCodecModel, ModelConfig, fast_bf16
 from .rate import RatePoint, rate_point
+from .transforms import pixels_tensor
 
 
 
@@ -36,7 +37,7 @@ def quantize_entropy_model(model: MSPCodecModel, images: list[np.ndarray]) -> No
     model.eval()
     latents = []
     for rgb in images:
-        x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).to(model.device).permute(2, 0, 1)[None].float() / 255
+        x = pixels_tensor(rgb, model.device)
         y = model.g_a(x)
         latents += [y * model.gain.gain(lam).to(y.device) for lam in model.config.lambdas]
     exact_export.quantize_from_float(model.msp, model.exact, exact_export.calibration_ranges(model.msp, latents))

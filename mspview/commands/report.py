@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from pathlib import Path
 
 from ..app.html_report import estimated_bytes, write_html
-from ..app.jobs import EncodeRequest, Stage, encode_job, rd_sweep_job
+from ..app.jobs import EncodeRequest, JobFlags, Stage, encode_job, rd_sweep_job
 from ..app.report import versions
 from ..app.session import Session
 from ..codec.errors import MSPError
@@ -48,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                 classical.get(c)  # refuse an unknown codec before any work
         session = Session()
         session.open_image(image, Path(args.input))
-        cancel = threading.Event()
+        cancel = JobFlags()
 
         def say(ev) -> None:
             if isinstance(ev, Stage):

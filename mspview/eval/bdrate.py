@@ -20,7 +20,7 @@ class BDResult:
     test: str
     bd_rate: float  # percent; negative = test needs fewer bits
     overlap: tuple[float, float]  # quality range both curves cover
-    metric: str = "psnr-rgb"
+    metric: str
 
     def __str__(self) -> str:
         return (f"{self.test} vs {self.anchor}: {self.bd_rate:+.2f} % BD-rate "

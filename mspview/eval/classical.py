@@ -32,6 +32,7 @@ class Classical:
     integer: bool = True
     increasing: bool = True
     log_knob: bool = False  # bisect in log space (ratios, distances)
+    suffix: str = ""  # the file type its bytes are saved as
 
     def encode(self, rgb: np.ndarray, setting: float) -> bytes:
         try:
@@ -124,20 +125,20 @@ def _jxl_decode(data: bytes) -> np.ndarray:
 
 CODECS: dict[str, Classical] = {c.name: c for c in (
     Classical("jpeg", "JPEG (Pillow, 4:2:0)", "quality", 1, 95, (10, 20, 30, 40, 50, 60, 70, 80, 90, 95),
-              _pil_encode("JPEG", optimize=True), _pil_decode),
-    Classical("webp", "WebP (Pillow, method 6)", "quality", 0, 100, (5, 15, 25, 40, 55, 70, 80, 90, 95),
-              _pil_encode("WEBP", method=6), _pil_decode),
+              _pil_encode("JPEG", optimize=True), _pil_decode, suffix=".jpg"),
+    Classical("webp", "WebP (Pillow, method 6)", "quality", 0, 100, (0, 2, 5, 15, 25, 40, 55, 70, 80, 90, 95),
+              _pil_encode("WEBP", method=6), _pil_decode, suffix=".webp"),
     Classical("avif", "AVIF 4:4:4 (Pillow, libaom)", "quality", 0, 100, (15, 25, 35, 45, 55, 65, 75, 85),
-              _pil_encode("AVIF", subsampling="4:4:4", speed=6), _pil_decode),
+              _pil_encode("AVIF", subsampling="4:4:4", speed=6), _pil_decode, suffix=".avif"),
     Classical("avif420", "AVIF 4:2:0 (Pillow, libaom)", "quality", 0, 100, (15, 25, 35, 45, 55, 65, 75, 85),
-              _pil_encode("AVIF", subsampling="4:2:0", speed=6), _pil_decode),
+              _pil_encode("AVIF", subsampling="4:2:0", speed=6), _pil_decode, suffix=".avif"),
     Classical("heic", "HEVC-intra 4:4:4 in HEIF (x265)", "quality", 0, 100, (10, 20, 30, 40, 50, 60, 70, 80, 90),
-              _heic_encode, _heic_decode),
+              _heic_encode, _heic_decode, suffix=".heic"),
     Classical("jxl", "JPEG XL (libjxl, effort 7)", "distance", 0.1, 15.0, (0.5, 0.8, 1.2, 1.8, 2.6, 3.6, 5.0, 7.0, 10.0),
-              _jxl_encode, _jxl_decode, integer=False, increasing=False, log_knob=True),
+              _jxl_encode, _jxl_decode, integer=False, increasing=False, log_knob=True, suffix=".jxl"),
     Classical("jpeg2000", "JPEG 2000 (Pillow, OpenJPEG 9/7 + ICT)", "compression ratio", 4.0, 400.0,
               (10, 16, 24, 32, 48, 64, 96, 128, 192), _j2k_encode, _pil_decode, integer=False, increasing=False,
-              log_knob=True),
+              log_knob=True, suffix=".jp2"),
 )}
 
 

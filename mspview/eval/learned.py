@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..codec.errors import Cancelled, MSPError
+from ..codec.transforms import pixels_tensor
 from .search import Search, Trial
 
 MAGIC = b"CAI1"
@@ -62,6 +63,7 @@ class CompressAICodec:
     the two that bracket a target are real files."""
     knob = "checkpoint"
     integer = True
+    suffix = ".cai"  # its own container: the strings and shape CompressAI's decompress takes
 
     def __init__(self, arch: str, checkpoints: list[str | Path]):
         if not checkpoints:
@@ -152,7 +154,7 @@ class CompressAICodec:
 
 def _padded(rgb: np.ndarray) -> torch.Tensor:
     h, w = rgb.shape[:2]
-    x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255
+    x = pixels_tensor(rgb)
     ph, pw = -(-h // STRIDE) * STRIDE - h, -(-w // STRIDE) * STRIDE - w
     return torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate")
 

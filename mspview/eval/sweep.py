@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..codec.errors import MSPError
+from ..codec.weights import card_path
 from ..resources import DEFAULT_WEIGHTS
 from . import classical, results, tasks
 from .bdrate import bd_rate, span_gap
@@ -116,7 +117,7 @@ def plot(out_dir: Path, curves: dict[str, dict], anchors: dict[str, dict], title
 
 
 def update_card(lm, rows: list[dict], n_images: int, folder: Path) -> None:
-    card_file = lm.path.with_suffix(".json")
+    card_file = card_path(lm.path)
     card = json.loads(card_file.read_text())
     card["kodak_fast"] = [{"lambda": lam, "bpp": round(float(np.mean([r["bpp"] for r in rows if r["setting"] == lam])), 5),
                            "psnr": round(float(np.mean([r["psnr-rgb"] for r in rows if r["setting"] == lam])), 3)}

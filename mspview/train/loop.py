@@ -23,7 +23,7 @@ from PIL import Image
 
 from ..codec.metrics import PEAK, psnr
 from ..codec.model import MSPCodecModel, ModelConfig, fast_bf16
-from ..codec.transforms import SimplifiedGDN, seed_cross_terms
+from ..codec.transforms import SimplifiedGDN, pixels_tensor, seed_cross_terms
 from ..codec.weights import load_weights, save_weights
 from ..resources import KODAK, TRAIN_DATA
 from .data import PatchSampler, calibration_images
@@ -101,7 +101,7 @@ class Schedule:
 
 def image_batch(path: Path) -> torch.Tensor:
     """An image file as a 1x3xHxW float tensor in [0, 1]."""
-    return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+    return pixels_tensor(Image.open(path).convert("RGB"))
 
 
 def psnr_8bit(x_hat: torch.Tensor, x: torch.Tensor) -> float:
