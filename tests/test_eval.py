@@ -83,6 +83,9 @@ def test_metrics():
     assert np.isnan(ms_ssim(IMG, IMG))  # too small for five scales: NaN, not a wrong number
 
 
+SWEEPS = len(classical.get("webp").sweep) + len(classical.get("jpeg").sweep)  # rows of one image
+
+
 @pytest.mark.slow
 def test_eval_command_writes_anchor_shaped_results(tmp_path, random_weights):
     src = tmp_path / "imgs"
@@ -104,7 +107,7 @@ def test_eval_command_writes_anchor_shaped_results(tmp_path, random_weights):
     assert (out / "rd_psnr-rgb.png").stat().st_size > 10_000
     table = json.loads((out / "bd_rate.json").read_text())
     assert all({"test", "anchor", "bd_rate", "overlap"} <= set(t) for t in table)
-    assert (out / "per_image.csv").read_text().count("\n") == 1 + 4 + 9 + 10
+    assert (out / "per_image.csv").read_text().count("\n") == 1 + 4 + SWEEPS
     gaps = json.loads((out / "span.json").read_text())
     webp = next(g for g in gaps if g["anchor"] == "webp (measured here)")
     if webp["covered"]:  # the mspview and WebP curves of one image share some rates
@@ -117,7 +120,7 @@ def test_eval_command_writes_anchor_shaped_results(tmp_path, random_weights):
                     "--model", str(random_weights), "--out", str(out)])
     assert rc == 0 and (out / "webp.json").read_text() == webp_before
     assert (out / "rows.jsonl").read_text().count("\n") == lines_before
-    assert (out / "per_image.csv").read_text().count("\n") == 1 + 2 + 9 + 10
+    assert (out / "per_image.csv").read_text().count("\n") == 1 + 2 + SWEEPS
     res = run_cli("eval", str(src), "--span", "1.0,0.1", "--out", str(tmp_path / "bad"))
     assert res.returncode != 0 and "--span" in res.stderr and "Traceback" not in res.stderr
 
