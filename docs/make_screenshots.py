@@ -1,19 +1,21 @@
 """Real screenshots of the main views, taken from the X screen under Xvfb, at the screen's own size.
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
+    xvfb-run -a -s "-screen 0 1920x1080x24" python docs/make_screenshots.py
     xvfb-run -a -s "-screen 0 1366x768x24" python docs/make_screenshots.py
 
 Opens the bundled sample, encodes it with the `quick` profile against WebP, then with `fast` at another
 lambda, and grabs the screen for: split view with LOF curves, side by side with the bit map laid over
 the images, pixel peeping with the chunk bars, error maps, the difference of two results, the
-progressive previews, and the image's own RD curves. File names end with the screen's size.
+progressive previews, the image's own RD curves, and AVIF chosen for the left side with the loupe on.
+File names end with the screen's size.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QPoint, QSettings, QTimer
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 OUT = Path(__file__).resolve().parent / "screenshots"
@@ -64,6 +66,7 @@ def main() -> int:
                       win.job_finished.connect(after_second), win.encode())])
 
     def after_second(_result) -> None:
+        win.job_finished.disconnect(after_second)
         names = [v.name for v in win.views()]
         first = next(i for i, n in enumerate(names) if n.startswith("mspview quick"))
         run([lambda: (win.split_left.setCurrentIndex(first), win.set_compare_mode("diff")),
@@ -71,7 +74,17 @@ def main() -> int:
              lambda: (win.set_compare_mode("split"), win.rd_sweep())])
 
     def after_sweep(_sweep) -> None:
-        QTimer.singleShot(700, lambda: (grab("rd_curve_this_image"), win.close()))
+        win.job_finished.connect(after_side)
+        avif = win.side_left.codec_box.findData("avif")
+        QTimer.singleShot(700, lambda: (grab("rd_curve_this_image"), win.set_compare_mode("split"),
+                                        win.side_left.codec_box.setCurrentIndex(avif)))
+
+    def after_side(_result) -> None:
+        win.job_finished.disconnect(after_side)
+        at = QPoint(int(win.canvas.width() * 0.3), int(win.canvas.height() * 0.45))
+        run([lambda: (win.loupe_action.setChecked(True), QTest.mouseMove(win.canvas, at)),
+             lambda: grab("per_side_codecs_loupe"),
+             win.close])
 
     win.job_finished.connect(after_first)
     win.rd_finished.connect(after_sweep)
@@ -82,7 +95,7 @@ def main() -> int:
     for p in shots:
         print(p)
     (OUT / ".settings.ini").unlink(missing_ok=True)
-    return 0 if len(shots) == 7 else 1
+    return 0 if len(shots) == 8 else 1
 
 
 if __name__ == "__main__":

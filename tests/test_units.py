@@ -540,3 +540,37 @@ def test_bisect_gives_up_once_the_range_is_a_hair_wide():
         s = bisect(lambda x: Trial(x, b"", min(x, 50.0)), 1.0, 100.0, 80.0, 0.1, log=log)
         top = max(t.setting for t in s.trials)
         assert 8 <= len(s.trials) < 24 and 100.0 * (1 - 2 * RESOLUTION) < top < 100.0, (log, len(s.trials))
+
+
+def test_a_target_with_a_lof_profile_encodes_with_it_and_says_so(random_model):
+    """The fast tries find the lambda, then the profile encodes there (one correction at most) and
+    the summary names both; the file kept meets the target or is the closest."""
+    from conftest import noise_image
+    from mspview.codec.imageio import LoadedImage
+    from mspview.eval.targets import Target, encode_to_target
+
+    image = LoadedImage(noise_image(32, 48, seed=11), "RGB", "RGB")
+    fast = encode_to_target(random_model, image, Target("bpp", 4.0))
+    target = Target("bpp", fast.reached)  # a rate this model reaches on this image
+    found = encode_to_target(random_model, image, target, "quick")
+    assert found.profile_encodes in (1, 2) and found.result.iterations > 0
+    assert found.reached == pytest.approx(8 * len(found.result.encoded.data) / (32 * 48))
+    text = found.summary(target)
+    assert text.startswith(f"target {target}: ") and f"{len(found.search.trials)} fast tries" in text
+    assert f"then {found.profile_encodes} {found.result.encoded.header.profile} encode" in text
+    assert ("met" in text) == found.met and (" bpp at lambda " in text)
+    assert fast.profile_encodes == 0 and "encode" not in fast.summary(Target("bpp", 4.0)).split("tries")[1]
+
+
+def test_a_size_target_summary_counts_bytes():
+    from types import SimpleNamespace
+
+    from mspview.eval.targets import Target, TargetResult
+
+    result = SimpleNamespace(encoded=SimpleNamespace(header=SimpleNamespace(profile="balanced")))
+    done = TargetResult(result, 0.0067, True, 9_950, Search(9_900, 100, [Trial(0.0067, b"", 9_950)]), 1)
+    assert done.summary(Target("bytes", 10_000)) == ("target at most 10,000 bytes: met 9,950 bytes at lambda 0.0067 "
+                                                     "(1 fast tries, then 1 balanced encode)")
+    missed = TargetResult(result, 0.11, False, 31.25, Search(40, 0.1, []), 2)
+    assert missed.summary(Target("psnr", 40.0)) == ("target 40 dB: not reachable within the trained range; closest "
+                                                    "31.25 dB at lambda 0.11 (0 fast tries, then 2 balanced encodes)")
