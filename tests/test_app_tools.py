@@ -435,7 +435,10 @@ def test_small_things_a_researcher_notices(qtbot, window, monkeypatch):
     from PySide6.QtTest import QTest
 
     result = encode_and_wait(qtbot, window)
+    window.rd.plot.getViewBox().autoRange()
+    assert window.rd.plot.getViewBox().viewRange()[0][0] >= 0  # the last encode's star alone: no negative bpp
     table = window.readouts.table
+    assert table.horizontalHeader().textElideMode() == Qt.TextElideMode.ElideMiddle
     table.setFocus()
     QTest.keyClick(table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
     lines = QGuiApplication.clipboard().text().splitlines()

@@ -134,6 +134,7 @@ class RDView(QWidget):
         self.plot.setLabel("bottom", "bits per pixel")
         self.plot.setLabel("left", "PSNR-RGB dB")
         self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.plot.setLimits(xMin=0)  # one point alone would otherwise centre an axis with negative bpp
         lay.addWidget(self.plot, 1)
         self.key = legend((SCALE_COLOURS[0], "mspview (fast)"), (CHECK, "comparison"), (BEST, "last encode ★"))
         lay.addWidget(self.key)

@@ -23,6 +23,7 @@ class ReadoutsPanel(QWidget):
         self.table.setVerticalHeaderLabels(ROWS)
         self.table.setWordWrap(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setTextElideMode(Qt.TextElideMode.ElideMiddle)  # narrow: "mspv…t.pt)", whole in the tooltip
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setMinimumHeight(180)
         self.table.setToolTip("Ctrl+C copies the table (or the cells selected) as tab-separated text")
