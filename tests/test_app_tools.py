@@ -439,6 +439,14 @@ def test_small_things_a_researcher_notices(qtbot, window, monkeypatch):
     assert window.rd.plot.getViewBox().viewRange()[0][0] >= 0  # the last encode's star alone: no negative bpp
     table = window.readouts.table
     assert table.horizontalHeader().textElideMode() == Qt.TextElideMode.ElideMiddle
+    from mspview.app.controls import TARGET_SPIN_WIDTH
+
+    window.controls.rate_mode.setCurrentIndex(1)  # a target bpp: its spin box the same width on any screen
+    for width in (1366, 1900):
+        window.resize(width, 760)
+        qtbot.wait(30)
+        assert window.controls.target_spin.width() == TARGET_SPIN_WIDTH
+    window.controls.rate_mode.setCurrentIndex(0)
     table.setFocus()
     QTest.keyClick(table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
     lines = QGuiApplication.clipboard().text().splitlines()

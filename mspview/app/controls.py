@@ -19,6 +19,7 @@ from ..eval import classical, learned
 from ..eval.targets import Target
 
 LAMBDA_STEPS = 200  # slider positions, log-spaced over the trained range
+TARGET_SPIN_WIDTH = 120  # pixels: "100000.000" and its arrows
 RATE_MODES = (("λ", None), ("target bpp", "bpp"), ("target size (KB)", "bytes"), ("target PSNR (dB)", "psnr"))
 # Each target kind's spin box: lowest, highest, starting value, step.
 TARGET_RANGES = {"bpp": (0.01, 4.0, 0.25, 0.01), "bytes": (0.1, 100000.0, 20.0, 1.0), "psnr": (15.0, 60.0, 32.0, 0.1)}
@@ -98,7 +99,13 @@ class ControlsPanel(QWidget):
         self.rate_stack.addWidget(lam_page)
         self.target_spin = QDoubleSpinBox()
         self.target_spin.setDecimals(3)
-        self.rate_stack.addWidget(self.target_spin)
+        self.target_spin.setFixedWidth(TARGET_SPIN_WIDTH)  # the same on every screen, not the stack's width
+        target_page = QWidget()
+        target_row = QHBoxLayout(target_page)
+        target_row.setContentsMargins(0, 0, 0, 0)
+        target_row.addWidget(self.target_spin)
+        target_row.addStretch(1)
+        self.rate_stack.addWidget(target_page)
         form.addRow(self.rate_stack)
         self.device_box = QComboBox()
         if torch.cuda.is_available():
