@@ -112,7 +112,7 @@ def test_image_over_the_limit_is_refused_with_the_limit_stated(tmp_path):
 def test_kodak_and_1080p_run_as_one_band(shipped_model):
     """Common sizes keep the whole-image computation (no halo work); 4K and up are split."""
     model = shipped_model.model
-    widths = (model.config.N, model.g_s[0].out_channels)
+    widths = (model.config.N, model.g_s.width)
 
     def count(h: int, w: int) -> int:
         return max(len(transforms.row_bands(-(-h // 16), transforms.activation_bytes_per_row(-(-w // 16), c)))
