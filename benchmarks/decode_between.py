@@ -10,16 +10,13 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 import torch
-from PIL import Image
 
 from mspview.codec.coder import decode, encode
 from mspview.codec.imageio import LoadedImage
 from mspview.codec.weights import load_weights
-from mspview.resources import KODAK, SAMPLE
 
-from decode_vs_compressai import cpu_flags
+from decode_vs_compressai import cpu_flags, image_2k
 
 
 def main() -> None:
@@ -30,8 +27,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    src = KODAK / "kodim23.png" if (KODAK / "kodim23.png").is_file() else SAMPLE
-    rgb = np.asarray(Image.open(src).convert("RGB").resize((1920, 1280), Image.Resampling.BICUBIC))
+    rgb = image_2k()
     print(f"cpu flags: {cpu_flags()}; {args.threads} threads; 1920x1280; median of {args.repeat}")
     for precision in ("fp32", "auto"):
         models = {"base": load_weights(args.base, precision=precision),

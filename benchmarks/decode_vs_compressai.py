@@ -46,6 +46,12 @@ def cpu_flags() -> str:
     return " ".join(f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512_vnni", "avx2"))) or "?"
 
 
+def image_2k() -> np.ndarray:
+    """The timing image: kodim23 (or the bundled sample) resized to 1920x1280."""
+    src = KODAK / "kodim23.png" if (KODAK / "kodim23.png").is_file() else SAMPLE
+    return np.asarray(Image.open(src).convert("RGB").resize((1920, 1280), Image.Resampling.BICUBIC))
+
+
 def median(fn, repeat: int) -> float:
     fn()
     times = []
@@ -64,8 +70,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from compressai.models import MeanScaleHyperprior
 
-    src = KODAK / "kodim23.png" if (KODAK / "kodim23.png").is_file() else SAMPLE
-    rgb = np.asarray(Image.open(src).convert("RGB").resize((1920, 1280), Image.Resampling.BICUBIC))
+    rgb = image_2k()
     ref = load_weights(precision="fp32")
     auto = load_weights(precision="auto")
     data = encode(ref, LoadedImage(rgb, "RGB", "RGB"), ref.rate(0.0067)).data
