@@ -75,11 +75,9 @@ class Exports:
                         lambda _: f"saved {path}")
 
     def _provenance(self, result) -> tuple[dict, dict]:
-        """What a report says made it: the settings of the result and the weights' id."""
         w = self.w
-        settings = {"profile": result.profile, "lambda": result.lam, **w.controls.settings_summary()}
-        return settings, {"model_id": w.config.model_id, "sha256": w.card.get("sha256"),
-                          "path": str(w.model_path or "shipped")}
+        return report.provenance(result, w.config.model_id, w.card.get("sha256"), str(w.model_path or "shipped"),
+                                 **w.controls.settings_summary())
 
     def export_report(self) -> None:
         """A figure (images labelled, readouts, bytes per scale, RD curves when measured) and CSV/JSON."""

@@ -26,8 +26,9 @@ from ..codec.lof import LOFEvent, run_profile
 from ..codec.weights import LoadedModel, load_weights
 from ..eval import classical, learned
 from ..eval.bdrate import bd_rate
+from ..eval.metrics import Measured, measure
 from ..eval.metrics import bpp as bits_per_pixel
-from ..eval.metrics import ms_ssim, psnr
+from ..eval.metrics import psnr
 from ..eval.search import Search, Trial, bisect
 from ..eval.targets import Target, encode_to_target
 
@@ -70,6 +71,11 @@ class Readout:
     decode_s: float | None
     setting: str = ""  # "quality 30", "λ 0.0067"
     notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, codec: str, role: str, label: str, m: Measured, encode_s: float | None, decode_s: float | None,
+           setting: str) -> Readout:
+        return cls(codec, role, label, m.nbytes, m.bpp, m.psnr, m.ms_ssim, encode_s, decode_s, setting)
 
     @property
     def title(self) -> str:
@@ -167,9 +173,8 @@ class ClassicalContender(Contender):
         image = trial.extra.get("image")
         image = self.codec.decode(trial.data) if image is None else image
         dec_s = trial.extra.get("decode_s", time.perf_counter() - t)
-        h, w = rgb.shape[:2]
-        readout = Readout(self.name, role, self.label, len(trial.data), bits_per_pixel(len(trial.data), w, h),
-                          psnr(image, rgb), ms_ssim(image, rgb), seconds, dec_s, f"{self.codec.knob} {trial.setting:g}")
+        readout = Readout.of(self.name, role, self.label, measure(len(trial.data), image, rgb), seconds, dec_s,
+                             f"{self.codec.knob} {trial.setting:g}")
         return Item(readout, image, trial.data, self.suffix)
 
 
@@ -211,9 +216,8 @@ class ModelContender(Contender):
         t = time.perf_counter()
         dec = decode(self.lm, trial.data)
         dec_s = time.perf_counter() - t
-        h, w = rgb.shape[:2]
-        readout = Readout(self.name, role, self.label, len(trial.data), bits_per_pixel(len(trial.data), w, h),
-                          psnr(dec.image, rgb), ms_ssim(dec.image, rgb), seconds, dec_s, f"λ {trial.setting:.5g}")
+        readout = Readout.of(self.name, role, self.label, measure(len(trial.data), dec.image, rgb), seconds, dec_s,
+                             f"λ {trial.setting:.5g}")
         return Item(readout, dec.image, trial.data, ".msp", dec)
 
 
@@ -384,9 +388,8 @@ def encode_job(lm: LoadedModel, image: LoadedImage, request: EncodeRequest, emit
     # A stopped LOF's file is decoded to the end; a Cancel during this decode (minutes at 64 MP, one full
     # synthesis per scale) ends the job.
     dec, previews, dec_s = _decode_with_previews(lm, data, emit, cancel, ref)
-    readout = Readout("mspview", res.encoded.header.profile, f"mspview {lm.model_id}, λ {lam:.5g}",
-                      len(data), bits_per_pixel(len(data), image.width, image.height), psnr(dec.image, ref),
-                      ms_ssim(dec.image, ref), enc_s, dec_s, f"λ {lam:.4g}")
+    readout = Readout.of("mspview", res.encoded.header.profile, f"mspview {lm.model_id}, λ {lam:.5g}",
+                         measure(len(data), dec.image, ref), enc_s, dec_s, f"λ {lam:.4g}")
     if res.cancelled:
         readout.notes.append(f"stopped after {res.iterations} LOF iterations: the best latent so far")
     result = EncodeResult([Item(readout, dec.image, data, ".msp", dec, previews)], "encode", profile.name, lam,
@@ -473,8 +476,8 @@ def rd_sweep_job(lm: LoadedModel, image: LoadedImage, compare: str | None, emit:
             model = versus.lm if isinstance(versus, ModelContender) and who == versus.name else lm
             data = run_profile(model, image, model.rate(setting), fast).encoded.data
             out = decode(model, data).image
-        point = RDPoint(who, setting, len(data), bits_per_pixel(len(data), image.width, image.height),
-                        psnr(out, ref), ms_ssim(out, ref))
+        m = measure(len(data), out, ref)
+        point = RDPoint(who, setting, m.nbytes, m.bpp, m.psnr, m.ms_ssim)
         points.append(point)
         emit(point)
     sweep = RDSweep(versus.name if versus else "", versus.label if versus else "", points, {})

@@ -232,12 +232,11 @@ class HeatMap(pg.GraphicsLayoutWidget):
         self.addItem(self.bar)
         self.bits: np.ndarray | None = None
         self.what = ""
-        self.last_hover = ""
         self.scene().sigMouseMoved.connect(self._on_move)
 
     def reset(self) -> None:
         """Empty. (Not `clear`: GraphicsLayoutWidget binds its layout's clear() over that name.)"""
-        self.bits, self.last_hover = None, ""
+        self.bits = None
         self.base.clear()
         self.heat.clear()
 
@@ -267,7 +266,6 @@ class HeatMap(pg.GraphicsLayoutWidget):
         p = self.view.mapSceneToView(pos)
         text = self.value_at(p.x(), p.y())
         if text:
-            self.last_hover = text
             self.hovered.emit(text)
 
 

@@ -26,6 +26,14 @@ def versions() -> dict:
             "constriction": getattr(constriction, "__version__", "0.5.0")}
 
 
+def provenance(result: EncodeResult, model_id: str, sha256: str | None, weights_path: str,
+               **choices) -> tuple[dict, dict]:
+    """What a report says made it: the result's profile and λ with the choices it was asked with, and the
+    weights' identity."""
+    return ({"profile": result.profile, "lambda": result.lam, **choices},
+            {"model_id": model_id, "sha256": sha256, "path": weights_path})
+
+
 def report_data(session: Session, result: EncodeResult, settings: dict, weights: dict) -> dict:
     ours = result.ours
     data = {"image": str(session.path), "width": ours.image.shape[1], "height": ours.image.shape[0],

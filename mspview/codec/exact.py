@@ -74,8 +74,8 @@ def _float32_product(a: tuple, w: tuple) -> torch.Tensor:
     exactly too). Chunks add in float64."""
     (a_hi, a_lo), (w_hi, w_lo) = a, w
     out = None
-    for k in range(0, a_hi.shape[1], FLOAT32_CHUNK):
-        part = slice(k, k + FLOAT32_CHUNK)
+    for start in range(0, a_hi.shape[1], FLOAT32_CHUNK):
+        part = slice(start, start + FLOAT32_CHUNK)
         mm = lambda x, y: (x[:, part].float() @ y[part].float()).to(torch.float64)  # noqa: E731
         chunk = mm(a_hi, w_hi).mul_(256).add_(mm(a_hi, w_lo).add_(mm(a_lo, w_hi)))
         out = chunk if out is None else out.add_(chunk)
@@ -241,22 +241,22 @@ class IntLayer(nn.Module):
         """x: h x w x c. The accumulators, (h*w) x cout integers in float64: a 3x3 layer (weight rows
         9c) sees each position's neighbourhood, a 1x1 layer the position."""
         h, w, c = x.shape
-        k = self.consts(x.device)
+        consts = self.consts(x.device)
         cols = split_cols(x) if self.weight.shape[0] == 9 * c else tuple(t.reshape(h * w, c) for t in split8(x))
-        return product(cols, k["weight"]).add_(k["bias"])
+        return product(cols, consts["weight"]).add_(consts["bias"])
 
     def accumulate_transposed(self, x: torch.Tensor) -> torch.Tensor:
         """A 1x1 layer on positions x c inputs: accumulators as cout x positions."""
-        k = self.consts(x.device)
-        if "weight_t" not in k:
-            k["weight_t"], k["bias_t"] = split8(self.weight.t().contiguous()), k["bias"].view(-1, 1)
-        return product(k["weight_t"], tuple(t.t().contiguous() for t in split8(x))).add_(k["bias_t"])
+        consts = self.consts(x.device)
+        if "weight_t" not in consts:
+            consts["weight_t"], consts["bias_t"] = split8(self.weight.t().contiguous()), consts["bias"].view(-1, 1)
+        return product(consts["weight_t"], tuple(t.t().contiguous() for t in split8(x))).add_(consts["bias_t"])
 
     def requantize(self, acc: torch.Tensor) -> torch.Tensor:
         """round(acc * m / 2^shift), m the negative side's for negative accumulators (LeakyReLU)."""
-        k = self.consts(acc.device)
-        scale = k["scale"]
-        return scale(acc, torch.where(acc < 0, k["ratio_neg"], scale.ratio)).clamp_(-ACT_MAX, ACT_MAX).to(torch.int16)
+        consts = self.consts(acc.device)
+        scale = consts["scale"]
+        return scale(acc, torch.where(acc < 0, consts["ratio_neg"], scale.ratio)).clamp_(-ACT_MAX, ACT_MAX).to(torch.int16)
 
 
 class IntPredictor(nn.Module):

@@ -149,14 +149,12 @@ class MSPModel(nn.Module):
                                     for g in range(groups))
         self.step_b = nn.ModuleList(Predictor(predictor_inputs(channels, groups, STEP_B, g), hidden, 4 * c)
                                     for g in range(groups))
-        self.network_calls = 0  # counted for the O(1) check
 
     @property
     def num_steps(self) -> int:
         return 1 + 2 * self.S * self.G
 
     def _predict(self, step: int, g: int, s: int, ctx: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        self.network_calls += 1
         b, _, h, w = ctx[0].shape
         plane = torch.full((b, 1, h, w), s / self.S, device=ctx[0].device, dtype=ctx[0].dtype)
         net = self.step_a[g] if step == STEP_A else self.step_b[g]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..app.html_report import estimated_bytes, write_html
 from ..app.jobs import EncodeRequest, JobFlags, Stage, encode_job, rd_sweep_job
-from ..app.report import versions
+from ..app.report import provenance, versions
 from ..app.session import Session
 from ..codec.errors import MSPError
 from ..codec.imageio import load_image
@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             session.rd = rd_sweep_job(lm, image, compares[0], say, cancel)
         print(file=sys.stderr)
         result = session.current
-        settings = {"profile": args.profile, "lambda": result.lam, "compare": compares, "target": str(target or "")}
-        weights = {"model_id": lm.model_id, "sha256": lm.sha256, "path": str(lm.path)}
+        settings, weights = provenance(result, lm.model_id, lm.sha256, str(lm.path), compare=compares,
+                                       target=str(target or ""))
         print(f"writing about {estimated_bytes(session) / 1e6:.1f} MB", file=sys.stderr)
         write_html(out, session, result, settings, weights)
         print(f"{out}: {out.stat().st_size:,} bytes; {len(session.views())} images; mspview "

@@ -1,6 +1,8 @@
 """Quality metrics on decoded 8-bit images: PSNR (RGB) and MS-SSIM (pytorch-msssim)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from pytorch_msssim import ms_ssim as _ms_ssim
@@ -26,3 +28,22 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 def bpp(nbytes: int, width: int, height: int) -> float:
     return 8.0 * nbytes / (width * height)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One rate-distortion point: a file's size and its decoded picture against the original."""
+    nbytes: int
+    bpp: float
+    psnr: float
+    ms_ssim: float  # NaN where MS-SSIM is not defined (small or huge images)
+
+    def row(self) -> dict:
+        """The point in the results format's keys (CompressAI's)."""
+        return {"bytes": self.nbytes, "bpp": self.bpp, "psnr-rgb": self.psnr, "ms-ssim-rgb": self.ms_ssim}
+
+
+def measure(nbytes: int, decoded: np.ndarray, original: np.ndarray) -> Measured:
+    """The one place a file of nbytes decoded to `decoded` is measured (CLI, evaluation and app alike)."""
+    h, w = original.shape[:2]
+    return Measured(nbytes, bpp(nbytes, w, h), psnr(decoded, original), ms_ssim(decoded, original))

@@ -111,7 +111,7 @@ def run_task(task: Task, image: bytes, threads: int | None = None) -> dict:
     from ..codec.lof import run_profile
     from ..codec.profiles import get as get_profile
     from . import classical, learned
-    from .metrics import bpp, ms_ssim, psnr
+    from .metrics import measure
 
     if threads:
         torch.set_num_threads(threads)
@@ -135,8 +135,7 @@ def run_task(task: Task, image: bytes, threads: int | None = None) -> dict:
             t = time.perf_counter()
             out = codec.decode(data)
         dec_s = time.perf_counter() - t
-        row.update({"bytes": len(data), "bpp": bpp(len(data), img.width, img.height), "psnr-rgb": psnr(out, img.rgb),
-                    "ms-ssim-rgb": ms_ssim(out, img.rgb), "encoding_time": enc_s, "decoding_time": dec_s})
+        row.update(measure(len(data), out, img.rgb).row(), encoding_time=enc_s, decoding_time=dec_s)
     except (MSPError, OSError, ValueError) as e:
         row["error"] = str(e) or type(e).__name__
     return row
