@@ -1,4 +1,4 @@
-"""`mspview` entry point: gui (default), encode, decode, info, eval, bench, train, export."""
+"""`mspview` entry point: gui (default), encode, decode, info, report, eval, bench, train, export, train-preview."""
 from __future__ import annotations
 
 import difflib
@@ -16,12 +16,13 @@ COMMANDS = {
     "bench": ("mspview.commands.bench", "decode/encode speed, sequential steps, memory, O(1) vs serial context model"),
     "train": ("mspview.train.loop", "train the codec"),
     "export": ("mspview.train.export", "write shipped weights from a training checkpoint"),
+    "train-preview": ("mspview.train.preview", "train the progressive previews' decoder of a weights file"),
 }
 
 
 def usage() -> str:
     lines = ["usage: mspview [COMMAND] [ARGS...]", "", "commands:"]
-    lines += [f"  {name:<8} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<13} {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += ["", "`mspview COMMAND --help` describes a command; with no command (or files only) the app opens."]
     return "\n".join(lines)
 

@@ -37,8 +37,7 @@ class PreviewStrip(QWidget):
         q = f", {psnr_db:.2f} dB" if psnr_db is not None else ""
         b.setText(f"{preview.scales_done} of {preview.total_scales} scales\n{preview.bytes_read:,} B{share}\n"
                   f"{preview.bpp:.3f} bpp{q}")
-        b.setToolTip("what the bytes read so far show: the scales decoded, every finer position at the "
-                     "model's predicted mean")
+        b.setToolTip(f"what the bytes read so far show: made by {preview.made_by}")
         i = len(self.buttons)
         b.clicked.connect(lambda _=False, i=i: self.chosen.emit(i))
         self.row.insertWidget(i, b)

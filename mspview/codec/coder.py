@@ -93,6 +93,12 @@ class Preview:
     image: np.ndarray  # H x W x 3 uint8
     bytes_read: int
     bpp: float
+    made_by: str = "the synthesis, from the whole latent"  # else PREVIEW_DECODER or PREDICTED_MEANS
+
+
+# How a coarse preview was made (said where it is shown)
+PREVIEW_DECODER = "the weights' preview decoder, from the scales read"
+PREDICTED_MEANS = "the synthesis, every finer position at the model's predicted mean"
 
 
 @dataclass
@@ -165,10 +171,21 @@ def synthesize(lm: LoadedModel, y_hat: torch.Tensor, rate: RatePoint, h: int, w:
                should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """The 8-bit reconstruction (H x W x 3) of a quantized latent, band by band, in the model's
     synthesis precision (the symbols never depend on it); `should_stop` is asked before each band."""
-    model = lm.model
+    bands = lm.model.g_s.decode_bands(y_hat * rate.inverse_gain.to(y_hat.device), bf16=lm.precision == "bf16")
+    return _assemble(bands, h, w, should_stop)
+
+
+@torch.no_grad()
+def render_preview(lm: LoadedModel, y_s: torch.Tensor, scale: int, rate: RatePoint, h: int, w: int,
+                   should_stop: Callable[[], bool] | None = None) -> np.ndarray:
+    """The preview decoder's 8-bit picture (H x W x 3) from the latent of `scale` (float, its own grid)."""
+    bands = lm.model.preview.decode_bands(y_s * rate.inverse_gain.to(y_s.device), scale, bf16=lm.precision == "bf16")
+    return _assemble(bands, h, w, should_stop)
+
+
+def _assemble(bands, h: int, w: int, should_stop: Callable[[], bool] | None) -> np.ndarray:
     out = np.empty((h, w, 3), np.uint8)
-    bf16 = lm.precision == "bf16"
-    for r0, x in model.g_s.decode_bands(y_hat * rate.inverse_gain.to(y_hat.device), bf16=bf16):
+    for r0, x in bands:
         _check(should_stop)
         rows = min(x.shape[-2], h - r0)
         if rows > 0:
@@ -330,10 +347,10 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
            on_preview: Callable[[Preview], None] | None = None,
            should_stop: Callable[[], bool] | None = None) -> DecodedImage:
     """Decode .msp bytes. `max_scales` decodes only the first K scales (base = 1); a truncated file
-    decodes the scales it holds. A partial decode fills the positions it has not read with their
-    predicted means, scale by scale (the best estimate its bits allow). `on_preview` gets one such
-    preview per decoded scale (it may raise `Cancelled` to stop); `should_stop` is asked between the
-    synthesis' bands."""
+    decodes the scales it holds. `on_preview` gets a preview per decoded scale (it may raise `Cancelled`
+    to stop): the preview decoder's picture of the scales read where the weights have one, else the
+    synthesis of the latent with every position not read at its predicted mean, scale by scale; a
+    partial decode ends on that picture, its latent so filled. `should_stop` is asked between bands."""
     header, start, truncated = bitstream.read(data)
     rate = check_model(lm, header)
     msp = exact_model(lm)
@@ -362,18 +379,23 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
             pos += n
         return out
 
-    def preview(y_fx: torch.Tensor) -> np.ndarray:
-        return synthesize(lm, to_float(y_fx), rate, H, W, should_stop)
+    def preview(s: int, y_s: torch.Tensor, filled: torch.Tensor | None = None) -> np.ndarray:
+        """The picture of the scales down to s: the preview decoder's where the weights have one, else
+        the synthesis of the latent filled with predicted means."""
+        if lm.model.preview is not None:
+            return render_preview(lm, to_float(y_s), s, rate, H, W, should_stop)
+        return synthesize(lm, to_float(msp.fill(shape, s, y_s) if filled is None else filled), rate, H, W, should_stop)
 
-    shown: dict = {}  # the last preview: its scale, filled latent and image (a partial decode ends on it)
+    shown: dict = {}  # the last preview: its scale and image (a partial decode ends on it)
 
     def on_scale(s, y_s):
         done.append((s, y_s))
         if on_preview and s > 0:
             t = time.perf_counter()
-            shown.update(scale=s, y_fx=msp.fill(shape, s, y_s))
-            shown["image"] = preview(shown["y_fx"])
-            on_preview(Preview(len(done), S + 1, shown["image"], streams.bytes_read, 8 * streams.bytes_read / (H * W)))
+            shown.update(scale=s, image=preview(s, y_s))
+            made_by = PREVIEW_DECODER if lm.model.preview is not None else PREDICTED_MEANS
+            on_preview(Preview(len(done), S + 1, shown["image"], streams.bytes_read, 8 * streams.bytes_read / (H * W),
+                               made_by))
             timing["preview_s"] += time.perf_counter() - t
         if s > 0 and len(done) >= want:
             raise _Truncated
@@ -383,14 +405,16 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
     except _Truncated:
         if not done:
             raise BitstreamError("file truncated before its first scale") from None
-        if shown.get("scale") != done[-1][0]:
-            shown.update(scale=done[-1][0], y_fx=msp.fill(shape, *done[-1]), image=None)
-        y_fx = shown["y_fx"]
+        y_fx = msp.fill(shape, *done[-1])  # the best estimate of the whole latent
     t = time.perf_counter()
-    image = shown["image"] if shown.get("image") is not None and len(done) < S + 1 else preview(y_fx)
+    if len(done) == S + 1:
+        image = synthesize(lm, to_float(y_fx), rate, H, W, should_stop)
+    else:
+        image = shown["image"] if shown.get("scale") == done[-1][0] else preview(*done[-1], filled=y_fx)
     timing["synthesis_s"] = time.perf_counter() - t
     timing["total_s"] = time.perf_counter() - t_start
-    timing["network_s"] = timing["total_s"] - timing["entropy_s"] - timing["preview_s"]
+    # the MSP model's networks: what is left once decoding symbols, previews and synthesis are counted
+    timing["model_s"] = timing["total_s"] - timing["entropy_s"] - timing["preview_s"] - timing["synthesis_s"]
     if on_preview and len(done) == S + 1:
         on_preview(Preview(S + 1, S + 1, image, streams.bytes_read, 8 * streams.bytes_read / (H * W)))
     return DecodedImage(header, image, to_float(y_fx), len(done), len(done) == S + 1 and not truncated, maps, timing,

@@ -12,6 +12,7 @@ from .gain import GainUnits
 from .metrics import PEAK, psnr, rd_cost
 from .layout import StepKey
 from .msp import MSPModel, gaussian_likelihood
+from .preview import PreviewDecoder
 from .transforms import AnalysisTransform, SynthesisTransform
 
 # Kodak 0.07–1.0 bpp (fast, real files) with the session-5 and session-7 weights; sessions 1–4 trained 0.0018–0.0483 (0.21–0.81 bpp).
@@ -28,6 +29,7 @@ class ModelConfig:
     lambdas: tuple[float, ...] = field(default=LAMBDAS)
     Ns: int | None = None  # synthesis width when it differs from N (a model widened after training)
     res: int = 0  # residual blocks at each of the synthesis' 1/16 and 1/8 stages
+    preview: int = 0  # width of the preview decoder (preview.py); 0: previews through the synthesis
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -40,11 +42,12 @@ class ModelConfig:
         if "lambdas" in known:
             known["lambdas"] = tuple(float(v) for v in known["lambdas"])
         cfg = cls(**known)
-        for name in ("N", "M", "num_scales", "groups", "hidden", "Ns", "res"):
+        for name in ("N", "M", "num_scales", "groups", "hidden", "Ns", "res", "preview"):
             v = getattr(cfg, name)
             if name == "Ns" and v is None:
                 continue
-            if not isinstance(v, int) or not (0 if name == "res" else 1) <= v <= (8 if name == "res" else 1024):
+            low, high = {"res": (0, 8), "preview": (0, 1024)}.get(name, (1, 1024))
+            if not isinstance(v, int) or not low <= v <= high:
                 raise ValueError(f"model config: bad {name}={v!r}")
         return cfg
 
@@ -61,7 +64,8 @@ class ModelConfig:
     def model_id(self) -> str:
         wide = f"-syn{self.Ns}" if self.Ns and self.Ns != self.N else ""
         res = f"-res{self.res}" if self.res else ""
-        return f"msp-n{self.N}-m{self.M}-s{self.num_scales}g{self.groups}h{self.hidden}{wide}{res}"
+        preview = f"-pv{self.preview}" if self.preview else ""
+        return f"msp-n{self.N}-m{self.M}-s{self.num_scales}g{self.groups}h{self.hidden}{wide}{res}{preview}"
 
 
 def ste_round(x: torch.Tensor) -> torch.Tensor:
@@ -96,6 +100,7 @@ class MSPCodecModel(nn.Module):
         self.msp = MSPModel(config.M, config.num_scales, config.groups, config.hidden)
         # the integer twin of `msp` that codes files (buffers, filled by exact_export.quantize_from_float)
         self.exact = ExactMSP(config.M, config.num_scales, config.groups, config.hidden)
+        self.preview = PreviewDecoder(config.M, config.num_scales, config.preview) if config.preview else None
 
     @property
     def device(self) -> torch.device:

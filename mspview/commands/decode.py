@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             t = dec.timings
             print(f"{args.output}: {dec.header.width}x{dec.header.height} {dec.header.mode}, "
                   f"{dec.scales_decoded}/{dec.header.num_scales + 1} scales, {t['total_s']:.3f} s "
-                  f"(network {t['network_s']:.3f} s, entropy {t['entropy_s']:.3f} s)")
+                  f"(MSP model {t['model_s']:.3f} s, entropy {t['entropy_s']:.3f} s, synthesis {t['synthesis_s']:.3f} s"
+                  + (f", previews {t['preview_s']:.3f} s)" if t["preview_s"] else ")"))
         return 0
 
     return run_tool("decode", body)

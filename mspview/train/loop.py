@@ -28,6 +28,7 @@ from ..codec.weights import load_weights, save_weights
 from ..resources import KODAK, TRAIN_DATA
 from .data import PatchSampler, calibration_images
 from .extend import extend_lambdas
+from .preview import without_preview
 from .widen import add_residual, widen, widen_latent
 
 
@@ -214,6 +215,10 @@ def load_model(args, checkpoint: dict | None, lead: bool) -> tuple[MSPCodecModel
         model, card = loaded.model, loaded.card
         state.update(step=int(card.get("steps", 0)), cpu_hours=float(card.get("cpu_hours", 0.0)),
                      gpu_hours=float(card.get("gpu_hours", 0.0)), history=list(card.get("history", [])))
+        if model.preview is not None:  # fitted to this codec's latents: stale once they change
+            model = without_preview(model)
+            if lead:
+                print("the preview decoder is left out: train one for the new weights with mspview train-preview")
         try:
             if args.widen_analysis or args.widen_synthesis:
                 model = widen(model, analysis=args.widen_analysis, synthesis=args.widen_synthesis)

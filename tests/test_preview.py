@@ -1,0 +1,127 @@
+"""The progressive previews' decoder (codec/preview.py) and its training (`mspview train-preview`)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import noise_image, run_cli
+from mspview.codec import profiles
+from mspview.codec.coder import PREDICTED_MEANS, PREVIEW_DECODER, Preview, decode, render_preview, synthesize
+from mspview.codec.imageio import LoadedImage
+from mspview.codec.lof import run_profile
+from mspview.codec.model import MSPCodecModel
+from mspview.codec.preview import PreviewDecoder
+from mspview.codec.weights import load_weights, save_weights
+from mspview.train.preview import preview_losses, scale_latent, without_preview
+
+
+@pytest.fixture(scope="module")
+def preview_weights(random_weights, tmp_path_factory):
+    """The random test codec with a (random) preview decoder of width 12: another weights file."""
+    lm = load_weights(random_weights)
+    model = MSPCodecModel(dataclasses.replace(lm.model.config, preview=12))
+    torch.manual_seed(7)
+    fresh = PreviewDecoder(lm.model.config.M, lm.model.config.num_scales, 12)
+    model.load_state_dict({**lm.model.state_dict(), **{f"preview.{k}": v for k, v in fresh.state_dict().items()}})
+    path = tmp_path_factory.mktemp("preview") / "with_preview.pt"
+    save_weights(model, path, {"note": "random codec and preview decoder, for tests"})
+    return path
+
+
+def test_bands_give_the_whole_picture():
+    torch.manual_seed(0)
+    dec = PreviewDecoder(16, 3, 12).eval()
+    for scale, (h, w) in ((1, (9, 6)), (3, (3, 2))):
+        y = torch.randn(1, 16, h, w)
+        with torch.no_grad():
+            whole = dec(y, scale)
+            bands = list(dec.decode_bands(y, scale, budget=1))  # one latent row a band
+        assert len(bands) == h * 2 ** scale
+        assert [r0 for r0, _ in bands] == [16 * i for i in range(len(bands))]
+        torch.testing.assert_close(torch.cat([x for _, x in bands], -2), whole, rtol=0, atol=2e-6)
+
+
+def test_previews_come_from_the_preview_decoder_and_the_picture_from_the_synthesis(preview_weights, random_weights):
+    lm = load_weights(preview_weights, precision="fp32")
+    image = LoadedImage(noise_image(72, 88, seed=3), "RGB", "RGB")
+    rate = lm.rate(lm.model.config.default_lambda)
+    data = run_profile(lm, image, rate, profiles.get("fast")).encoded.data
+    previews = []
+    dec = decode(lm, data, on_preview=previews.append)
+    S = lm.model.config.num_scales
+    assert [p.scales_done for p in previews] == list(range(1, S + 2))
+    for p in previews[:-1]:  # scale S first: its latent is every 2^S-th position of the whole
+        s = S + 1 - p.scales_done
+        want = render_preview(lm, scale_latent(dec.y_hat, s), s, rate, image.height, image.width)
+        assert np.array_equal(p.image, want)
+    assert np.array_equal(dec.image, synthesize(lm, dec.y_hat, rate, image.height, image.width))
+    # the same codec without a preview decoder: the same file's symbols, the same picture, other previews
+    plain = load_weights(random_weights, precision="fp32")
+    bare = run_profile(plain, image, plain.rate(rate.lam), profiles.get("fast")).encoded.data
+    bare_previews = []
+    bare_dec = decode(plain, bare, on_preview=bare_previews.append)
+    assert bare[-100:] == data[-100:] and np.array_equal(bare_dec.image, dec.image)
+    assert not np.array_equal(bare_previews[0].image, previews[0].image)
+    assert [p.made_by for p in previews[:-1]] == [PREVIEW_DECODER] * S
+    assert [p.made_by for p in bare_previews[:-1]] == [PREDICTED_MEANS] * S
+    assert previews[-1].made_by == bare_previews[-1].made_by == Preview.made_by
+
+
+def test_a_partial_decode_ends_on_its_preview(preview_weights):
+    lm = load_weights(preview_weights)
+    image = LoadedImage(noise_image(64, 64, seed=4), "RGB", "RGB")
+    data = run_profile(lm, image, lm.rate(lm.model.config.default_lambda), profiles.get("fast")).encoded.data
+    previews = []
+    decode(lm, data, on_preview=previews.append)
+    for k in (1, 2):
+        part = decode(lm, data, max_scales=k)
+        assert not part.complete and np.array_equal(part.image, previews[k - 1].image)
+
+
+def test_preview_training_lowers_every_scales_loss():
+    torch.manual_seed(1)
+    dec = PreviewDecoder(16, 3, 12)
+    y = torch.randn(2, 16, 8, 8)
+    x = torch.rand(2, 3, 1, 1).expand(2, 3, 128, 128).contiguous()  # flat colours: learnable from anything
+    before = [v.item() for v in preview_losses(dec, y, x)]
+    opt = torch.optim.Adam(dec.parameters(), lr=3e-3)
+    for _ in range(40):
+        loss = sum(preview_losses(dec, y, x))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = [v.item() for v in preview_losses(dec, y, x)]
+    assert len(before) == 3 and all(a < 0.5 * b for a, b in zip(after, before)), (before, after)
+
+
+def test_training_the_codec_leaves_a_stale_preview_decoder_out(preview_weights):
+    model = load_weights(preview_weights).model
+    bare = without_preview(model)
+    assert bare.preview is None and "-pv" not in bare.config.model_id and model.config.model_id.endswith("-pv12")
+    assert not any(k.startswith("preview.") for k in bare.state_dict())
+    for k, v in bare.state_dict().items():
+        assert torch.equal(v, model.state_dict()[k])
+
+
+@pytest.mark.slow
+def test_train_preview_writes_weights_with_it(random_weights, tmp_path):
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(3):
+        Image.fromarray(noise_image(160, 176, seed=i)).save(data / f"p{i}.png")
+    out = tmp_path / "out.pt"
+    args = ["--data", str(data), "--samples", "3", "--crop", "128", "--width", "12", "--batch", "2",
+            "--hours", "0.0003", "--threads", "1"]
+    r = run_cli("train-preview", str(random_weights), str(out), *args)
+    assert r.returncode == 0, r.stderr
+    lm = load_weights(out)
+    assert lm.model.preview is not None and lm.model_id.endswith("-pv12")
+    assert lm.card["preview_training"]["samples"] == 3 and lm.card["preview_training"]["weights"] == "random.pt"
+    for target, bad, says in ((tmp_path / "other.pt", ["--crop", "100"], "multiple of 128"),
+                              (out, [], "exists; pass --force"), (random_weights, [], "another file")):
+        r = run_cli("train-preview", str(random_weights), str(target), *args, *bad)
+        assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr
