@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from mspview.codec import bitstream
 from mspview.codec.coder import decode, encode
 from mspview.codec.entropy import SCALE_TABLE, SYMBOL_LIMIT, StreamDecoder, StreamEncoder, symbol_bits, symbol_range
 from mspview.codec.errors import BitstreamError
-from mspview.codec.imageio import LoadedImage, load_image
+from mspview.codec.imageio import LoadedImage, from_pil, load_image
 from mspview.codec.cdf_tables import SIGMA_LEVELS
 from mspview.codec.layout import scale_sizes, schedule
 
@@ -128,6 +129,14 @@ def test_chunk_symbol_counts_cover_the_latent():
             assert len(counts) == 1 + 2 * S * 4
 
 
+def test_chunk_symbol_counts_per_step():
+    """3x5 latent, one finer scale over a 2x3 base, 4 channels in 2 groups: the base codes every channel
+    of its 6 positions; step A the 1x2 odd-odd positions, step B the 2x2 even-odd and 1x3 odd-even ones,
+    2 channels a group."""
+    counts = bitstream.chunk_symbol_counts(3, 5, 1, 2, 4)
+    assert counts == [4 * 6, 2 * 2, 2 * 2, 2 * 7, 2 * 7] and all(type(n) is int for n in counts)
+
+
 def test_scale_sizes_take_the_ceiling():
     assert scale_sizes(5, 3, 3) == [(5, 3), (3, 2), (2, 1), (1, 1)]
 
@@ -217,3 +226,25 @@ def test_entropy_stream_damage_is_reported():
     payload = enc.finish()
     with pytest.raises(BitstreamError):
         StreamDecoder(payload[:-3], -20, 19).decode(index)
+
+
+def test_the_header_bytes_are_the_v5_layout(random_model):
+    """The on-disk layout, read byte by byte (not through the module's own constants): magic, version 5,
+    body length, model id and profile (length-prefixed), weight hash, mode code (0 RGB, 1 L), λ, S, G.
+    A changed code or version would leave every file written before unreadable or misread."""
+    import struct
+
+    golden = (Path(__file__).parent / "data" / "golden_v5.msp").read_bytes()
+    assert golden[:5] == b"MSPV\x05" and bitstream.read(golden)[0].mode == "RGB"
+    gray = from_pil(Image.fromarray(noise_image(32, 48, seed=2)[..., 0]))
+    data = encode(random_model, gray, random_model.rate(0.0067)).data
+    assert data[:5] == b"MSPV\x05"
+    (body_len,) = struct.unpack_from("<H", data, 5)
+    pos = 7
+    model_id = data[pos + 1: pos + 1 + data[pos]].decode()
+    pos += 1 + data[pos]
+    pos += 1 + data[pos]  # the profile
+    whash, mode, lam, S, G = struct.unpack_from("<8sBfBB", data, pos)
+    assert model_id == random_model.model_id and whash == random_model.hash_prefix
+    assert mode == 1 and abs(lam - 0.0067) < 1e-9 and (S, G) == (3, 2) and 7 + body_len + 4 <= len(data)
+    assert bitstream.read(data)[0].mode == "L"
