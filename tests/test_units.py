@@ -581,3 +581,21 @@ def test_a_size_target_summary_counts_bytes():
     missed = TargetResult(result, 0.11, False, 31.25, Search(40, 0.1, []), 2)
     assert missed.summary(Target("psnr", 40.0)) == ("target 40 dB: not reachable within the trained range; closest "
                                                     "31.25 dB at lambda 0.11 (0 fast tries, then 2 balanced encodes)")
+
+
+def test_sigma_levels_and_their_boundaries():
+    """Every table scale maps to its own level, the boundaries are the log-midpoints between levels (a
+    sigma just under boundary i is level i, just over it level i + 1), and sigmas off the table clamp to
+    its ends: what exact_export turns into the integer model's thresholds."""
+    from mspview.codec.cdf_tables import SIGMA_LEVELS
+    from mspview.codec.entropy import SCALE_TABLE, level_boundaries, sigma_index
+
+    levels = torch.arange(SIGMA_LEVELS, dtype=torch.uint8)
+    assert torch.equal(sigma_index(torch.tensor(SCALE_TABLE)), levels)
+    b = level_boundaries()
+    assert b.shape == (SIGMA_LEVELS - 1,)
+    np.testing.assert_allclose(b, np.sqrt(SCALE_TABLE[:-1] * SCALE_TABLE[1:]), rtol=1e-12)
+    below, above = torch.tensor(b * (1 - 1e-4)), torch.tensor(b * (1 + 1e-4))
+    assert torch.equal(sigma_index(below), levels[:-1]) and torch.equal(sigma_index(above), levels[1:])
+    ends = sigma_index(torch.tensor([SCALE_TABLE[0] / 50, SCALE_TABLE[-1] * 50]))
+    assert ends.tolist() == [0, SIGMA_LEVELS - 1]
