@@ -379,38 +379,43 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
             pos += n
         return out
 
-    def preview(s: int, y_s: torch.Tensor, filled: torch.Tensor | None = None) -> np.ndarray:
-        """The picture of the scales down to s: the preview decoder's where the weights have one, else
-        the synthesis of the latent filled with predicted means."""
-        if lm.model.preview is not None:
-            return render_preview(lm, to_float(y_s), s, rate, H, W, should_stop)
-        return synthesize(lm, to_float(msp.fill(shape, s, y_s) if filled is None else filled), rate, H, W, should_stop)
+    made_by = PREVIEW_DECODER if lm.model.preview is not None else PREDICTED_MEANS
 
-    shown: dict = {}  # the last preview: its scale and image (a partial decode ends on it)
+    def preview(s: int, y_s: torch.Tensor, filled: torch.Tensor | None) -> np.ndarray:
+        """The picture of the scales down to s: the preview decoder's where the weights have one, else
+        the synthesis of the latent filled with predicted means (`filled`)."""
+        if made_by == PREVIEW_DECODER:
+            return render_preview(lm, to_float(y_s), s, rate, H, W, should_stop)
+        return synthesize(lm, to_float(filled), rate, H, W, should_stop)
+
+    shown: dict = {}  # the last preview: its scale, filled latent (when one was needed) and image
 
     def on_scale(s, y_s):
         done.append((s, y_s))
         if on_preview and s > 0:
             t = time.perf_counter()
-            shown.update(scale=s, image=preview(s, y_s))
-            made_by = PREVIEW_DECODER if lm.model.preview is not None else PREDICTED_MEANS
+            filled = None if made_by == PREVIEW_DECODER else msp.fill(shape, s, y_s)
+            shown.update(scale=s, y_fx=filled, image=preview(s, y_s, filled))
             on_preview(Preview(len(done), S + 1, shown["image"], streams.bytes_read, 8 * streams.bytes_read / (H * W),
                                made_by))
             timing["preview_s"] += time.perf_counter() - t
         if s > 0 and len(done) >= want:
             raise _Truncated
 
+    last: dict = {}  # a partial decode's last preview, when it was made
     try:
         y_fx = msp.run(shape, resolve, on_scale=on_scale)
     except _Truncated:
         if not done:
             raise BitstreamError("file truncated before its first scale") from None
-        y_fx = msp.fill(shape, *done[-1])  # the best estimate of the whole latent
+        last = shown if shown.get("scale") == done[-1][0] else {}
+        # the best estimate of the whole latent (the preview's own fill where it made one)
+        y_fx = last["y_fx"] if last.get("y_fx") is not None else msp.fill(shape, *done[-1])
     t = time.perf_counter()
     if len(done) == S + 1:
         image = synthesize(lm, to_float(y_fx), rate, H, W, should_stop)
     else:
-        image = shown["image"] if shown.get("scale") == done[-1][0] else preview(*done[-1], filled=y_fx)
+        image = last["image"] if last else preview(*done[-1], y_fx)
     timing["synthesis_s"] = time.perf_counter() - t
     timing["total_s"] = time.perf_counter() - t_start
     # the MSP model's networks: what is left once decoding symbols, previews and synthesis are counted

@@ -20,6 +20,7 @@ from .transforms import channels_last, row_bands, with_halo
 # The render's receptive field reaches 2.75 latent rows (two 3x3 layers on the latent grid, one on each
 # finer grid); three rows of context keep bands exact.
 RENDER_HALO = 3
+OUTPUTS = 3 * 4 * 4  # RGB of the 4x4 pixels each 1/4-resolution position renders (pixel shuffle by 4)
 
 
 def _up(cin: int, cout: int) -> list[nn.Module]:
@@ -37,7 +38,7 @@ class PreviewDecoder(nn.Module):
         self.render = nn.Sequential(
             nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.1),
             *_up(width, w2), *_up(w2, w3),
-            nn.Conv2d(w3, 48, 3, padding=1), nn.PixelShuffle(4))
+            nn.Conv2d(w3, OUTPUTS, 3, padding=1), nn.PixelShuffle(4))
 
     def forward(self, y_s: torch.Tensor, scale: int) -> torch.Tensor:
         """y_s: the latent of scale `scale` (1 .. S), divided by the rate's gain as the synthesis gets
@@ -50,7 +51,7 @@ class PreviewDecoder(nn.Module):
         with torch.autocast(y_s.device.type, dtype=torch.bfloat16, enabled=bf16):
             x = self.lift[scale - 1](channels_last(y_s))
             rows, width = x.shape[-2:]
-            per_row = 4 * 4 * width * (self.render[-2].in_channels + 48) * 4  # the 1/4-resolution layers
+            per_row = 4 * 4 * width * (self.render[-2].in_channels + OUTPUTS) * 4  # fp32 bytes at 1/4 resolution
             for a, b in row_bands(rows, per_row, budget):
                 a0, b0 = with_halo(a, b, rows, RENDER_HALO)
                 yield 16 * a, self.render(x[..., a0:b0, :])[..., 16 * (a - a0): 16 * (b - a0), :].float()
