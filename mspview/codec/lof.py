@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -44,7 +44,7 @@ class LOFEvent:
     best_cost: float
     elapsed: float
     remaining: float
-    lr: float = 0.0
+    lr: float  # the step size of an iteration's check; 0 where none was taken
 
 
 @dataclass
@@ -54,7 +54,7 @@ class ProfileResult:
     cost: float
     iterations: int
     cancelled: bool
-    events: list[LOFEvent] = field(default_factory=list)
+    events: list[LOFEvent]
 
 
 class _TrueCost:
@@ -142,7 +142,7 @@ def overfit_latent(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile
     best_y = y0.clone()
     best_cost, bpp, psnr_db, q = true_cost(best_y)
     total = profile.iterations
-    emit(LOFEvent("check", 0, total, bpp, psnr_db, best_cost, best_cost, time.perf_counter() - t0, 0.0))
+    emit(LOFEvent("check", 0, total, bpp, psnr_db, best_cost, best_cost, time.perf_counter() - t0, 0.0, 0.0))
     if total <= 0:
         return best_y, events, 0, False
 
@@ -219,7 +219,7 @@ def _greedy_rounding(lm, y, cost, true_cost, it, total, t0, emit, should_stop, b
         c, bpp, psnr_db, _ = true_cost(candidate)
         if c < cost - 1e-6:
             y, cost = candidate, c
-        emit(LOFEvent("greedy", it, total, bpp, psnr_db, c, cost, time.perf_counter() - t0, 0.0))
+        emit(LOFEvent("greedy", it, total, bpp, psnr_db, c, cost, time.perf_counter() - t0, 0.0, 0.0))
     return y, cost
 
 
@@ -233,7 +233,7 @@ def run_profile(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile: P
 
     if profile.iterations <= 0:
         enc = encode(lm, image, rate, profile.name, should_stop=should_stop)
-        return ProfileResult(enc, psnr_uint8(enc.image, image.rgb), file_cost(enc), 0, False)
+        return ProfileResult(enc, psnr_uint8(enc.image, image.rgb), file_cost(enc), 0, False, [])
     y, events, iters, cancelled = overfit_latent(lm, image, rate, profile, on_event, should_stop)
     # The overfitted latent, and the plain analysis as a guard; the guard is exactly the fast
     # encode, so it is labelled "fast" (a longer profile name would cost header bytes).
