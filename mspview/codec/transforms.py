@@ -135,17 +135,26 @@ class SynthesisTransform(nn.Sequential):
             _deconv(n, 3),
         )
         self.width, self.halo = n, BAND_HALO + RES_HALO * res
+        first = lambda kind: next(i for i, layer in enumerate(self) if isinstance(layer, kind))  # noqa: E731
+        self.fp32_layers = range(first(nn.ConvTranspose2d), first(SimplifiedGDN) + 1)
 
     def decode(self, y: torch.Tensor, bf16: bool = False) -> torch.Tensor:
         """Inference: the same function as forward, 1.8x faster on the CPU at 2K (channels-last
-        activations; the last layer, with only 3 outputs, as a sub-pixel convolution). `bf16`: every
-        layer but the last in bf16 (2x faster again where the CPU has AMX or AVX512-BF16); the last one
-        stays fp32, since bf16 there alone costs 3x the PSNR (README: the bound measured on Kodak)."""
+        activations; the last layer, with only 3 outputs, as a sub-pixel convolution). `bf16`: in bf16
+        (2x faster again where the CPU has AMX or AVX512-BF16) but for the first transposed convolution
+        and inverse GDN (1/16 -> 1/8 resolution, 1/20 of the time), where bf16 made most of the PSNR
+        change; the last layer with its weights split and its output about mid-grey
+        (`subpixel_deconv_bf16`). README: the bound measured on Kodak."""
         x = channels_last(y)
-        with torch.autocast(y.device.type, dtype=torch.bfloat16, enabled=bf16):
-            for layer in list(self)[:-1]:
-                x = layer(x)
-        return subpixel_deconv(self[-1], x.to(self[-1].weight.dtype))
+        for i, layer in enumerate(list(self)[:-1]):
+            if not bf16 or i in self.fp32_layers:
+                x = layer(x.float())
+            else:
+                with torch.autocast(y.device.type, dtype=torch.bfloat16):
+                    x = layer(x)
+        if bf16:
+            return subpixel_deconv_bf16(self[-1], x.to(torch.bfloat16))
+        return subpixel_deconv(self[-1].weight, self[-1].bias, x)
 
     def decode_bands(self, y: torch.Tensor, budget: int | None = None,
                      bf16: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
@@ -167,19 +176,35 @@ def channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def subpixel_deconv(layer: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
-    """A 5x5 stride-2 transposed convolution (padding 2, output padding 1) as one 3x3 convolution
-    with 4 output phases followed by a pixel shuffle; output[2i+a] takes input[i+d] through tap
-    a + 2 - 2d of the kernel, d in {-1, 0, 1}."""
-    cin, cout = layer.weight.shape[:2]
-    w = layer.weight.new_zeros(2, 2, cout, cin, 3, 3)
+def subpixel_deconv(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A 5x5 stride-2 transposed convolution (padding 2, output padding 1; `weight` cin x cout x 5 x 5)
+    as one 3x3 convolution with 4 output phases followed by a pixel shuffle; output[2i+a] takes
+    input[i+d] through tap a + 2 - 2d of the kernel, d in {-1, 0, 1}."""
+    cin, cout = weight.shape[:2]
+    w = weight.new_zeros(2, 2, cout, cin, 3, 3)
     for a in range(2):
         for b in range(2):
             for i, d in enumerate((-1, 0, 1)):
                 for j, e in enumerate((-1, 0, 1)):
                     ka, kb = a + 2 - 2 * d, b + 2 - 2 * e
                     if ka < 5 and kb < 5:
-                        w[a, b, :, :, i, j] = layer.weight[:, :, ka, kb].t()
-    out = F.conv2d(x, w.view(4 * cout, cin, 3, 3), layer.bias.repeat(4), padding=1)
+                        w[a, b, :, :, i, j] = weight[:, :, ka, kb].t()
+    out = F.conv2d(x, w.view(4 * cout, cin, 3, 3), bias.repeat(4), padding=1)
     n, _, h, wd = out.shape
     return F.pixel_shuffle(out.view(n, 2, 2, cout, h, wd).permute(0, 3, 1, 2, 4, 5).reshape(n, 4 * cout, h, wd), 2)
+
+
+MID_GREY = 127.5  # the bf16 last layer's output is in 8-bit levels about this
+
+
+def subpixel_deconv_bf16(layer: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
+    """The last layer on bf16 activations, in bf16 (5x faster than casting them to fp32 for it), within
+    a quarter of an 8-bit level of fp32: its weights are split into a bf16 high part and the bf16
+    remainder, computed as extra outputs and added in fp32 (so weight rounding cancels), and it
+    outputs 8-bit levels about mid-grey, where bf16's rounding step is at most half a level."""
+    w, b = layer.weight.float() * 255, layer.bias.float() * 255 - MID_GREY
+    w_hi, b_hi = w.to(torch.bfloat16), b.to(torch.bfloat16)
+    w_lo, b_lo = (w - w_hi.float()).to(torch.bfloat16), (b - b_hi.float()).to(torch.bfloat16)
+    out = subpixel_deconv(torch.cat([w_hi, w_lo], 1), torch.cat([b_hi, b_lo]), x).float()
+    cout = layer.weight.shape[1]
+    return (out[:, :cout] + out[:, cout:] + MID_GREY) / 255
