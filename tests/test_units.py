@@ -470,7 +470,8 @@ def test_distortion_gradient_equals_autograd_of_the_whole_image(random_model, bu
     from mspview.codec.transforms import pixels_tensor
     from mspview.codec.lof import distortion_grad
 
-    h, w, lam = 40, 56, 0.0067  # not multiples of 16: the crop to the image is part of the loss
+    # not multiples of 16 (the crop to the image is part of the loss), and bands that start past the halo
+    h, w, lam = 136, 40, 0.0067
     rgb = noise_image(h, w, seed=9)
     rate = random_model.rate(lam)
     y_hat = quantize_latent(random_model, analyse(random_model, rgb, rate)).y_hat
@@ -486,7 +487,7 @@ def test_distortion_gradient_equals_autograd_of_the_whole_image(random_model, bu
         for p in random_model.model.parameters():
             p.requires_grad_(True)
     assert mse == pytest.approx(float(ref.detach()), rel=1e-5)
-    assert torch.allclose(grad, y.grad, rtol=1e-4, atol=1e-7 * float(y.grad.abs().max()))
+    assert torch.allclose(grad, y.grad, rtol=1e-4, atol=1e-5 * float(y.grad.abs().max()))  # float rounding: 1e-6
 
 
 # ------------------------------------------------------------------------------------------ search and targets, in detail
