@@ -32,6 +32,7 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parent.parent
 # What every test run imports before it reaches mspview (1-2 s a run), imported once.
 PRELOAD = ("hypothesis", "numpy", "PIL.Image", "pytest", "pytestqt.plugin", "torch")
+THREADS = 1  # torch threads of each test run (--threads)
 FAST = ["-x", "-q", "-p", "no:cacheprovider", "--tb=line", "-m", "not slow"]
 # module -> the fast test files that exercise it, its own test file first: pytest stops at the first
 # failure (-x), so most mutants die early.
@@ -84,6 +85,8 @@ def pytest(tree: Path, tests: str, timeout: float | None = None):
             code = 1
             try:
                 import pytest as runner
+                import torch
+                torch.set_num_threads(THREADS)  # one core per run: a 2-core machine also trains or runs another
                 code = int(runner.main([*FAST, *tests.split()]))
             finally:
                 sys.stdout.flush()
@@ -192,10 +195,12 @@ def report(out: Path, modules: dict) -> None:
             if not results.exists():
                 print(f"{module:<20} not run")
                 continue
-            rows = [json.loads(line) for line in results.read_text().splitlines()]
+            current = {key(m) for m, _ in mutants((ROOT / "mspview" / module).read_text(), module)}
+            # the mutants of the module as it is now (a line edited since has new ones)
+            rows = [r for r in map(json.loads, results.read_text().splitlines()) if r["key"] in current]
             n = {s: sum(r["state"] == s for r in rows) for s in ("killed", "timeout", "survived")}
             dark = sum(r["by"].startswith("line not executed") for r in rows)
-            total = len(mutants((ROOT / "mspview" / module).read_text(), module))
+            total = len(current)
             print(f"{module:<20} {total:>7} {len(rows):>5} {n['killed']:>6} {n['timeout']:>7} {n['survived']:>8} "
                   f"{dark:>12} {100 * (n['killed'] + n['timeout']) / max(1, len(rows)):>5.1f}%")
             for r in rows:
@@ -205,15 +210,18 @@ def report(out: Path, modules: dict) -> None:
 
 
 def main() -> int:
+    global THREADS
     for name in PRELOAD:  # once, for every forked test run (see pytest())
         importlib.import_module(name)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/mutation")
     p.add_argument("--only", default=None, help="comma-separated module stems (e.g. lof,bdrate)")
     p.add_argument("--hours", type=float, default=2.0, help="stop after this (a later run resumes)")
+    p.add_argument("--threads", type=int, default=THREADS, help="torch threads of each test run")
     p.add_argument("--report", action="store_true", help="only print the scores of the results so far")
     p.add_argument("--named", action="store_true", help="only the mutants issues named (NAMED), by hand")
     args = p.parse_args()
+    THREADS = args.threads
     if args.named:
         return named()
     out = Path(args.out)
