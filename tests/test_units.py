@@ -490,6 +490,41 @@ def test_distortion_gradient_equals_autograd_of_the_whole_image(random_model, bu
     assert torch.allclose(grad, y.grad, rtol=1e-4, atol=1e-5 * float(y.grad.abs().max()))  # float rounding: 1e-6
 
 
+def test_lof_runs_its_iterations_on_the_cosine_schedule_and_reports_each(random_model):
+    """Every iteration once, a true-cost check every `check_every` and at the end, the step on the cosine
+    schedule from the profile's, halved after each check that did not improve; seeded noise (the same
+    latent twice); the model's parameters untouched (no gradient) and trainable again after."""
+    from conftest import noise_image
+    from mspview.codec.imageio import LoadedImage
+    from mspview.codec.lof import overfit_latent
+    from mspview.codec.profiles import Profile
+
+    image, rate = LoadedImage(noise_image(32, 48, seed=5), "RGB", "RGB"), random_model.rate(0.0067)
+    # a step this large overshoots once: the check at 6 does not improve (the halving is exercised)
+    profile = Profile("t", "test", iterations=7, check_every=3, patience=99, lr=5.0, amp=False)
+    params = list(random_model.model.parameters())
+    for p in params:
+        p.grad = None
+    y, events, iterations, cancelled = overfit_latent(random_model, image, rate, profile)
+    assert (iterations, cancelled) == (7, False)
+    assert [(e.kind, e.iteration) for e in events if e.kind == "check"] == [("check", 0), ("check", 3), ("check", 6),
+                                                                          ("check", 7)]
+    assert [e.iteration for e in events if e.kind == "iter"] == list(range(1, 8))
+    scale = 1.0
+    for e in events[1:]:
+        if e.kind == "iter":
+            i = e.iteration - 1
+            assert e.lr == pytest.approx(5.0 * scale * 0.5 * (1 + math.cos(math.pi * i / 7)), rel=1e-12)
+        elif e.cost != e.best_cost:  # a check that did not improve halves the step
+            scale *= 0.5
+    assert scale < 1.0  # at least one check did not improve
+    assert all(p.grad is None and p.requires_grad for p in params)
+    again = overfit_latent(random_model, image, rate, profile)[0]
+    assert torch.equal(y, again)
+    one = overfit_latent(random_model, image, rate, Profile("t", "test", iterations=1, amp=False))
+    assert one[2] == 1
+
+
 # ------------------------------------------------------------------------------------------ search and targets, in detail
 def test_search_best_within_and_bracket_at_the_edges():
     s = Search(10.0, 0.5, [Trial(1, b"a" * 10, 9.5), Trial(2, b"a" * 30, 12.0), Trial(3, b"a" * 20, 10.0)])
