@@ -10,7 +10,7 @@ stops resumes where it was; survivors' diffs go to OUT/survivors.txt. Prints the
 Not for CI: 5-20 s per mutant on 2 cores.
 
     pip install mutmut==2.5.1
-    python benchmarks/mutation.py [--out runs/mutation] [--only lof,bdrate] [--hours 2] [--report]
+    python benchmarks/mutation.py [--out runs/mutation] [--only lof,bdrate] [--hours 2] [--report] [--retry]
     python benchmarks/mutation.py --named      # the mutants issues named (LOF's sign flip, a zero step)
 """
 from __future__ import annotations
@@ -151,11 +151,14 @@ def key(mid) -> str:
     return f"{mid.line_number + 1}:{mid.index}:{mid.line.strip()}"
 
 
-def run_module(module: str, tests: str, out: Path, deadline: float) -> None:
+def results_of(results: Path) -> dict:
+    """Key -> the latest result of that mutant (a retried one has two lines)."""
+    return {r["key"]: r for r in map(json.loads, results.read_text().splitlines())} if results.exists() else {}
+
+
+def run_module(module: str, tests: str, out: Path, deadline: float, retry: bool = False) -> None:
     results = out / f"{Path(module).stem}.jsonl"
-    done = {}
-    if results.exists():
-        done = {r["key"]: r for r in map(json.loads, results.read_text().splitlines())}
+    done = {k: r for k, r in results_of(results).items() if not (retry and r["state"] == "survived")}
     tree = copy_tree()
     path = tree / "mspview" / module
     original = path.read_text()
@@ -197,7 +200,7 @@ def report(out: Path, modules: dict) -> None:
                 continue
             current = {key(m) for m, _ in mutants((ROOT / "mspview" / module).read_text(), module)}
             # the mutants of the module as it is now (a line edited since has new ones)
-            rows = [r for r in map(json.loads, results.read_text().splitlines()) if r["key"] in current]
+            rows = [r for k, r in results_of(results).items() if k in current]
             n = {s: sum(r["state"] == s for r in rows) for s in ("killed", "timeout", "survived")}
             dark = sum(r["by"].startswith("line not executed") for r in rows)
             total = len(current)
@@ -217,6 +220,7 @@ def main() -> int:
     p.add_argument("--out", default="runs/mutation")
     p.add_argument("--only", default=None, help="comma-separated module stems (e.g. lof,bdrate)")
     p.add_argument("--hours", type=float, default=2.0, help="stop after this (a later run resumes)")
+    p.add_argument("--retry", action="store_true", help="run the survivors again (after tests were added)")
     p.add_argument("--threads", type=int, default=THREADS, help="torch threads of each test run")
     p.add_argument("--report", action="store_true", help="only print the scores of the results so far")
     p.add_argument("--named", action="store_true", help="only the mutants issues named (NAMED), by hand")
@@ -232,7 +236,7 @@ def main() -> int:
         deadline = time.time() + args.hours * 3600
         for module, tests in modules.items():
             if time.time() < deadline:
-                run_module(module, tests, out, deadline)
+                run_module(module, tests, out, deadline, args.retry)
     report(out, modules)
     return 0
 

@@ -4,6 +4,7 @@ exact products and the coder's streams."""
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -497,6 +498,7 @@ def test_lof_runs_its_iterations_on_the_cosine_schedule_and_reports_each(random_
     from conftest import noise_image
     from mspview.codec.imageio import LoadedImage
     from mspview.codec.lof import overfit_latent
+    from mspview.codec.metrics import PEAK, rd_cost
     from mspview.codec.profiles import Profile
 
     image, rate = LoadedImage(noise_image(32, 48, seed=5), "RGB", "RGB"), random_model.rate(0.0067)
@@ -505,7 +507,9 @@ def test_lof_runs_its_iterations_on_the_cosine_schedule_and_reports_each(random_
     params = list(random_model.model.parameters())
     for p in params:
         p.grad = None
+    t0 = time.perf_counter()
     y, events, iterations, cancelled = overfit_latent(random_model, image, rate, profile)
+    wall = time.perf_counter() - t0
     assert (iterations, cancelled) == (7, False)
     assert [(e.kind, e.iteration) for e in events if e.kind == "check"] == [("check", 0), ("check", 3), ("check", 6),
                                                                           ("check", 7)]
@@ -519,6 +523,14 @@ def test_lof_runs_its_iterations_on_the_cosine_schedule_and_reports_each(random_
             scale *= 0.5
     assert scale < 1.0  # at least one check did not improve
     assert all(p.grad is None and p.requires_grad for p in params)
+    # what the loss curve shows: the surrogate's bpp near the file's, its cost and PSNR from one MSE,
+    # the time so far and the time left at the iterations' pace
+    iters = [e for e in events if e.kind == "iter"]
+    assert 0.5 < iters[0].bpp / events[0].bpp < 2  # before the first step
+    for e in iters:
+        assert e.cost == pytest.approx(rd_cost(e.bpp, PEAK ** 2 * 10 ** (-e.psnr / 10), 0.0067), rel=1e-6)
+        assert 0 <= e.remaining * e.iteration / (7 - e.iteration or 1) <= e.elapsed <= wall
+    assert iters[-1].remaining == 0
     again = overfit_latent(random_model, image, rate, profile)[0]
     assert torch.equal(y, again)
     one = overfit_latent(random_model, image, rate, Profile("t", "test", iterations=1, amp=False))
