@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -514,6 +515,7 @@ def test_lof_runs_its_iterations_on_the_cosine_schedule_and_reports_each(random_
     assert [(e.kind, e.iteration) for e in events if e.kind == "check"] == [("check", 0), ("check", 3), ("check", 6),
                                                                           ("check", 7)]
     assert [e.iteration for e in events if e.kind == "iter"] == list(range(1, 8))
+    assert {e.kind for e in events} == {"check", "iter"}  # no rounding pass without greedy_rounding
     scale = 1.0
     for e in events[1:]:
         if e.kind == "iter":
@@ -535,6 +537,40 @@ def test_lof_runs_its_iterations_on_the_cosine_schedule_and_reports_each(random_
     assert torch.equal(y, again)
     one = overfit_latent(random_model, image, rate, Profile("t", "test", iterations=1, amp=False))
     assert one[2] == 1
+
+
+def test_the_greedy_rounding_pass_keeps_only_flips_that_lower_the_true_cost(random_model):
+    """After the iterations, one flip candidate per step group (elements near a half-integer rounded the
+    other way); a candidate is kept only when the real file's cost falls, and the latent returned is
+    the one whose cost is reported."""
+    from conftest import noise_image
+    from mspview.codec.imageio import LoadedImage
+    from mspview.codec.coder import quantize_latent
+    from mspview.codec.lof import _TrueCost, overfit_latent
+    from mspview.codec.profiles import Profile
+
+    image, rate = LoadedImage(noise_image(32, 48, seed=5), "RGB", "RGB"), random_model.rate(0.0067)
+    profile = Profile("t", "test", iterations=2, check_every=1, patience=99, lr=0.05, amp=False, greedy_rounding=True)
+    y, events, _, _ = overfit_latent(random_model, image, rate, profile)
+    kinds = [e.kind for e in events]
+    greedy = [e for e in events if e.kind == "greedy"]
+    assert greedy and kinds.index("greedy") > len(kinds) - 1 - kinds[::-1].index("check")  # after the last check
+    best = [e for e in events if e.kind == "check"][-1].best_cost
+    start = best
+    for e in greedy:
+        best = e.cost if e.cost < best - 1e-6 else best
+        assert e.best_cost == best
+    assert best < start  # some flip lowered the cost on this image
+    assert _TrueCost(random_model, image, rate)(y)[0] == pytest.approx(best, abs=1e-9)
+    # each element changed was within the band of a half-integer from its mean and now sits on the
+    # other neighbouring integer (its mean depends only on the groups before it, final by then)
+    before = overfit_latent(random_model, image, rate, replace(profile, greedy_rounding=False))[0]
+    changed = y != before
+    mu = quantize_latent(random_model, y).mu[changed]
+    new, old = y[changed] - mu, before[changed] - mu
+    assert changed.any() and torch.allclose(new, new.round(), atol=1e-4)
+    assert torch.equal(new.round() - old.round(), torch.sign(old - old.round()))
+    assert bool(((old - old.round()).abs() > 0.3 - 1e-6).all())
 
 
 # ------------------------------------------------------------------------------------------ search and targets, in detail
