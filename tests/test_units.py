@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,6 +209,22 @@ def test_float32_product_equals_int64_on_extremes():
     w = torch.full((a.shape[1], 2), -exact.ACT_MAX, dtype=torch.int16)
     got = exact._float32_product(exact.split8(a), exact.split8(w))
     assert torch.equal(got.to(torch.int64), exact.reference_product(a, w))
+
+
+def _vnni() -> bool:
+    flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []
+    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+@pytest.mark.skipif(not _vnni(), reason="torch's int8 matmul on the CPU is exact only with VNNI (the probe picks float32)")
+def test_int8_product_equals_int64_on_extremes_and_random_operands():
+    g = torch.Generator().manual_seed(3)
+    for a, w in ((torch.full((3, 1161), exact.ACT_MAX, dtype=torch.int16),
+                  torch.full((1161, 2), -exact.ACT_MAX, dtype=torch.int16)),
+                 (torch.randint(-exact.ACT_MAX, exact.ACT_MAX + 1, (17, 300), generator=g, dtype=torch.int16),
+                  torch.randint(-exact.ACT_MAX, exact.ACT_MAX + 1, (300, 24), generator=g, dtype=torch.int16))):
+        got = exact._int8_product(exact.split8(a), exact.split8(w))
+        assert torch.equal(got.to(torch.int64), exact.reference_product(a, w))
 
 
 def test_reference_product_drops_only_the_low_by_low_term():
