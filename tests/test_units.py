@@ -227,6 +227,34 @@ def test_int8_product_equals_int64_on_extremes_and_random_operands():
         assert torch.equal(got.to(torch.int64), exact.reference_product(a, w))
 
 
+def _saturating_int8_product(a: tuple, w: tuple) -> torch.Tensor:
+    """An int8 matmul as a CPU without VNNI computes it: the left operand offset to u8, products summed
+    in pairs that saturate at 16 bits (vpmaddubsw), the offset taken out after: inexact at the extremes."""
+    def mm(x, y):
+        xu, y = x.to(torch.int32) + 128, y.to(torch.int32)
+        acc = torch.zeros(x.shape[0], y.shape[1], dtype=torch.int64)
+        for k in range(0, x.shape[1], 2):
+            acc += (xu[:, k:k + 2] @ y[k:k + 2]).clamp(-2 ** 15, 2 ** 15 - 1).to(torch.int64)
+        return (acc - 128 * y.sum(0).to(torch.int64)).to(torch.float64)
+    (a_hi, a_lo), (w_hi, w_lo) = a, w
+    return mm(a_hi, w_hi).mul_(256).add_(mm(a_hi, w_lo).add_(mm(a_lo, w_hi)))
+
+
+def test_the_start_up_probe_refuses_an_int8_product_that_saturates(monkeypatch):
+    """On a CPU whose int8 matmul saturates 16-bit pair sums the probe must find it and pick float32
+    (else that machine writes files that decode nowhere else); a forced int8 is refused."""
+    cpu = torch.device("cpu")
+    assert exact.exact_here("int8", cpu) == _vnni() and exact.exact_here("float32", cpu)
+    monkeypatch.setitem(exact._PRODUCTS, "int8", _saturating_int8_product)
+    monkeypatch.setattr(exact, "_BACKENDS", {})
+    assert not exact.exact_here("int8", cpu)
+    assert exact.backend(cpu) == "float32"
+    monkeypatch.setattr(exact, "_BACKENDS", {})
+    monkeypatch.setenv("MSPVIEW_EXACT_BACKEND", "int8")
+    with pytest.raises(MSPError, match="not exact"):
+        exact.backend(cpu)
+
+
 def test_reference_product_drops_only_the_low_by_low_term():
     a = torch.tensor([[300, -7]], dtype=torch.int16)
     w = torch.tensor([[5], [1000]], dtype=torch.int16)
