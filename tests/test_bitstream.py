@@ -248,3 +248,83 @@ def test_the_header_bytes_are_the_v5_layout(random_model):
     assert model_id == random_model.model_id and whash == random_model.hash_prefix
     assert mode == 1 and abs(lam - 0.0067) < 1e-9 and (S, G) == (3, 2) and 7 + body_len + 4 <= len(data)
     assert bitstream.read(data)[0].mode == "L"
+
+
+# ------------------------------------------------------------------------------------------ hostile headers
+def _header(**change) -> bitstream.Header:
+    """A valid header of a 40 x 24 image (S=3: four scale records), `change`d."""
+    fields = dict(model_id="m", weight_hash=b"12345678", width=40, height=24, mode="RGB", lam=0.01, profile="fast",
+                  num_scales=3, groups=2, channels=32)
+    fields.update(change)
+    header = bitstream.Header(**fields)
+    header.scales = [bitstream.ScaleRecord(s, 10, -3, 4, 0) for s in range(3, -1, -1)]
+    return header
+
+
+def _with_body(data: bytes, edit) -> bytes:
+    """The file with its header body edited by `edit` and the header CRC made valid again (a hostile
+    file can carry a valid CRC)."""
+    import struct
+    import zlib
+    prefix = bitstream._PREFIX
+    _, _, hlen = prefix.unpack_from(data)
+    body = edit(bytearray(data[prefix.size:prefix.size + hlen]))
+    head = prefix.pack(bitstream.MAGIC, bitstream.VERSION, len(body)) + bytes(body)
+    return head + struct.pack("<I", zlib.crc32(head)) + data[prefix.size + hlen + 4:]
+
+
+def _set(pos: int, value: int):
+    def edit(body):
+        body[pos] = value
+        return body
+    return edit
+
+
+VALID = bitstream.write(_header(), [b"x" * 10] * 4)
+FIXED_AT = 2 + len("m") + len("fast")  # the weight hash, mode, lambda, S, G after the two strings
+HOSTILE = {
+    "too short": (VALID[:5], "too short"),
+    "bad magic": (b"JPEG" + VALID[4:], "bad magic"),
+    "a float-era version": (VALID[:4] + b"\x03" + VALID[5:], "from before files decoded alike"),
+    "a future version": (VALID[:4] + b"\x09" + VALID[5:], "unsupported .msp format version 9"),
+    "a huge header": (VALID[:5] + (40000).to_bytes(2, "little") + VALID[7:], "exceeds the limit"),
+    "truncated in the header": (VALID[:12], "truncated inside its header"),
+    "a damaged header": (VALID[:8] + bytes([VALID[8] ^ 1]) + VALID[9:], "CRC mismatch"),
+    "a model id that is not text": (_with_body(VALID, _set(1, 0xFF)), "not text"),
+    "a model id that is not printable": (_with_body(VALID, _set(1, 0x07)), "not printable"),
+    "a model id longer than the header": (_with_body(VALID, _set(0, 200)), "too short for the model id"),
+    "an unknown mode": (_with_body(VALID, _set(FIXED_AT + 8, 7)), "unknown image mode 7"),
+    "no scales": (_with_body(VALID, _set(FIXED_AT + 13, 0)), "S=0"),
+    "groups that do not divide the channels": (_with_body(VALID, _set(FIXED_AT + 14, 3)), "G=3 M=32"),
+    "a zero width": (bitstream.write(_header(width=0), [b"x" * 10] * 4), "outside the limits"),
+    "too many pixels": (bitstream.write(_header(width=16000, height=16000), [b"x" * 10] * 4), "outside the limits"),
+    "bytes after the last scale": (VALID + b"!", "1 unexpected bytes"),
+    "a scale table longer than the header says": (_with_body(VALID, lambda b: b + b"\x00"), "does not match its scale table"),
+    "a scale table cut short": (_with_body(VALID, lambda b: b[:-2]), "missing scale CRC"),
+    "a scale table cut inside a number": (_with_body(VALID, lambda b: b[:-5]), "bad or missing stream length"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_a_hostile_header_is_refused_with_its_reason(name):
+    data, why = HOSTILE[name]
+    with pytest.raises(BitstreamError, match=why):
+        bitstream.read(data)
+
+
+def test_scale_records_out_of_bounds_are_refused():
+    for change, why in (((-2 ** 15 - 5, 4, 10), "out of bounds"), ((-3, 4, 10 ** 6), "more than"),
+                        ((2, 2, 10), "constant scale")):
+        header = _header()
+        lo, hi, nbytes = change
+        header.scales[0] = bitstream.ScaleRecord(3, nbytes, lo, hi, 0)
+        data = bitstream.write(header, [b"x" * r.nbytes for r in header.scales])
+        with pytest.raises(BitstreamError, match=why):
+            bitstream.read(data)
+
+
+def test_a_valid_header_reads_back_and_a_short_payload_is_truncated():
+    header, start, truncated = bitstream.read(VALID)
+    assert (header.width, header.height, header.profile, [r.nbytes for r in header.scales]) == (40, 24, "fast", [10] * 4)
+    assert start == len(VALID) - 40 and not truncated
+    assert bitstream.read(VALID[:-1])[2]
