@@ -184,6 +184,25 @@ def test_bitmaps_match_the_rate(random_model):
     assert np.allclose(dec.bitmaps.spatial, enc.bitmaps.spatial)
 
 
+def test_bit_maps_for_the_picture_keep_every_bit(random_model):
+    """The app's bit-map views: per 2 x 2 block (each block even) and per scale spread over the area each
+    position stands for; both keep the total, each scale its own, and the scales add up to all."""
+    img = LoadedImage(noise_image(128, 192, seed=3), "RGB", "RGB")  # latent 8 x 12: whole blocks at every scale
+    maps = encode(random_model, img, random_model.rate(0.0067)).bitmaps
+    total = maps.spatial.sum()
+    blocks = maps.blocks()
+    assert blocks.shape == maps.spatial.shape and np.isclose(blocks.sum(), total)
+    assert np.allclose(blocks[0::2, 0::2], blocks[1::2, 1::2]) and np.allclose(blocks[0::2], blocks[1::2])
+    assert np.allclose(blocks[:2, :2], maps.spatial[:2, :2].mean())
+    assert np.isclose(maps.density().sum(), total)
+    assert np.allclose(sum(maps.density(s) for s in maps.scales), maps.density())
+    for s, raw in maps.scales.items():
+        d = maps.density(s)
+        assert np.isclose(d.sum(), raw.sum())
+        unit = 2 ** s
+        assert np.allclose(d[:unit, :unit], raw[0, 0] / unit ** 2)  # one coded position spread over its block
+
+
 def _stream_roundtrip(chunks: list[tuple[np.ndarray, np.ndarray]]) -> bytes:
     lo, hi = symbol_range([sym for sym, _ in chunks])
     enc = StreamEncoder(lo, hi)

@@ -81,7 +81,9 @@ class BitMaps:
             if scale is not None and s != scale:
                 continue
             unit = 2 ** s
-            grid = raw[::unit, ::unit] / (unit * unit)
+            # over the block's positions inside the latent (a block at the right or bottom edge may be cut)
+            cells = np.outer(np.minimum(unit, h - np.arange(0, h, unit)), np.minimum(unit, w - np.arange(0, w, unit)))
+            grid = raw[::unit, ::unit] / cells
             out += np.repeat(np.repeat(grid, unit, 0), unit, 1)[:h, :w]
         return out
 
