@@ -347,3 +347,25 @@ def test_a_valid_header_reads_back_and_a_short_payload_is_truncated():
     assert (header.width, header.height, header.profile, [r.nbytes for r in header.scales]) == (40, 24, "fast", [10] * 4)
     assert start == len(VALID) - 40 and not truncated
     assert bitstream.read(VALID[:-1])[2]
+
+
+def test_a_file_for_other_weights_or_with_a_damaged_scale_is_refused(random_model):
+    from dataclasses import replace
+    from mspview.codec.errors import ModelError
+    enc = encode(random_model, LoadedImage(noise_image(48, 64, seed=11), "RGB", "RGB"), random_model.rate(0.0067))
+    header, start, _ = bitstream.read(enc.data)
+    payload = enc.data[start:]
+    other = bitstream.write(replace(header, model_id="another-model"), [payload])
+    with pytest.raises(ModelError, match="this file needs model another-model"):
+        decode(random_model, other)
+    other = bitstream.write(replace(header, weight_hash=b"\0" * 8), [payload])
+    with pytest.raises(ModelError, match="weights 0000000000000000"):
+        decode(random_model, other)
+    other = bitstream.write(replace(header, groups=header.groups * 2), [payload])
+    with pytest.raises(ModelError, match=r"structure \(S, G, M\)"):
+        decode(random_model, other)
+    last = header.scales[-1]  # the finest scale's stream, damaged in its middle
+    damaged = bytearray(enc.data)
+    damaged[len(enc.data) - last.nbytes // 2] ^= 0x5A
+    with pytest.raises(BitstreamError, match=f"scale 0 \\(stream {len(header.scales)} of {len(header.scales)}\\) is damaged"):
+        decode(random_model, bytes(damaged))
