@@ -147,10 +147,10 @@ class SynthesisTransform(nn.Sequential):
         and inverse GDN (1/16 -> 1/8 resolution, 1/20 of the time), where bf16 made most of the PSNR
         change; the last layer with its weights split and its output about mid-grey
         (`subpixel_deconv_bf16`). README: the bound measured on Kodak."""
-        x = channels_last(y)
+        x, dtype = channels_last(y), self[-1].weight.dtype  # float32 (float64 where that is the default)
         for i, layer in enumerate(list(self)[:-1]):
             if not bf16 or i in self.fp32_layers:
-                x = layer(x.float())
+                x = layer(x.to(dtype))
             else:
                 with torch.autocast(y.device.type, dtype=torch.bfloat16):
                     x = layer(x)
