@@ -272,6 +272,18 @@ def test_a_forced_backend_that_is_not_exact_is_refused(monkeypatch):
         exact.backend(torch.device("cpu"))
 
 
+def test_the_integer_predictor_in_one_row_bands_writes_the_same_file(random_model, monkeypatch):
+    """Large images run the integer predictors in bands of grid rows with a halo: one row per band must
+    give the bytes of one band for the whole grid."""
+    from conftest import noise_image
+    from mspview.codec.coder import encode
+    from mspview.codec.imageio import LoadedImage
+    image, rate = LoadedImage(noise_image(160, 96, seed=12), "RGB", "RGB"), random_model.rate(0.0067)
+    whole = encode(random_model, image, rate).data
+    monkeypatch.setattr(exact, "BAND_BYTES", 1)
+    assert encode(random_model, image, rate).data == whole
+
+
 # ------------------------------------------------------------------------------------------ streams
 def test_stream_round_trip_and_crc():
     rng = np.random.default_rng(0)
