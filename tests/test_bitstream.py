@@ -175,6 +175,7 @@ def test_bitmaps_match_the_rate(random_model):
     img = LoadedImage(noise_image(64, 96, seed=2), "RGB", "RGB")
     enc = encode(random_model, img, random_model.rate(0.0067))
     payload = enc.header.payload_bytes
+    assert enc.bpp == 8 * len(enc.data) / (64 * 96)  # the whole file, header included
     est = enc.bitmaps.spatial.sum() / 8
     assert abs(est - payload) <= 0.05 * payload + 8 * len(enc.header.scales)
     assert np.isclose(enc.bitmaps.spatial.sum(), enc.bitmaps.channels.sum())
@@ -187,12 +188,13 @@ def test_bitmaps_match_the_rate(random_model):
 def test_bit_maps_for_the_picture_keep_every_bit(random_model):
     """The app's bit-map views: per 2 x 2 block (each block even) and per scale spread over the area each
     position stands for; both keep the total, each scale its own, and the scales add up to all."""
-    img = LoadedImage(noise_image(128, 192, seed=3), "RGB", "RGB")  # latent 8 x 12: whole blocks at every scale
+    img = LoadedImage(noise_image(136, 200, seed=3), "RGB", "RGB")  # latent 9 x 13: blocks cut at both edges
     maps = encode(random_model, img, random_model.rate(0.0067)).bitmaps
     total = maps.spatial.sum()
     blocks = maps.blocks()
     assert blocks.shape == maps.spatial.shape and np.isclose(blocks.sum(), total)
-    assert np.allclose(blocks[0::2, 0::2], blocks[1::2, 1::2]) and np.allclose(blocks[0::2], blocks[1::2])
+    whole = blocks[:8, :12]  # the whole 2 x 2 blocks: each even
+    assert np.allclose(whole[0::2, 0::2], whole[1::2, 1::2]) and np.allclose(whole[0::2], whole[1::2])
     assert np.allclose(blocks[:2, :2], maps.spatial[:2, :2].mean())
     assert np.isclose(maps.density().sum(), total)
     assert np.allclose(sum(maps.density(s) for s in maps.scales), maps.density())
@@ -369,3 +371,36 @@ def test_a_file_for_other_weights_or_with_a_damaged_scale_is_refused(random_mode
     damaged[len(enc.data) - last.nbytes // 2] ^= 0x5A
     with pytest.raises(BitstreamError, match=f"scale 0 \\(stream {len(header.scales)} of {len(header.scales)}\\) is damaged"):
         decode(random_model, bytes(damaged))
+
+
+# ------------------------------------------------------------------------------------------ pixels in and out
+def test_padding_to_the_latent_stride_replicates_the_edges():
+    from mspview.codec.coder import padded_pixels
+    rgb = np.random.default_rng(1).integers(0, 256, (17, 31, 3), dtype=np.uint8)
+    p = padded_pixels(rgb)
+    assert p.shape == (32, 32, 3) and np.array_equal(p[:17, :31], rgb)
+    assert np.array_equal(p[17:, :31], np.repeat(rgb[-1:], 15, 0)) and np.array_equal(p[:17, 31:], rgb[:, -1:])
+    assert padded_pixels(rgb[:16, :16]).shape == (16, 16, 3)
+    two = padded_pixels(rgb[:2, :5])
+    assert np.array_equal(two[2:, :5], np.repeat(rgb[1:2, :5], 14, 0))
+    one = padded_pixels(rgb[:1, :5])  # one pixel high: zeros around it
+    assert one.shape == (16, 16, 3) and np.array_equal(one[:1, :5], rgb[:1, :5]) and not one[1:].any() and not one[:, 5:].any()
+
+
+def test_the_8_bit_picture_rounds_and_clamps():
+    from mspview.codec.coder import to_uint8
+    row = torch.tensor([-0.2, 0.0, 0.49 / 255, 0.51 / 255, 100.4 / 255, 1.0, 1.3])
+    out = to_uint8(row.view(1, 1, 1, 7).repeat(1, 3, 2, 1), 1, 6)
+    assert out.shape == (1, 6, 3) and out.dtype == np.uint8
+    assert out[0, :, 0].tolist() == [0, 0, 0, 1, 100, 255]
+
+
+def test_a_decoded_picture_is_the_synthesis_of_the_dequantized_latent(random_weights):
+    from mspview.codec.coder import to_uint8
+    from mspview.codec.weights import load_weights
+    lm = load_weights(random_weights, precision="fp32")
+    rate = lm.rate(0.0067)
+    dec = decode(lm, encode(lm, LoadedImage(noise_image(40, 56, seed=4), "RGB", "RGB"), rate).data)
+    with torch.no_grad():
+        ref = to_uint8(lm.model.g_s(dec.y_hat * rate.inverse_gain), 40, 56)
+    assert dec.image.shape == (40, 56, 3) and np.abs(ref.astype(int) - dec.image).max() <= 1
