@@ -16,6 +16,7 @@ Not for CI: 5-20 s per mutant on 2 cores.
 from __future__ import annotations
 
 import argparse
+import ast
 import difflib
 import importlib
 import json
@@ -39,7 +40,7 @@ FAST = ["-x", "-q", "-p", "no:cacheprovider", "--tb=line", "-m", "not slow"]
 MODULES = {  # the most consequential first: a --hours budget cuts the end of the list
     "codec/lof.py": "tests/test_lof.py tests/test_units.py",
     "codec/exact.py": "tests/test_exact.py tests/test_units.py",
-    "codec/coder.py": "tests/test_bitstream.py tests/test_exact.py tests/test_units.py",
+    "codec/coder.py": "tests/test_bitstream.py tests/test_exact.py tests/test_units.py tests/test_large.py",
     "codec/msp.py": "tests/test_bitstream.py tests/test_exact.py tests/test_units.py",
     "codec/entropy.py": "tests/test_bitstream.py tests/test_units.py",
     "codec/bitstream.py": "tests/test_bitstream.py tests/test_units.py",
@@ -134,42 +135,78 @@ def mutants(source: str, filename: str) -> list:
             for mid in ids]
 
 
-def covered_lines(tree: Path, module: str, tests: str) -> set[int]:
-    """The module's lines the fast tests execute (1-based)."""
-    data = tree / ".coverage-mutation"
-    subprocess.run([sys.executable, "-m", "coverage", "run", f"--data-file={data}", f"--include=mspview/{module}",
-                    "-m", "pytest", *FAST, *tests.split()], cwd=tree, capture_output=True,
-                   env={**os.environ, "PYTHONPATH": str(tree)})
-    out = tree / "coverage.json"
+def baseline(tree: Path, module: str, tests: str) -> tuple[bool, str, float, set[int]]:
+    """The fast tests on the unmutated tree, under coverage: (passed, the first failure's line, seconds,
+    the module's lines they execute, 1-based, every line of an executed statement included: coverage
+    names a statement that spans lines by its first line, mutmut names the line it changed)."""
+    data, out = tree / ".coverage-mutation", tree / "coverage.json"
+    t0 = time.time()
+    run = subprocess.run([sys.executable, "-m", "coverage", "run", f"--data-file={data}", f"--include=mspview/{module}",
+                          "-m", "pytest", *FAST, *tests.split()], cwd=tree, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": str(THREADS)})
+    seconds = time.time() - t0
+    failed = [line for line in run.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
     subprocess.run([sys.executable, "-m", "coverage", "json", f"--data-file={data}", "-o", str(out)], cwd=tree,
                    capture_output=True)
-    files = json.loads(out.read_text())["files"]
-    return set(next(iter(files.values()))["executed_lines"]) if files else set()
+    files = json.loads(out.read_text())["files"] if out.exists() else {}
+    executed = set(next(iter(files.values()))["executed_lines"]) if files else set()
+    starts = statement_starts((tree / "mspview" / module).read_text())
+    ran = {starts[line] for line in executed if line in starts}  # coverage may name any line of a statement
+    lines = {line for line, first in starts.items() if first in ran}
+    return run.returncode == 0, (failed[0][:200] if failed else run.stdout[-200:]), seconds, lines
 
 
-def key(mid) -> str:
-    return f"{mid.line_number + 1}:{mid.index}:{mid.line.strip()}"
+def statement_starts(source: str) -> dict[int, int]:
+    """Line -> the first line (decorators included) of the innermost statement that holds it (a compound
+    statement's body lines belong to their own statements)."""
+    starts: dict[int, int] = {}
+    for node in ast.walk(ast.parse(source)):  # outer statements come before the ones they hold
+        if isinstance(node, ast.stmt):
+            first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
+            for line in range(first, (node.end_lineno or node.lineno) + 1):
+                starts[line] = first
+    return starts
 
 
-def results_of(results: Path) -> dict:
-    """Key -> the latest result of that mutant (a retried one has two lines)."""
-    return {r["key"]: r for r in map(json.loads, results.read_text().splitlines())} if results.exists() else {}
+def key(mid, source_lines: list[str]) -> str:
+    """A mutant's name that survives edits elsewhere in the module: its line's text, which of the lines
+    with that text, the mutation's index on the line."""
+    text = mid.line.strip()
+    nth = sum(line.strip() == text for line in source_lines[:mid.line_number + 1])
+    return f"{text}|{nth}|{mid.index}"
+
+
+def results_of(results: Path, source: str) -> dict:
+    """Key -> the latest result of that mutant (a retried one has two lines). Results named the earlier
+    way ("line:index:text") are renamed to the line with that text nearest their line in `source`."""
+    lines = source.splitlines()
+    out = {}
+    for r in map(json.loads, results.read_text().splitlines()) if results.exists() else ():
+        line, index, text = r["key"].split(":", 2) if r["key"].split(":", 1)[0].isdigit() else (None, None, None)
+        if line is not None:
+            same = [i for i, other in enumerate(lines) if other.strip() == text]
+            if not same:
+                continue  # the line is gone: its mutants are new ones
+            nearest = min(same, key=lambda i: abs(i - (int(line) - 1)))
+            r["key"] = f"{text}|{same.index(nearest) + 1}|{index}"
+        out[r["key"]] = r
+    return out
 
 
 def run_module(module: str, tests: str, out: Path, deadline: float, retry: bool = False) -> None:
     results = out / f"{Path(module).stem}.jsonl"
-    done = {k: r for k, r in results_of(results).items() if not (retry and r["state"] == "survived")}
     tree = copy_tree()
     path = tree / "mspview" / module
     original = path.read_text()
-    todo = [(m, s) for m, s in mutants(original, str(path)) if key(m) not in done]
+    lines = original.splitlines()
+    done = {k: r for k, r in results_of(results, original).items() if not (retry and r["state"] == "survived")}
+    todo = [(m, s) for m, s in mutants(original, str(path)) if key(m, lines) not in done]
     if not todo:
         return shutil.rmtree(tree, ignore_errors=True)
-    passed, failed, base = pytest(tree, tests)
+    passed, failed, base, covered = baseline(tree, module, tests)
     if not passed:
         print(f"{module}: the fast tests fail without a mutant ({failed}); not run", flush=True)
         return shutil.rmtree(tree, ignore_errors=True)
-    covered = covered_lines(tree, module, tests)
     with open(results, "a") as log:
         for mid, source in todo:
             if time.time() > deadline:
@@ -183,7 +220,7 @@ def run_module(module: str, tests: str, out: Path, deadline: float, retry: bool 
                 state = "timeout" if passed is None else "survived" if passed else "killed"
             diff = "".join(difflib.unified_diff(original.splitlines(True), source.splitlines(True),
                                                 f"mspview/{module}", f"mspview/{module}", n=0))
-            log.write(json.dumps({"key": key(mid), "state": state, "by": why, "s": round(seconds, 1),
+            log.write(json.dumps({"key": key(mid, lines), "state": state, "by": why, "s": round(seconds, 1),
                                   "diff": diff}) + "\n")
             log.flush()
     shutil.rmtree(tree, ignore_errors=True)
@@ -198,9 +235,10 @@ def report(out: Path, modules: dict) -> None:
             if not results.exists():
                 print(f"{module:<20} not run")
                 continue
-            current = {key(m) for m, _ in mutants((ROOT / "mspview" / module).read_text(), module)}
+            source = (ROOT / "mspview" / module).read_text()
+            current = {key(m, source.splitlines()) for m, _ in mutants(source, module)}
             # the mutants of the module as it is now (a line edited since has new ones)
-            rows = [r for k, r in results_of(results).items() if k in current]
+            rows = [r for k, r in results_of(results, source).items() if k in current]
             n = {s: sum(r["state"] == s for r in rows) for s in ("killed", "timeout", "survived")}
             dark = sum(r["by"].startswith("line not executed") for r in rows)
             total = len(current)

@@ -404,3 +404,24 @@ def test_a_decoded_picture_is_the_synthesis_of_the_dequantized_latent(random_wei
     with torch.no_grad():
         ref = to_uint8(lm.model.g_s(dec.y_hat * rate.inverse_gain), 40, 56)
     assert dec.image.shape == (40, 56, 3) and np.abs(ref.astype(int) - dec.image).max() <= 1
+
+
+def test_the_phase_timings_add_up_to_the_call(random_weights):
+    """What `info`, the benchmarks and the app report: each phase's seconds non-negative, together no
+    more than the call took (a phase timed from the wrong clock reading breaks both)."""
+    import time
+    from mspview.codec.weights import load_weights
+    lm = load_weights(random_weights)
+    t0 = time.perf_counter()
+    enc = encode(lm, LoadedImage(noise_image(48, 64, seed=8), "RGB", "RGB"), lm.rate(0.0067))
+    wall = time.perf_counter() - t0
+    assert set(enc.timings) == {"analysis_s", "model_s", "entropy_s", "synthesis_s"}
+    assert min(enc.timings.values()) >= 0 and sum(enc.timings.values()) <= wall
+    previews = []
+    t0 = time.perf_counter()
+    dec = decode(lm, enc.data, on_preview=previews.append)
+    wall = time.perf_counter() - t0
+    parts = {k: v for k, v in dec.timings.items() if k != "total_s"}
+    assert set(parts) == {"entropy_s", "preview_s", "model_s", "synthesis_s"} and min(parts.values()) >= 0
+    assert sum(parts.values()) == pytest.approx(dec.timings["total_s"]) and dec.timings["total_s"] <= wall
+    assert len(previews) == 4 and dec.timings["preview_s"] > 0

@@ -18,7 +18,8 @@ from mspview.codec.lof import distortion_grad
 
 from conftest import noise_image, run_cli
 
-pytestmark = pytest.mark.slow  # app windows, workers, subprocesses: `pytest -m "not slow"` skips them
+# The banded synthesis tests are fast (small images, a random model); the rest (large images,
+# subprocesses, cancellation) are marked slow: `pytest -m "not slow"` skips them.
 
 
 def _bands(lm, y) -> int:
@@ -63,6 +64,7 @@ def test_banded_synthesis_with_residual_blocks_equals_whole_image(tmp_path, monk
     assert not np.array_equal(synthesize(lm, y_hat, lm.rate(0.0067), 200, 72), whole)
 
 
+@pytest.mark.slow
 def test_banded_lof_gradient_equals_whole_image(random_model):
     model = random_model.model
     rgb = noise_image(120, 88, seed=6)
@@ -78,6 +80,7 @@ def test_banded_lof_gradient_equals_whole_image(random_model):
     assert abs(mse_1 - mse_n) < 1e-9 and torch.allclose(grad_1, grad_n, rtol=1e-4, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_image_over_the_old_16mp_limit_roundtrips(tmp_path, random_model, random_weights):
     h, w = 4000, 4200  # 16.8 MP
     tile = noise_image(200, 210, seed=7)
@@ -98,6 +101,7 @@ def _png_header_only(width: int, height: int) -> bytes:
         chunk(b"IEND", b"")
 
 
+@pytest.mark.slow
 def test_image_over_the_limit_is_refused_with_the_limit_stated(tmp_path):
     side = int(MAX_PIXELS ** 0.5) + 16
     src = tmp_path / "huge.png"
@@ -109,6 +113,7 @@ def test_image_over_the_limit_is_refused_with_the_limit_stated(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_kodak_and_1080p_run_as_one_band(shipped_model):
     """Common sizes keep the whole-image computation (no halo work); 4K and up are split."""
     model = shipped_model.model
@@ -121,6 +126,7 @@ def test_kodak_and_1080p_run_as_one_band(shipped_model):
     assert count(2160, 3840) > 1
 
 
+@pytest.mark.slow
 def test_classical_codec_limits_are_our_error():
     """WebP stops at 16,383 pixels a side, below our limit: the comparison reports it, it does not crash."""
     from mspview.codec.errors import MSPError
@@ -130,6 +136,7 @@ def test_classical_codec_limits_are_our_error():
         classical.get("webp").encode(np.zeros((2, 16400, 3), np.uint8), 50)
 
 
+@pytest.mark.slow
 def test_cancel_reaches_the_verifying_decode_and_the_comparison(random_model):
     """Long phases after the encode (one synthesis per scale, a classical bisection: minutes at 64 MP)
     stop on cancel; a cancelled comparison keeps the finished .msp."""

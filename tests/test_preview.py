@@ -10,7 +10,8 @@ from PIL import Image
 
 from conftest import noise_image, run_cli
 from mspview.codec import profiles
-from mspview.codec.coder import PREDICTED_MEANS, PREVIEW_DECODER, Preview, decode, render_preview, synthesize
+from mspview.codec.coder import (PREDICTED_MEANS, PREVIEW_DECODER, WHOLE_LATENT, decode, render_preview,
+                                 synthesize)
 from mspview.codec.imageio import LoadedImage
 from mspview.codec.lof import run_profile
 from mspview.codec.model import MSPCodecModel
@@ -68,7 +69,7 @@ def test_previews_come_from_the_preview_decoder_and_the_picture_from_the_synthes
     assert not np.array_equal(bare_previews[0].image, previews[0].image)
     assert [p.made_by for p in previews[:-1]] == [PREVIEW_DECODER] * S
     assert [p.made_by for p in bare_previews[:-1]] == [PREDICTED_MEANS] * S
-    assert previews[-1].made_by == bare_previews[-1].made_by == Preview.made_by
+    assert previews[-1].made_by == bare_previews[-1].made_by == WHOLE_LATENT
 
 
 def test_a_partial_decode_ends_on_its_preview(preview_weights):

@@ -95,10 +95,11 @@ class Preview:
     image: np.ndarray  # H x W x 3 uint8
     bytes_read: int
     bpp: float
-    made_by: str = "the synthesis, from the whole latent"  # else PREVIEW_DECODER or PREDICTED_MEANS
+    made_by: str  # WHOLE_LATENT, PREVIEW_DECODER or PREDICTED_MEANS
 
 
-# How a coarse preview was made (said where it is shown)
+# How a preview was made (said where it is shown)
+WHOLE_LATENT = "the synthesis, from the whole latent"
 PREVIEW_DECODER = "the weights' preview decoder, from the scales read"
 PREDICTED_MEANS = "the synthesis, every finer position at the model's predicted mean"
 
@@ -110,7 +111,7 @@ class EncodedImage:
     y_hat: torch.Tensor
     image: np.ndarray  # reconstruction, H x W x 3 uint8, what the decoder will return
     bitmaps: BitMaps
-    timings: dict = field(default_factory=dict)
+    timings: dict  # seconds per phase
 
     @property
     def bpp(self) -> float:
@@ -125,8 +126,8 @@ class DecodedImage:
     scales_decoded: int
     complete: bool
     bitmaps: BitMaps
-    timings: dict = field(default_factory=dict)
-    bytes_read: int = 0  # the header and the scales decoded (a truncated file: less than the file)
+    timings: dict  # seconds per phase
+    bytes_read: int  # the header and the scales decoded (a truncated file: less than the file)
 
     @property
     def output(self) -> np.ndarray:
@@ -423,6 +424,6 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
     # the MSP model's networks: what is left once decoding symbols, previews and synthesis are counted
     timing["model_s"] = timing["total_s"] - timing["entropy_s"] - timing["preview_s"] - timing["synthesis_s"]
     if on_preview and len(done) == S + 1:
-        on_preview(Preview(S + 1, S + 1, image, streams.bytes_read, 8 * streams.bytes_read / (H * W)))
+        on_preview(Preview(S + 1, S + 1, image, streams.bytes_read, 8 * streams.bytes_read / (H * W), WHOLE_LATENT))
     return DecodedImage(header, image, to_float(y_fx), len(done), len(done) == S + 1 and not truncated, maps, timing,
                         streams.bytes_read)

@@ -62,7 +62,7 @@ def symbol_bits(symbols: np.ndarray, index: np.ndarray) -> np.ndarray:
     return table[index, np.clip(symbols, -offset, offset) + offset]
 
 
-def symbols_crc(symbols: np.ndarray, crc: int = 0) -> int:
+def symbols_crc(symbols: np.ndarray, crc: int) -> int:
     """CRC-32 of int32 symbols, continuing from `crc` (a scale's chunks are checked together)."""
     return zlib.crc32(np.ascontiguousarray(symbols, dtype="<i4").tobytes(), crc)
 

@@ -238,12 +238,8 @@ class IntLayer(nn.Module):
         return self._derived[device]
 
     def accumulate(self, x: torch.Tensor) -> torch.Tensor:
-        """x: h x w x c. The accumulators, (h*w) x cout integers in float64: a 3x3 layer (weight rows
-        9c) sees each position's neighbourhood, a 1x1 layer the position."""
-        h, w, c = x.shape
-        consts = self.consts(x.device)
-        cols = split_cols(x) if self.weight.shape[0] == 9 * c else tuple(t.reshape(h * w, c) for t in split8(x))
-        return product(cols, consts["weight"]).add_(consts["bias"])
+        """A 3x3 layer on x (h x w x c): the accumulators, (h*w) x cout integers in float64."""
+        return product(split_cols(x), self.consts(x.device)["weight"]).add_(self.consts(x.device)["bias"])
 
     def accumulate_transposed(self, x: torch.Tensor) -> torch.Tensor:
         """A 1x1 layer on positions x c inputs: accumulators as cout x positions."""
