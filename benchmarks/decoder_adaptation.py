@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from mspview.codec import profiles
-from mspview.codec.coder import padded_pixels, to_uint8
+from mspview.codec.coder import padded_pixels
 from mspview.codec.imageio import load_image
 from mspview.codec.lof import run_profile
-from mspview.codec.transforms import pixels_tensor
+from mspview.codec.transforms import pixels_tensor, to_picture
 from mspview.codec.weights import load_weights
 from mspview.eval.bdrate import bd_rate
 from mspview.eval.metrics import psnr
@@ -73,7 +73,7 @@ def adapt(lm, y_hat, rate, x, h, w, params, iterations: int, lr: float) -> tuple
             q = torch.round((p - p0) / STEP)
             bits += exp_golomb_bits(q.numpy())
             p.copy_(p0 + q * STEP)
-        image = to_uint8(lm.model.g_s(z), h, w)
+        image = to_picture(lm.model.g_s(z))[:h, :w].numpy()
         for p, p0 in zip(params, originals):
             p.copy_(p0)
             p.requires_grad_(False)

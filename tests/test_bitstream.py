@@ -388,21 +388,21 @@ def test_padding_to_the_latent_stride_replicates_the_edges():
 
 
 def test_the_8_bit_picture_rounds_and_clamps():
-    from mspview.codec.coder import to_uint8
+    from mspview.codec.transforms import to_picture
     row = torch.tensor([-0.2, 0.0, 0.49 / 255, 0.51 / 255, 100.4 / 255, 1.0, 1.3])
-    out = to_uint8(row.view(1, 1, 1, 7).repeat(1, 3, 2, 1), 1, 6)
-    assert out.shape == (1, 6, 3) and out.dtype == np.uint8
-    assert out[0, :, 0].tolist() == [0, 0, 0, 1, 100, 255]
+    out = to_picture(row.view(1, 1, 1, 7).repeat(1, 3, 2, 1))
+    assert out.shape == (2, 7, 3) and out.dtype == torch.uint8
+    assert out[0, :, 0].tolist() == [0, 0, 0, 1, 100, 255, 255]
 
 
 def test_a_decoded_picture_is_the_synthesis_of_the_dequantized_latent(random_weights):
-    from mspview.codec.coder import to_uint8
+    from mspview.codec.transforms import to_picture
     from mspview.codec.weights import load_weights
     lm = load_weights(random_weights, precision="fp32")
     rate = lm.rate(0.0067)
     dec = decode(lm, encode(lm, LoadedImage(noise_image(40, 56, seed=4), "RGB", "RGB"), rate).data)
     with torch.no_grad():
-        ref = to_uint8(lm.model.g_s(dec.y_hat * rate.inverse_gain), 40, 56)
+        ref = to_picture(lm.model.g_s(dec.y_hat * rate.inverse_gain))[:40, :56].numpy()
     assert dec.image.shape == (40, 56, 3) and np.abs(ref.astype(int) - dec.image).max() <= 1
 
 

@@ -43,7 +43,8 @@ def test_bands_give_the_whole_picture():
             bands = list(dec.decode_bands(y, scale, budget=1))  # one latent row a band
         assert len(bands) == h * 2 ** scale
         assert [r0 for r0, _ in bands] == [16 * i for i in range(len(bands))]
-        torch.testing.assert_close(torch.cat([x for _, x in bands], -2), whole, rtol=0, atol=2e-6)
+        levels = whole[0].permute(1, 2, 0).clamp(0, 1) * 255
+        assert (torch.cat([x for _, x in bands]).float() - levels).abs().max() <= 0.5 + 1e-3  # rounded, no more
 
 
 def test_previews_come_from_the_preview_decoder_and_the_picture_from_the_synthesis(preview_weights, random_weights):

@@ -418,9 +418,10 @@ def _last_layer():
 
 @torch.no_grad()
 def test_the_subpixel_last_layer_is_the_transposed_convolution():
-    from mspview.codec.transforms import subpixel_deconv
+    from mspview.codec.transforms import interleave, subpixel_phases
     layer, x = _last_layer()
-    assert torch.allclose(subpixel_deconv(layer.weight, layer.bias, x.float()), layer(x.float()), atol=1e-5)
+    out = interleave(subpixel_phases(layer.weight, layer.bias, x.float()))
+    assert torch.allclose(out, layer(x.float())[0].permute(1, 2, 0), atol=1e-5)
 
 
 @torch.no_grad()
@@ -428,12 +429,12 @@ def test_the_bf16_last_layer_is_within_a_quarter_level_of_fp32():
     """Split weights and an output about mid-grey: every pixel in [0, 1] within 1/4 of an 8-bit level of
     the fp32 layer on the same activations (bf16 weights without the split: 0.7 levels; levels about 0
     instead of mid-grey: 0.5)."""
-    from mspview.codec.transforms import subpixel_deconv_bf16
+    from mspview.codec.transforms import interleave, subpixel_levels_bf16
     layer, x = _last_layer()
-    ref = layer(x.float())
+    ref = layer(x.float())[0].permute(1, 2, 0)
     inside = (ref >= 0) & (ref <= 1)
     assert inside.float().mean() > 0.9
-    err = (subpixel_deconv_bf16(layer, x) - ref).abs()[inside] * 255
+    err = (interleave(subpixel_levels_bf16(layer, x)) - ref * 255).abs()[inside]
     assert float(err.max()) <= 0.26
 
 

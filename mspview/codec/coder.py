@@ -142,10 +142,6 @@ def padded_pixels(rgb: np.ndarray) -> np.ndarray:
     return np.pad(rgb, pad, mode="edge" if min(h, w) > 1 else "constant")
 
 
-def to_uint8(x: torch.Tensor, h: int, w: int) -> np.ndarray:
-    return (x[0, :, :h, :w].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-
 def _check(should_stop: Callable[[], bool] | None) -> None:
     """Between bands: a job asked to stop ends here (a 64 MP image's network runs for minutes)."""
     if should_stop is not None and should_stop():
@@ -190,9 +186,9 @@ def _assemble(bands, h: int, w: int, should_stop: Callable[[], bool] | None) -> 
     out = np.empty((h, w, 3), np.uint8)
     for r0, x in bands:
         _check(should_stop)
-        rows = min(x.shape[-2], h - r0)
+        rows = min(x.shape[0], h - r0)
         if rows > 0:
-            out[r0: r0 + rows] = to_uint8(x, rows, w)
+            out[r0: r0 + rows] = x[:rows, :w].cpu().numpy()
     return out
 
 

@@ -15,7 +15,7 @@ from itertools import chain
 import torch
 from torch import nn
 
-from .transforms import channels_last, row_bands, with_halo
+from .transforms import channels_last, row_bands, to_picture, with_halo
 
 # The render's receptive field reaches 2.75 latent rows (two 3x3 layers on the latent grid, one on each
 # finer grid); three rows of context keep bands exact.
@@ -47,11 +47,12 @@ class PreviewDecoder(nn.Module):
 
     def decode_bands(self, y_s: torch.Tensor, scale: int, bf16: bool = False, budget: int | None = None):
         """Inference band by band over the latent grid (the render holds the big activations), channels-
-        last, in bf16 where asked: yields (first output row, 1 x 3 x rows x W)."""
+        last, in bf16 where asked: yields (first output row, rows x W x 3 uint8)."""
         with torch.autocast(y_s.device.type, dtype=torch.bfloat16, enabled=bf16):
             x = self.lift[scale - 1](channels_last(y_s))
             rows, width = x.shape[-2:]
             per_row = 4 * 4 * width * (self.render[-2].in_channels + OUTPUTS) * 4  # fp32 bytes at 1/4 resolution
             for a, b in row_bands(rows, per_row, budget):
                 a0, b0 = with_halo(a, b, rows, RENDER_HALO)
-                yield 16 * a, self.render(x[..., a0:b0, :])[..., 16 * (a - a0): 16 * (b - a0), :].float()
+                out = self.render(x[..., a0:b0, :])[..., 16 * (a - a0): 16 * (b - a0), :]
+                yield 16 * a, to_picture(out.float())

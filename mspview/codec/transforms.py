@@ -141,12 +141,13 @@ class SynthesisTransform(nn.Sequential):
         self.fp32_layers = range(first(nn.ConvTranspose2d), first(SimplifiedGDN) + 1)
 
     def decode(self, y: torch.Tensor, bf16: bool = False) -> torch.Tensor:
-        """Inference: the same function as forward, 1.8x faster on the CPU at 2K (channels-last
-        activations; the last layer, with only 3 outputs, as a sub-pixel convolution). `bf16`: in bf16
-        (2x faster again where the CPU has AMX or AVX512-BF16) but for the first transposed convolution
-        and inverse GDN (1/16 -> 1/8 resolution, 1/20 of the time), where bf16 made most of the PSNR
-        change; the last layer with its weights split and its output about mid-grey
-        (`subpixel_deconv_bf16`). README: the bound measured on Kodak."""
+        """Inference: the picture of `y` as 8-bit levels (16h x 16w x 3 uint8), the same function as
+        forward (then `to_levels`), 2x faster on the CPU at 2K: channels-last activations; the last layer,
+        with only 3 outputs, as a sub-pixel convolution whose phases are rounded to levels at half
+        resolution and interleaved as bytes. `bf16`: in bf16 (2x faster again where the CPU has AMX or
+        AVX512-BF16) but for the first transposed convolution and inverse GDN (1/16 -> 1/8 resolution,
+        1/20 of the time), where bf16 made most of the PSNR change; the last layer with its weights split
+        and its output about mid-grey (`subpixel_levels_bf16`). README: the bound measured on Kodak."""
         x, dtype = channels_last(y), self[-1].weight.dtype  # float32 (float64 where that is the default)
         for i, layer in enumerate(list(self)[:-1]):
             if not bf16 or i in self.fp32_layers:
@@ -155,16 +156,18 @@ class SynthesisTransform(nn.Sequential):
                 with torch.autocast(y.device.type, dtype=torch.bfloat16):
                     x = layer(x)
         if bf16:
-            return subpixel_deconv_bf16(self[-1], x.to(torch.bfloat16))
-        return subpixel_deconv(self[-1].weight, self[-1].bias, x)
+            levels = subpixel_levels_bf16(self[-1], x.to(torch.bfloat16))
+        else:
+            levels = subpixel_phases(self[-1].weight, self[-1].bias, x) * PEAK
+        return interleave(to_levels(levels))
 
     def decode_bands(self, y: torch.Tensor, budget: int | None = None,
                      bf16: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
-        """Inference band by band: yields (first output row, 1 x 3 x rows x W) for consecutive bands."""
+        """Inference band by band: yields (first output row, rows x W x 3 uint8) for consecutive bands."""
         rows = y.shape[-2]
         for a, b in row_bands(rows, activation_bytes_per_row(y.shape[-1], self.width), budget):
             a0, b0 = with_halo(a, b, rows, self.halo)
-            yield 16 * a, self.decode(y[..., a0:b0, :], bf16)[..., 16 * (a - a0): 16 * (b - a0), :]
+            yield 16 * a, self.decode(y[..., a0:b0, :], bf16)[16 * (a - a0): 16 * (b - a0)]
 
 
 def pixels_tensor(px, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -178,10 +181,22 @@ def channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def subpixel_deconv(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """A 5x5 stride-2 transposed convolution (padding 2, output padding 1; `weight` cin x cout x 5 x 5)
-    as one 3x3 convolution with 4 output phases followed by a pixel shuffle; output[2i+a] takes
-    input[i+d] through tap a + 2 - 2d of the kernel, d in {-1, 0, 1}."""
+def to_levels(x: torch.Tensor) -> torch.Tensor:
+    """Pixel values in 8-bit levels (floats, overwritten) -> uint8, rounded and clamped: every picture's
+    way out of a network."""
+    return x.clamp_(0, PEAK).round_().to(torch.uint8)
+
+
+def to_picture(x: torch.Tensor) -> torch.Tensor:
+    """A network's output (1 x 3 x H x W, about [0, 1]) -> the picture, H x W x 3 uint8."""
+    return to_levels(x[0] * PEAK).permute(1, 2, 0)
+
+
+def subpixel_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """A 5x5 stride-2 transposed convolution's weight (padding 2, output padding 1; cin x cout x 5 x 5) as
+    one 3x3 convolution's with 4 output phases (4*cout x cin x 3 x 3): output channel (2a + b) * cout + c
+    makes output pixel (2i + a, 2j + b) of channel c (`interleave`), from input[i+d] through tap
+    a + 2 - 2d of the kernel, d in {-1, 0, 1}."""
     cin, cout = weight.shape[:2]
     w = weight.new_zeros(2, 2, cout, cin, 3, 3)
     for a in range(2):
@@ -191,22 +206,36 @@ def subpixel_deconv(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -
                     ka, kb = a + 2 - 2 * d, b + 2 - 2 * e
                     if ka < 5 and kb < 5:
                         w[a, b, :, :, i, j] = weight[:, :, ka, kb].t()
-    out = F.conv2d(x, w.view(4 * cout, cin, 3, 3), bias.repeat(4), padding=1)
-    n, _, h, wd = out.shape
-    return F.pixel_shuffle(out.view(n, 2, 2, cout, h, wd).permute(0, 3, 1, 2, 4, 5).reshape(n, 4 * cout, h, wd), 2)
+    return w.view(4 * cout, cin, 3, 3)
+
+
+def subpixel_phases(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The transposed convolution of `weight` and `bias` as its 4 output phases (1 x 4*cout x h x w)."""
+    return F.conv2d(x, subpixel_kernel(weight), bias.repeat(4), padding=1)
+
+
+def interleave(phases: torch.Tensor) -> torch.Tensor:
+    """`subpixel_phases`' layout (1 x 4c x h x w, any memory format) -> the picture, 2h x 2w x c (a copy
+    in the phases' type: done on bytes it moves a quarter of what a float pixel shuffle moves)."""
+    _, c4, h, w = phases.shape
+    c = c4 // 4
+    return phases[0].permute(1, 2, 0).reshape(h, w, 2, 2, c).permute(0, 2, 1, 3, 4).reshape(2 * h, 2 * w, c)
 
 
 MID_GREY = PEAK / 2  # the bf16 last layer's output is in 8-bit levels about this
 
 
-def subpixel_deconv_bf16(layer: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
-    """The last layer on bf16 activations, in bf16 (2.4x faster at 2K than casting them to fp32 for it), within
-    a quarter of an 8-bit level of fp32: its weights are split into a bf16 high part and the bf16
-    remainder, computed as extra outputs and added in fp32 (so weight rounding cancels), and it
-    outputs 8-bit levels about mid-grey, where bf16's rounding step is at most half a level."""
+def subpixel_levels_bf16(layer: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
+    """The last layer on bf16 activations, in bf16 (2.4x faster at 2K than casting them to fp32 for it),
+    as its phases (`subpixel_phases`) in 8-bit levels, fp32, within a quarter of a level of fp32: its
+    weights are split into a bf16 high part and the bf16 remainder, computed as extra outputs and added
+    in fp32 (so weight rounding cancels), and it outputs levels about mid-grey, where bf16's rounding
+    step is at most half a level."""
     w, b = layer.weight.float() * PEAK, layer.bias.float() * PEAK - MID_GREY
     w_hi, b_hi = w.to(torch.bfloat16), b.to(torch.bfloat16)
     w_lo, b_lo = (w - w_hi.float()).to(torch.bfloat16), (b - b_hi.float()).to(torch.bfloat16)
-    out = subpixel_deconv(torch.cat([w_hi, w_lo], 1), torch.cat([b_hi, b_lo]), x).float()
     cout = layer.weight.shape[1]
-    return (out[:, :cout] + out[:, cout:] + MID_GREY) / PEAK
+    phases = F.conv2d(x, torch.cat([subpixel_kernel(w_hi), subpixel_kernel(w_lo)]),
+                      torch.cat([b_hi.repeat(4), b_lo.repeat(4)]), padding=1)
+    hi, lo = phases[:, :4 * cout], phases[:, 4 * cout:]  # the phases of the high and the low weights
+    return hi.float().add_(lo).add_(MID_GREY)
