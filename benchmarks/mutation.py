@@ -42,7 +42,7 @@ MODULES = {  # the most consequential first: a --hours budget cuts the end of th
     "codec/exact.py": "tests/test_exact.py tests/test_units.py",
     "codec/coder.py": "tests/test_bitstream.py tests/test_exact.py tests/test_units.py tests/test_large.py",
     "codec/msp.py": "tests/test_bitstream.py tests/test_exact.py tests/test_units.py",
-    "codec/entropy.py": "tests/test_bitstream.py tests/test_units.py",
+    "codec/entropy.py": "tests/test_bitstream.py tests/test_units.py tests/test_exact.py",
     "codec/bitstream.py": "tests/test_bitstream.py tests/test_units.py",
     "codec/rate.py": "tests/test_units.py",
     "eval/bdrate.py": "tests/test_units.py",

@@ -282,6 +282,29 @@ def _header(**change) -> bitstream.Header:
     return header
 
 
+def test_a_header_at_its_field_limits_reads_back_as_written():
+    """A model id of the full 64 bytes and a profile of 32, scales whose symbols are all positive (the
+    zigzag code's other half), a long stream: written and read back field for field; a byte more is
+    refused at write."""
+    header = _header(model_id="m" * 64, profile="p" * 32, width=400, height=240, lam=float(np.float32(0.01)))
+    header.scales = [bitstream.ScaleRecord(3, 40, 3, 5, 7), bitstream.ScaleRecord(2, 300, -9, -2, 2 ** 32 - 1),
+                     bitstream.ScaleRecord(1, 0, 4, 4, 0), bitstream.ScaleRecord(0, 1, 0, 1, 1)]
+    data = bitstream.write(header, [bytes(n) for n in (40, 300, 0, 1)])
+    back, _, truncated = bitstream.read(data)
+    assert back == header and not truncated
+    with pytest.raises(ValueError, match="too long"):
+        bitstream.write(_header(model_id="m" * 65), [bytes(10)] * 4)
+
+
+def test_scale_symbol_counts_add_up_to_the_latent():
+    """Every latent symbol is in exactly one scale's stream: the counts bound each stream's length."""
+    for h, w, S in [(1, 1, 3), (3, 5, 1), (24, 40, 3), (7, 130, 4)]:
+        counts = bitstream.scale_symbol_counts(h, w, S, 4, 16)
+        chunks = bitstream.chunk_symbol_counts(h, w, S, 4, 16)
+        assert len(counts) == S + 1 and sum(counts) == 16 * h * w
+        assert counts[0] == chunks[0] and counts[1] == sum(chunks[1:1 + 2 * 4])  # the base; the next scale: 2 steps x 4 groups
+
+
 def _with_body(data: bytes, edit) -> bytes:
     """The file with its header body edited by `edit` and the header CRC made valid again (a hostile
     file can carry a valid CRC)."""
