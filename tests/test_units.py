@@ -657,6 +657,32 @@ def test_lof_runs_its_iterations_on_the_cosine_schedule_and_reports_each(random_
     assert one[2] == 1
 
 
+def test_lof_stops_after_patience_checks_without_gain_halving_the_step_each_time(random_model):
+    """A step so large that no check improves: each check restarts from the best latent at half the
+    step (1, 1/2, 1/4 of the schedule's), and LOF stops after `patience` of them with the analysis'
+    latent; the events' clock starts at the call and only moves forward."""
+    from conftest import noise_image
+    from mspview.codec.coder import analyse
+    from mspview.codec.imageio import LoadedImage
+    from mspview.codec.lof import overfit_latent
+    from mspview.codec.profiles import Profile
+
+    image, rate = LoadedImage(noise_image(32, 48, seed=5), "RGB", "RGB"), random_model.rate(0.0067)
+    profile = Profile("t", "test", iterations=10, check_every=1, patience=3, lr=50.0, amp=False)
+    t0 = time.perf_counter()
+    y, events, iterations, cancelled = overfit_latent(random_model, image, rate, profile)
+    wall = time.perf_counter() - t0
+    checks = [e for e in events if e.kind == "check"]
+    assert (iterations, cancelled) == (3, False) and [e.iteration for e in checks] == [0, 1, 2, 3]
+    assert all(e.cost > e.best_cost == checks[0].cost for e in checks[1:])
+    steps = [e.lr / (50.0 * 0.5 * (1 + math.cos(math.pi * (e.iteration - 1) / 10))) for e in events if e.kind == "iter"]
+    assert steps == pytest.approx([1.0, 0.5, 0.25], rel=1e-12)
+    assert torch.equal(y, analyse(random_model, image.rgb, rate))
+    assert checks[0].remaining == checks[0].lr == 0.0
+    clock = [e.elapsed for e in events]
+    assert 0 <= clock[0] and clock == sorted(clock) and clock[-1] <= wall
+
+
 def test_the_greedy_rounding_pass_keeps_only_flips_that_lower_the_true_cost(random_model):
     """After the iterations, one flip candidate per step group (elements near a half-integer rounded the
     other way); a candidate is kept only when the real file's cost falls, and the latent returned is
@@ -669,9 +695,13 @@ def test_the_greedy_rounding_pass_keeps_only_flips_that_lower_the_true_cost(rand
 
     image, rate = LoadedImage(noise_image(32, 48, seed=5), "RGB", "RGB"), random_model.rate(0.0067)
     profile = Profile("t", "test", iterations=2, check_every=1, patience=99, lr=0.05, amp=False, greedy_rounding=True)
+    t0 = time.perf_counter()
     y, events, _, _ = overfit_latent(random_model, image, rate, profile)
+    wall = time.perf_counter() - t0
     kinds = [e.kind for e in events]
     greedy = [e for e in events if e.kind == "greedy"]
+    clock = [e.elapsed for e in events]
+    assert clock == sorted(clock) and clock[-1] <= wall and all(e.remaining == e.lr == 0.0 for e in greedy)
     assert greedy and kinds.index("greedy") > len(kinds) - 1 - kinds[::-1].index("check")  # after the last check
     best = [e for e in events if e.kind == "check"][-1].best_cost
     start = best
