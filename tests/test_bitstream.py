@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +11,14 @@ import torch
 from PIL import Image
 
 from mspview.codec import bitstream
+from mspview.codec.bitstream import LAST_FLOAT_VERSION
 from mspview.codec.coder import decode, encode
 from mspview.codec.entropy import SCALE_TABLE, SYMBOL_LIMIT, StreamDecoder, StreamEncoder, symbol_bits, symbol_range
 from mspview.codec.errors import BitstreamError
 from mspview.codec.imageio import LoadedImage, from_pil, load_image
 from mspview.codec.cdf_tables import SIGMA_LEVELS
 from mspview.codec.layout import scale_sizes, schedule
+from mspview.codec.limits import MAX_CHANNELS, MAX_GROUPS, MAX_PIXELS, MAX_SCALES, MAX_SIDE
 
 from conftest import noise_image, run_cli
 
@@ -354,6 +357,81 @@ def test_a_hostile_header_is_refused_with_its_reason(name):
     data, why = HOSTILE[name]
     with pytest.raises(BitstreamError, match=why):
         bitstream.read(data)
+
+
+def _at_limits(**change) -> tuple[bitstream.Header, list[bytes]]:
+    """A header `change`d, every scale at its limits: symbols over the whole range, the most bytes its
+    symbols can need (a scale without symbols: constant, no bytes)."""
+    header = _header(**change)
+    h, w = header.latent_size
+    counts = bitstream.scale_symbol_counts(h, w, header.num_scales, header.groups, header.channels)
+    header.scales = [bitstream.ScaleRecord(s, 4 * n + 16, -SYMBOL_LIMIT, SYMBOL_LIMIT, 0) if n else
+                     bitstream.ScaleRecord(s, 0, 0, 0, 0) for s, n in zip(range(header.num_scales, -1, -1), counts)]
+    return header, [bytes(r.nbytes) for r in header.scales]
+
+
+AT_LIMITS = {
+    "a 1x1 image": dict(width=1, height=1),
+    "the longest side": dict(width=MAX_SIDE, height=1, groups=1, channels=1),
+    "the most pixels": dict(width=8000, height=MAX_PIXELS // 8000, groups=1, channels=1),
+    "the smallest model": dict(width=16, height=16, num_scales=1, groups=1, channels=1),
+    "the largest model": dict(width=1, height=1, num_scales=MAX_SCALES, groups=MAX_GROUPS, channels=MAX_CHANNELS),
+}
+PAST_LIMITS = {
+    "a side too long": (dict(width=MAX_SIDE + 1, height=1, groups=1, channels=1), "outside the limits"),
+    "a row too many": (dict(width=8000, height=MAX_PIXELS // 8000 + 1, groups=1, channels=1),
+                           f"<= {MAX_PIXELS / 1e6:g} megapixels"),
+    "a scale too many": (dict(width=1, height=1, num_scales=MAX_SCALES + 1), f"S={MAX_SCALES + 1}"),
+    "a group too many": (dict(width=1, height=1, groups=MAX_GROUPS + 1, channels=MAX_GROUPS + 1), "out of range"),
+    "a channel too many": (dict(width=1, height=1, groups=1, channels=MAX_CHANNELS + 1), "out of range"),
+}
+
+
+@pytest.mark.parametrize("name", list(AT_LIMITS))
+def test_a_header_at_its_limits_is_read(name):
+    """Every bound of the header check is inclusive: a file at a limit reads (a 1x1 image whose scales
+    are all constant is a header and nothing else)."""
+    header, payloads = _at_limits(**AT_LIMITS[name])
+    data = bitstream.write(header, payloads)
+    back, start, truncated = bitstream.read(data)
+    assert (back.width, back.height, back.num_scales, back.groups, back.channels, back.scales) == \
+        (header.width, header.height, header.num_scales, header.groups, header.channels, header.scales)
+    assert not truncated and len(data) - start == sum(map(len, payloads))
+
+
+@pytest.mark.parametrize("name", list(PAST_LIMITS))
+def test_a_header_one_past_a_limit_is_refused(name):
+    change, why = PAST_LIMITS[name]
+    header, payloads = _at_limits(**change)
+    with pytest.raises(BitstreamError, match=why):
+        bitstream.read(bitstream.write(header, payloads))
+
+
+def test_a_scale_record_one_past_its_limits_is_refused():
+    for field, value, why in (("sym_min", -SYMBOL_LIMIT - 1, "out of bounds"), ("sym_max", SYMBOL_LIMIT + 1, "out of bounds"),
+                              ("nbytes", None, "more than")):
+        header, _ = _at_limits(width=40, height=24)
+        record = header.scales[0]
+        header.scales[0] = replace(record, **{field: record.nbytes + 1 if value is None else value})
+        with pytest.raises(BitstreamError, match=why):
+            bitstream.read(bitstream.write(header, [bytes(r.nbytes) for r in header.scales]))
+
+
+def test_old_versions_and_empty_headers_are_refused_and_a_header_alone_is_read():
+    for version in range(1, LAST_FLOAT_VERSION[0] + 1):  # every float-era version names the release that reads it
+        with pytest.raises(BitstreamError, match=f"mspview {LAST_FLOAT_VERSION[1]} reads it"):
+            bitstream.read(VALID[:4] + bytes([version]) + VALID[5:])
+    constant = _header(width=1, height=1)  # every scale constant: the file is its header
+    constant.scales = [bitstream.ScaleRecord(s, 0, 2, 2, 0) for s in range(3, -1, -1)]
+    data = bitstream.write(constant, [b""] * 4)
+    assert bitstream.read(data)[1:] == (len(data), False)
+    empty = _with_body(VALID, lambda body: bytearray())
+    with pytest.raises(BitstreamError, match="too short"):
+        bitstream.read(empty)
+    with pytest.raises(BitstreamError, match="^3 unexpected bytes"):
+        bitstream.read(VALID + b"!!!")
+    with pytest.raises(ValueError, match="too long"):
+        bitstream.write(_header(profile="p" * 33), [b"x" * 10] * 4)
 
 
 def test_scale_records_out_of_bounds_are_refused():
