@@ -768,6 +768,10 @@ def test_target_measures_tolerances_and_aims():
     assert not size.met((1 - SIZE_TOLERANCE) * 10_000 - 1)
     assert bpp.met(0.5 * (1 + 0.99 * BPP_TOLERANCE)) and not bpp.met(0.5 * (1 + 1.01 * BPP_TOLERANCE))
     assert str(size) == "at most 10,000 bytes" and str(bpp) == "0.5 bpp" and str(quality) == "32 dB"
+    # the contract the README and the app state, in numbers: +-2 % of a bpp, +-0.1 dB, 98-100 % of a size
+    assert bpp.met(0.509) and bpp.met(0.491) and not bpp.met(0.511) and not bpp.met(0.489)
+    assert quality.met(32.09) and quality.met(31.91) and not quality.met(32.11) and not quality.met(31.89)
+    assert size.met(9_800) and not size.met(9_799)
 
 
 def test_parse_size_counts_as_users_do():
@@ -775,6 +779,7 @@ def test_parse_size_counts_as_users_do():
 
     assert parse_size("20000") == 20000 and parse_size("20KB") == 20000 and parse_size(" 20 kb ") == 20000
     assert parse_size("1.5MB") == 1_500_000 and parse_size("1.5m") == 1_500_000 and parse_size(".5k") == 500
+    assert parse_size("1") == 1  # the smallest file there is
     for bad in ("20 GB", "abc", "", "0.5"):
         with pytest.raises(MSPError):
             parse_size(bad)
