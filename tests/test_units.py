@@ -856,6 +856,33 @@ def test_a_target_with_a_lof_profile_encodes_with_it_and_says_so(random_model, m
     assert fast.profile_encodes == 0 and "encode" not in fast.summary(Target("bpp", 4.0)).split("tries")[1]
 
 
+def test_the_correction_after_a_missed_profile_encode_follows_the_fast_tries_slope():
+    """LOF moved the file off the target: the next lambda is where the slope of the two fast tries
+    nearest (log value, or PSNR, against log lambda) puts the target, within the trained range."""
+    from mspview.eval.targets import SIZE_TOLERANCE, Target, _corrected
+
+    lams = [0.001, 0.004, 0.016, 0.064]
+    bpp = Search(1.0, 0.02, [Trial(lam, b"", v) for lam, v in zip(lams, [1.0, 2.0, 3.0, 3.5])])
+    k = math.log(3.0 / 2.0) / math.log(4.0)  # the slope between the two tries nearest 0.005
+    # LOF's file at 0.005 came out at 2.2 bpp: the target 2.5 needs lambda x (2.5 / 2.2)^(1/k)
+    assert _corrected(bpp, Target("bpp", 2.5), 0.005, 2.2, 1e-4, 0.11) == pytest.approx(0.005 * (2.5 / 2.2) ** (1 / k))
+    size = Target("bytes", 1000)  # a size aims just under its limit
+    k = math.log(3.0 / 2.0) / math.log(4.0)
+    assert _corrected(bpp, size, 0.01, 800.0, 1e-4, 0.11) == pytest.approx(0.01 * (1000 * (1 - SIZE_TOLERANCE / 2) / 800) ** (1 / k))
+    psnr = Search(32.0, 0.1, [Trial(lam, b"", 30 + 2 * math.log(lam / 0.001)) for lam in lams])  # +2 dB per e x lambda
+    assert _corrected(psnr, Target("psnr", 33.0), 0.016, 32.5, 1e-4, 0.11) == pytest.approx(0.016 * math.exp(0.25))
+    assert _corrected(bpp, Target("bpp", 100.0), 0.064, 2.0, 1e-4, 0.11) == 0.11  # within the trained range
+    flat = Search(1.0, 0.02, [Trial(lam, b"", 1.0) for lam in lams])
+    assert _corrected(flat, Target("bpp", 2.0), 0.004, 1.0, 1e-4, 0.11) == 0.004  # no slope: no move
+
+
+def test_files_for_a_target_rank_the_met_first_then_the_largest_within_a_size():
+    from mspview.eval.targets import Target, _rank
+    size, quality = Target("bytes", 1000), Target("psnr", 32.0)
+    assert sorted([990, 1000, 1001, 900, 1200], key=lambda v: _rank(size, v)) == [1000, 990, 900, 1001, 1200]
+    assert sorted([32.5, 32.05, 31.96, 31.0], key=lambda v: _rank(quality, v)) == [31.96, 32.05, 32.5, 31.0]
+
+
 def test_a_size_target_summary_counts_bytes():
     from types import SimpleNamespace
 
