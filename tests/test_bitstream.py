@@ -336,6 +336,8 @@ HOSTILE = {
     "a future version": (VALID[:4] + b"\x09" + VALID[5:], "unsupported .msp format version 9"),
     "a huge header": (VALID[:5] + (40000).to_bytes(2, "little") + VALID[7:], "exceeds the limit"),
     "truncated in the header": (VALID[:12], "truncated inside its header"),
+    "truncated in the header's CRC": (VALID[:len(VALID) - 4 * 10 - 2], "truncated inside its header"),  # 2 of its 4 bytes
+    "a header that ends in its fixed fields": (_with_body(VALID, lambda b: b[:FIXED_AT + 5]), "header too short"),
     "a damaged header": (VALID[:8] + bytes([VALID[8] ^ 1]) + VALID[9:], "CRC mismatch"),
     "a model id that is not text": (_with_body(VALID, _set(1, 0xFF)), "not text"),
     "a model id that is not printable": (_with_body(VALID, _set(1, 0x07)), "not printable"),
@@ -373,6 +375,7 @@ def _at_limits(**change) -> tuple[bitstream.Header, list[bytes]]:
 AT_LIMITS = {
     "a 1x1 image": dict(width=1, height=1),
     "the longest side": dict(width=MAX_SIDE, height=1, groups=1, channels=1),
+    "the tallest side": dict(width=1, height=MAX_SIDE, groups=1, channels=1),
     "the most pixels": dict(width=8000, height=MAX_PIXELS // 8000, groups=1, channels=1),
     "the smallest model": dict(width=16, height=16, num_scales=1, groups=1, channels=1),
     "the largest model": dict(width=1, height=1, num_scales=MAX_SCALES, groups=MAX_GROUPS, channels=MAX_CHANNELS),

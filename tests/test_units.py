@@ -369,6 +369,7 @@ def test_the_float_model_likelihood_is_the_gaussian_mass_of_each_bin():
     mass = normal.cdf(values.double() + 0.5) - normal.cdf(values.double() - 0.5)
     expected = mass.clamp_min(1e-9).float()
     assert torch.allclose(gaussian_likelihood(values, mu, sigma), expected, rtol=1e-4, atol=1e-7)
+    assert float(gaussian_likelihood(values, mu, sigma)[-1]) == pytest.approx(1e-9, rel=1e-6)  # the floor, far out
     assert torch.allclose(sigma_of(torch.tensor([-60.0, 0.0, 5.0])),
                           torch.tensor([SIGMA_MIN, math.log(2.0) + SIGMA_MIN, 5.0 + math.log1p(math.exp(-5.0)) + SIGMA_MIN]))
 
