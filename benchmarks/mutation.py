@@ -40,7 +40,7 @@ FAST = ["-x", "-q", "-p", "no:cacheprovider", "--tb=line", "-m", "not slow"]
 MODULES = {  # the most consequential first: a --hours budget cuts the end of the list
     "codec/lof.py": "tests/test_lof.py tests/test_units.py",
     "codec/exact.py": "tests/test_exact.py tests/test_units.py",
-    "codec/coder.py": "tests/test_bitstream.py tests/test_exact.py tests/test_units.py tests/test_large.py",
+    "codec/coder.py": "tests/test_bitstream.py tests/test_exact.py tests/test_units.py tests/test_large.py tests/test_preview.py",
     "codec/msp.py": "tests/test_bitstream.py tests/test_exact.py tests/test_units.py",
     "codec/entropy.py": "tests/test_bitstream.py tests/test_units.py tests/test_exact.py",
     "codec/bitstream.py": "tests/test_bitstream.py tests/test_units.py",

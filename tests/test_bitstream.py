@@ -172,6 +172,7 @@ def test_previews_one_per_scale_with_growing_bytes(random_model):
     assert [p.scales_done for p in previews] == list(range(1, S + 2))
     assert all(a.bytes_read <= b.bytes_read for a, b in zip(previews, previews[1:]))
     assert previews[-1].bytes_read == len(enc.data)
+    assert all(p.total_scales == S + 1 and p.bpp == 8 * p.bytes_read / (64 * 80) for p in previews)
 
 
 def test_bitmaps_match_the_rate(random_model):
