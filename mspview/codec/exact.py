@@ -239,7 +239,8 @@ class IntLayer(nn.Module):
 
     def accumulate(self, x: torch.Tensor) -> torch.Tensor:
         """A 3x3 layer on x (h x w x c): the accumulators, (h*w) x cout integers in float64."""
-        return product(split_cols(x), self.consts(x.device)["weight"]).add_(self.consts(x.device)["bias"])
+        consts = self.consts(x.device)
+        return product(split_cols(x), consts["weight"]).add_(consts["bias"])
 
     def accumulate_transposed(self, x: torch.Tensor) -> torch.Tensor:
         """A 1x1 layer on positions x c inputs: accumulators as cout x positions."""
