@@ -8,11 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import noise_image, run_cli
+from conftest import SAMPLE, noise_image, run_cli
 from mspview.codec import profiles
-from mspview.codec.coder import (PREDICTED_MEANS, PREVIEW_DECODER, WHOLE_LATENT, decode, render_preview,
-                                 synthesize)
-from mspview.codec.imageio import LoadedImage
+from mspview.codec.coder import (PREDICTED_MEANS, PREVIEW_DECODER, WHOLE_LATENT, coarse_picture, decode, encode,
+                                 preview_factor, render_preview, synthesize)
+from mspview.codec.imageio import LoadedImage, load_image
+from mspview.eval.metrics import psnr
 from mspview.codec.lof import run_profile
 from mspview.codec.model import MSPCodecModel
 from mspview.codec.preview import PreviewDecoder
@@ -82,6 +83,34 @@ def test_a_partial_decode_ends_on_its_preview(preview_weights):
     for k in (1, 2):
         part = decode(lm, data, max_scales=k)
         assert not part.complete and np.array_equal(part.image, previews[k - 1].image)
+
+
+def test_coarse_previews_synthesize_at_the_resolution_their_scales_support(random_model):
+    """Without a preview decoder, the preview after the base scale is the synthesis of the filled latent
+    at 1/4 of the resolution, the next at 1/2, the last coarse one at full resolution."""
+    lm, (h, w) = random_model, (72, 88)  # a 5 x 6 latent: both coarse factors pad it
+    rate = lm.rate(0.0067)
+    data = encode(lm, LoadedImage(noise_image(h, w, seed=6), "RGB", "RGB"), rate).data
+    previews = []
+    decode(lm, data, on_preview=previews.append)
+    S = lm.model.config.num_scales
+    assert [preview_factor(S + 1 - k) for k in range(1, S + 1)] == [4, 2, 1]
+    for k in range(1, S + 1):
+        filled = decode(lm, data, max_scales=k).y_hat
+        assert np.array_equal(previews[k - 1].image, coarse_picture(lm, filled, rate, h, w, preview_factor(S + 1 - k)))
+
+
+def test_a_coarse_picture_lies_on_the_full_pictures_grid(shipped_model):
+    """A coarse picture of a whole latent, upsampled from the small picture's own grid, resembles the full
+    synthesis (one upsampled to the image's size instead, 17.3 / 16.2 dB, lies on another grid)."""
+    lm, rate = shipped_model, shipped_model.rate(0.0067)
+    crop = LoadedImage(np.ascontiguousarray(load_image(SAMPLE).rgb[40:240, 100:396]), "RGB", "RGB")  # latent 13 x 19
+    y = decode(lm, encode(lm, crop, rate).data).y_hat
+    full = synthesize(lm, y, rate, 200, 296)
+    assert np.array_equal(coarse_picture(lm, y, rate, 200, 296, 1), full)
+    for factor, floor in ((2, 19.5), (4, 17.5)):  # measured 20.6 and 18.0 dB
+        coarse = coarse_picture(lm, y, rate, 200, 296, factor)
+        assert coarse.shape == full.shape and psnr(coarse, full) > floor
 
 
 def test_preview_training_lowers_every_scales_loss():
