@@ -16,10 +16,10 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from common import cpu_flags, image_2k  # noqa: E402
 
 
 def main() -> int:
@@ -36,7 +36,7 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp())
     lm = load_weights()
-    rgb = np.asarray(Image.open(SAMPLE).convert("RGB").resize((1920, 1280), Image.Resampling.BICUBIC))
+    rgb = image_2k(SAMPLE)
     path = tmp / "2k.msp"
     path.write_bytes(encode(lm, LoadedImage(rgb, "RGB", "RGB"), lm.rate(0.0067)).data)
     win = MainWindow(settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
@@ -65,7 +65,7 @@ def main() -> int:
             runs.append((marks, done))
     previews = list(zip(*[m for m, _ in runs]))
     shown = ", ".join(f"{statistics.median(t):.2f} s" for t in previews)
-    print(f"1920x1280 .msp opened in the app: previews at {shown}; final picture at "
+    print(f"CPU flags: {cpu_flags()}; 1920x1280 .msp opened in the app: previews at {shown}; final picture at "
           f"{statistics.median(d for _, d in runs):.2f} s (medians of {args.repeat})")
     win.close()
     app.quit()

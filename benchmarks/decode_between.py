@@ -16,7 +16,7 @@ from mspview.codec.coder import decode, encode
 from mspview.codec.imageio import LoadedImage
 from mspview.codec.weights import load_weights
 
-from decode_vs_compressai import cpu_flags, image_2k
+from common import cpu_flags, image_2k
 
 
 def main() -> None:

@@ -17,14 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 from mspview.codec.coder import decode, encode
 from mspview.codec.imageio import LoadedImage
 from mspview.codec.weights import load_weights
-from mspview.resources import KODAK, SAMPLE
+
+from common import cpu_flags, image_2k
 
 CAI_SCRIPT = """
 import pickle, sys, time, torch
@@ -39,17 +38,6 @@ with torch.no_grad():
     x = net.decompress(out["strings"], out["shape"])["x_hat"]
 print(time.perf_counter() - t0)
 """
-
-
-def cpu_flags() -> str:
-    flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "").split()
-    return " ".join(f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512_vnni", "avx2"))) or "?"
-
-
-def image_2k() -> np.ndarray:
-    """The timing image: kodim23 (or the bundled sample) resized to 1920x1280."""
-    src = KODAK / "kodim23.png" if (KODAK / "kodim23.png").is_file() else SAMPLE
-    return np.asarray(Image.open(src).convert("RGB").resize((1920, 1280), Image.Resampling.BICUBIC))
 
 
 def median(fn, repeat: int) -> float:

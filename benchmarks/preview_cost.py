@@ -13,12 +13,13 @@ import time
 
 import numpy as np
 import torch
-from PIL import Image
 
 from mspview.codec.coder import decode, encode
 from mspview.codec.imageio import LoadedImage
 from mspview.codec.weights import load_weights
 from mspview.resources import SAMPLE
+
+from common import cpu_flags, image_2k
 
 
 def main() -> int:
@@ -29,7 +30,7 @@ def main() -> int:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     lm = load_weights(args.model)
-    rgb = np.asarray(Image.open(SAMPLE).convert("RGB").resize((1920, 1280), Image.Resampling.BICUBIC))
+    rgb = image_2k(SAMPLE)
     data = encode(lm, LoadedImage(rgb, "RGB", "RGB"), lm.rate(0.0067)).data
     decode(lm, data)  # warm-up: the exact path's tables, oneDNN's kernels
     full, previews, each = [], [], []
@@ -43,7 +44,7 @@ def main() -> int:
         previews.append(timings["preview_s"])
         each.append(marks)
     best = int(np.argmin(previews))
-    print(f"1920x1280, {args.threads} threads, {lm.precision}, best of {args.repeat}: full decode {min(full):.3f} s; "
+    print(f"CPU flags: {cpu_flags()}; 1920x1280, {args.threads} threads, {lm.precision}, best of {args.repeat}: full decode {min(full):.3f} s; "
           f"its {len(each[best]) - 1} previews together {previews[best]:.3f} s "
           f"({previews[best] / min(full):.2f}x a full decode); with previews, each on hand at "
           + ", ".join(f"{m:.2f}" for m in each[best]) + " s")

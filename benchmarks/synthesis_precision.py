@@ -15,13 +15,14 @@ import time
 
 import numpy as np
 import torch
-from PIL import Image
 
 from mspview.codec.coder import analyse, decode, encode, quantize_latent, synthesize
 from mspview.codec.imageio import LoadedImage, load_image
 from mspview.codec.metrics import psnr_uint8
 from mspview.codec.weights import load_weights
 from mspview.resources import KODAK
+
+from common import cpu_flags, image_2k
 
 
 def main() -> None:
@@ -35,7 +36,8 @@ def main() -> None:
     ref, fast = load_weights(args.model, precision="fp32"), load_weights(args.model, precision="bf16")
     lambdas = [float(v) for v in args.lambdas.split(",")] if args.lambdas else list(ref.model.config.lambdas)
     files = sorted(KODAK.glob("*.png"))
-    print(f"{len(files)} Kodak images; PSNR change of bf16 against fp32 (same latent), torch {torch.__version__}")
+    print(f"{len(files)} Kodak images; PSNR change of bf16 against fp32 (same latent), torch {torch.__version__}; "
+          f"CPU flags: {cpu_flags()}")
     print(f"{'lambda':>8} {'mean dB':>9} {'worst dB':>9} {'max |diff|':>10}")
     worst_all, diff_all = 0.0, 0
     for lam in lambdas:
@@ -52,8 +54,7 @@ def main() -> None:
         print(f"{lam:>8g} {np.mean(d_psnr):>+9.4f} {min(d_psnr):>+9.4f} {max(diffs):>10d}", flush=True)
     print(f"all: worst PSNR change {worst_all:+.4f} dB, largest pixel difference {diff_all}")
 
-    src = Image.open(KODAK / "kodim23.png").convert("RGB").resize((1920, 1280), Image.Resampling.BICUBIC)
-    data = encode(ref, LoadedImage(np.asarray(src), "RGB", "RGB"), ref.rate(0.0067)).data
+    data = encode(ref, LoadedImage(image_2k(KODAK / "kodim23.png"), "RGB", "RGB"), ref.rate(0.0067)).data
     for lm in (ref, fast):
         decode(lm, data)
         times = []
