@@ -23,6 +23,7 @@ from .errors import BitstreamError, Cancelled, ModelError
 from .exact import MU_FRAC_BITS, to_float, verify_arithmetic
 from .imageio import LoadedImage, check_size, to_output
 from .layout import StepKey, part_grid, schedule
+from .msp import interleave
 from .transforms import activation_bytes_per_row, channels_last, pixels_tensor, row_bands, with_halo
 from .rate import RatePoint
 from .weights import LoadedModel
@@ -192,14 +193,25 @@ def preview_factor(scale: int) -> int:
     return 2 ** (scale - 1)
 
 
+def whole_latent(y1: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """The whole latent (rows x cols) from its samples every 2 positions (scale 1): each position between
+    them the mean of its nearest samples (edges replicated). For a coarse preview, which averages 2 x 2 or
+    4 x 4 positions, instead of the MSP model's predictions of the finest scale (most of a fill's cost)."""
+    p = F.pad(y1, (0, 1, 0, 1), mode="replicate")
+    a, right, down, diag = p[..., :-1, :-1], p[..., :-1, 1:], p[..., 1:, :-1], p[..., 1:, 1:]
+    h1, w1 = y1.shape[-2:]
+    y = interleave(a, (a + right) / 2, (a + down) / 2, (a + right + down + diag) / 4, 2 * h1, 2 * w1)
+    return y[..., :rows, :cols]
+
+
 @torch.no_grad()
-def coarse_picture(lm: LoadedModel, y: torch.Tensor, rate: RatePoint, h: int, w: int, factor: int,
+def coarse_picture(lm: LoadedModel, y1: torch.Tensor, rate: RatePoint, h: int, w: int, factor: int,
                    should_stop: Callable[[], bool] | None = None) -> np.ndarray:
-    """The 8-bit picture (h x w x 3) of a latent synthesized at 1/`factor` of the resolution: the latent
-    averaged over factor x factor positions (edges replicated), then upsampled bicubically."""
-    if factor == 1:
-        return synthesize(lm, y, rate, h, w, should_stop)
-    rows, cols = y.shape[-2:]
+    """The 8-bit picture (h x w x 3) at 1/`factor` of the resolution from the latent's samples every 2
+    positions (`y1`, float): the whole latent interpolated from them (`whole_latent`), averaged over
+    factor x factor positions (edges replicated), synthesized, then upsampled bicubically."""
+    rows, cols = -(-h // STRIDE), -(-w // STRIDE)
+    y = whole_latent(y1, rows, cols)
     y = F.avg_pool2d(F.pad(y, (0, (-cols) % factor, 0, (-rows) % factor), mode="replicate"), factor)
     small = synthesize(lm, y, rate, STRIDE * y.shape[-2], STRIDE * y.shape[-1], should_stop)
     size = (factor * small.shape[1], factor * small.shape[0])  # the small picture's own grid, scaled exactly
@@ -374,8 +386,9 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
     decodes the scales it holds. `on_preview` gets a preview per decoded scale (it may raise `Cancelled`
     to stop): the preview decoder's picture of the scales read where the weights have one, else the
     synthesis of the latent with every position not read at its predicted mean, scale by scale, at the
-    resolution those scales support (`preview_factor`); a partial decode ends on that picture, its latent
-    so filled. `should_stop` is asked between bands."""
+    resolution those scales support (`preview_factor`; a coarse one predicts down to scale 1 only,
+    `coarse_picture`); a partial decode ends on that picture, its latent the whole latent so predicted.
+    `should_stop` is asked between bands."""
     header, start, truncated = bitstream.read(data)
     rate = check_model(lm, header)
     msp = exact_model(lm)
@@ -406,21 +419,28 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
 
     made_by = PREVIEW_DECODER if lm.model.preview is not None else PREDICTED_MEANS
 
-    def preview(s: int, y_s: torch.Tensor, filled: torch.Tensor | None) -> np.ndarray:
+    def preview(s: int, y_s: torch.Tensor, filled: torch.Tensor | None = None):
         """The picture of the scales down to s: the preview decoder's where the weights have one, else
-        the synthesis of the latent filled with predicted means (`filled`) at the resolution s supports."""
+        the synthesis of the latent filled with predicted means at the resolution s supports (a coarse
+        one filled down to scale 1 only); and the whole latent filled (`filled` where it is known) where
+        the picture needed it, else None."""
         if made_by == PREVIEW_DECODER:
-            return render_preview(lm, to_float(y_s), s, rate, H, W, should_stop)
-        return coarse_picture(lm, to_float(filled), rate, H, W, preview_factor(s), should_stop)
+            return render_preview(lm, to_float(y_s), s, rate, H, W, should_stop), None
+        factor = preview_factor(s)
+        if factor > 1:
+            y1 = msp.fill(shape, s, y_s, stop=1)
+            return coarse_picture(lm, to_float(y1), rate, H, W, factor, should_stop), None
+        filled = msp.fill(shape, s, y_s) if filled is None else filled
+        return synthesize(lm, to_float(filled), rate, H, W, should_stop), filled
 
-    shown: dict = {}  # the last preview: its scale, filled latent (when one was needed) and image
+    shown: dict = {}  # the last preview: its scale, image and whole latent (where it filled one)
 
     def on_scale(s, y_s):
         done.append((s, y_s))
         if on_preview and s > 0:
             t = time.perf_counter()
-            filled = None if made_by == PREVIEW_DECODER else msp.fill(shape, s, y_s)
-            shown.update(scale=s, y_fx=filled, image=preview(s, y_s, filled))
+            image, filled = preview(s, y_s)
+            shown.update(scale=s, y_fx=filled, image=image)
             on_preview(Preview(len(done), S + 1, shown["image"], streams.bytes_read, 8 * streams.bytes_read / (H * W),
                                made_by))
             timing["preview_s"] += time.perf_counter() - t
@@ -440,7 +460,7 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
     if len(done) == S + 1:
         image = synthesize(lm, to_float(y_fx), rate, H, W, should_stop)
     else:
-        image = last["image"] if last else preview(*done[-1], y_fx)
+        image = last["image"] if last else preview(*done[-1], y_fx)[0]
     timing["synthesis_s"] = time.perf_counter() - t
     timing["total_s"] = time.perf_counter() - t_start
     # the MSP model's networks: what is left once decoding symbols, previews and synthesis are counted

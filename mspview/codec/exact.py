@@ -391,7 +391,7 @@ class ExactMSP(nn.Module):
         return net.outputs(acc3, h, w)
 
     def run(self, shape: tuple[int, int, int, int], resolve: Resolve, target: torch.Tensor | None = None,
-            on_scale=None, start: tuple[int, torch.Tensor] | None = None) -> torch.Tensor:
+            on_scale=None, start: tuple[int, torch.Tensor] | None = None, stop: int = 0) -> torch.Tensor:
         """The schedule of msp.walk with integer predictions: resolve gets (mu_fx, sigma index, target)
         parts and returns y_hat in fixed point (symbol * 2^MU_FRAC_BITS + mu_fx, int64)."""
         shared: dict = {}
@@ -399,12 +399,13 @@ class ExactMSP(nn.Module):
         def predict(step, g, s, ctx):
             return self._predict(step, g, s, ctx, shared)
 
-        return walk(self.S, self.G, shape, (self.base_mu, self.base_index), predict, resolve, target, on_scale, start)
+        return walk(self.S, self.G, shape, (self.base_mu, self.base_index), predict, resolve, target, on_scale, start,
+                    stop)
 
-    def fill(self, shape: tuple[int, int, int, int], scale: int, y_fx: torch.Tensor) -> torch.Tensor:
-        """The whole latent from its scales down to `scale`: every finer position at its predicted
-        mean, scale by scale (the best estimate before its bits are read; the progressive preview)."""
-        return self.run(shape, lambda _key, parts: [mu for mu, _, _ in parts], start=(scale, y_fx))
+    def fill(self, shape: tuple[int, int, int, int], scale: int, y_fx: torch.Tensor, stop: int = 0) -> torch.Tensor:
+        """The latent from its scales down to `scale`: every finer position down to scale `stop` (0: the
+        whole latent) at its predicted mean, scale by scale (the best estimate before its bits are read)."""
+        return self.run(shape, lambda _key, parts: [mu for mu, _, _ in parts], start=(scale, y_fx), stop=stop)
 
 
 def to_float(y_fx: torch.Tensor) -> torch.Tensor:

@@ -49,11 +49,12 @@ def interleave(p00, p01, p10, p11, h: int, w: int) -> torch.Tensor:
 def walk(num_scales: int, groups: int, shape: tuple[int, int, int, int], base: tuple[torch.Tensor, torch.Tensor],
          predict: Predict, resolve: Resolve, target: torch.Tensor | None = None,
          on_scale: Callable[[int, torch.Tensor], None] | None = None,
-         start: tuple[int, torch.Tensor] | None = None) -> torch.Tensor:
+         start: tuple[int, torch.Tensor] | None = None, stop: int = 0) -> torch.Tensor:
     """Walk the decoding schedule. `base` is the per-channel (mean, scale parameter) of the coarsest
     scale; `target` (the unquantized latent) is given when encoding or training, None when decoding;
     `on_scale(s, y_hat_s)` is called after each scale; `start` = (s, y_hat_s) walks on from a scale
-    already resolved. Returns the resolved latent."""
+    already resolved. Returns the resolved latent down to scale `stop` (0: the whole latent; s: its
+    positions every 2^s)."""
     b, m, h, w = shape
     S, G, C = num_scales, groups, shape[1] // groups
     sizes = scale_sizes(h, w, S)
@@ -73,7 +74,7 @@ def walk(num_scales: int, groups: int, shape: tuple[int, int, int, int], base: t
     def group_of(t: torch.Tensor | None, g: int) -> torch.Tensor | None:
         return None if t is None else t[:, g * C:(g + 1) * C]
 
-    for s in reversed(range(first)):
+    for s in reversed(range(stop, first)):
         hs, ws = sizes[s]
         hc, wc = sizes[s + 1]
         t = levels[s]
