@@ -421,7 +421,7 @@ def _last_layer():
 def test_the_subpixel_last_layer_is_the_transposed_convolution():
     from mspview.codec.transforms import interleave, subpixel_phases
     layer, x = _last_layer()
-    out = interleave(subpixel_phases(layer.weight, layer.bias, x.float()))
+    out = interleave(subpixel_phases(x.float(), (layer.weight, layer.bias)))
     assert torch.allclose(out, layer(x.float())[0].permute(1, 2, 0), atol=1e-5)
 
 

@@ -158,7 +158,7 @@ class SynthesisTransform(nn.Sequential):
         if bf16:
             levels = subpixel_levels_bf16(self[-1], x.to(torch.bfloat16))
         else:
-            levels = subpixel_phases(self[-1].weight, self[-1].bias, x) * PEAK
+            levels = subpixel_phases(x, (self[-1].weight, self[-1].bias)) * PEAK
         return interleave(to_levels(levels))
 
     def decode_bands(self, y: torch.Tensor, budget: int | None = None,
@@ -209,9 +209,11 @@ def subpixel_kernel(weight: torch.Tensor) -> torch.Tensor:
     return w.view(4 * cout, cin, 3, 3)
 
 
-def subpixel_phases(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """The transposed convolution of `weight` and `bias` as its 4 output phases (1 x 4*cout x h x w)."""
-    return F.conv2d(x, subpixel_kernel(weight), bias.repeat(4), padding=1)
+def subpixel_phases(x: torch.Tensor, *layers: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """The transposed convolutions of the (weight, bias) `layers` as their 4 output phases each, side by
+    side (1 x 4*cout*len(layers) x h x w), in one convolution."""
+    return F.conv2d(x, torch.cat([subpixel_kernel(w) for w, _ in layers]), torch.cat([b.repeat(4) for _, b in layers]),
+                    padding=1)
 
 
 def interleave(phases: torch.Tensor) -> torch.Tensor:
@@ -235,7 +237,6 @@ def subpixel_levels_bf16(layer: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Te
     w_hi, b_hi = w.to(torch.bfloat16), b.to(torch.bfloat16)
     w_lo, b_lo = (w - w_hi.float()).to(torch.bfloat16), (b - b_hi.float()).to(torch.bfloat16)
     cout = layer.weight.shape[1]
-    phases = F.conv2d(x, torch.cat([subpixel_kernel(w_hi), subpixel_kernel(w_lo)]),
-                      torch.cat([b_hi.repeat(4), b_lo.repeat(4)]), padding=1)
+    phases = subpixel_phases(x, (w_hi, b_hi), (w_lo, b_lo))
     hi, lo = phases[:, :4 * cout], phases[:, 4 * cout:]  # the phases of the high and the low weights
     return hi.float().add_(lo).add_(MID_GREY)
