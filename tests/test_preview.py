@@ -10,8 +10,8 @@ from PIL import Image
 
 from conftest import SAMPLE, noise_image, run_cli
 from mspview.codec import profiles
-from mspview.codec.coder import (PREDICTED_MEANS, PREVIEW_DECODER, WHOLE_LATENT, coarse_picture, decode, encode,
-                                 preview_factor, render_preview, synthesize, whole_latent)
+from mspview.codec.coder import (PREDICTED_MEANS, PREVIEW_DECODER, WHOLE_LATENT, coarse_latent, coarse_picture, decode,
+                                 encode, preview_factor, render_preview, synthesize, whole_latent)
 from mspview.codec.imageio import LoadedImage, load_image
 from mspview.codec.lof import run_profile
 from mspview.codec.model import MSPCodecModel
@@ -112,6 +112,21 @@ def test_the_whole_latent_interpolates_its_samples():
     r, c = torch.meshgrid(torch.arange(7.0), torch.arange(10.0), indexing="ij")
     c = c.clamp(max=8)  # the last column lies past the last sample: replicated
     assert torch.equal(y[0, 0], 1.5 * r + 3.5 * c) and torch.equal(y[0, 1], -r / 2)
+
+
+def test_a_coarse_latent_averages_blocks_from_the_top_left():
+    """Averages over factor x factor blocks from the first position, the last partial block's missing rows
+    and columns repeating its last ones: on a plane, the plane's mean over each block's clamped indices."""
+    rows, cols = 11, 17  # partial last blocks in both directions for factors 2 and 4
+    i, j = torch.meshgrid(torch.arange(6.0), torch.arange(9.0), indexing="ij")
+    y1 = (2 * (2 * i) + 5 * (2 * j)).view(1, 1, 6, 9)  # samples of 2 r + 5 c at (2i, 2j)
+    for factor in (2, 4):
+        got = coarse_latent(y1, rows, cols, factor)
+        nr, nc = -(-rows // factor), -(-cols // factor)
+        assert got.shape == (1, 1, nr, nc)
+        r = torch.arange(nr * factor).clamp(max=rows - 1).view(nr, factor).float().mean(1)
+        c = torch.arange(nc * factor).clamp(max=cols - 1).view(nc, factor).float().mean(1)
+        assert torch.allclose(got[0, 0], 2 * r[:, None] + 5 * c[None, :])
 
 
 def test_a_coarse_picture_lies_on_the_full_pictures_grid(shipped_model):

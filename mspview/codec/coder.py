@@ -204,15 +204,19 @@ def whole_latent(y1: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     return y[..., :rows, :cols]
 
 
+def coarse_latent(y1: torch.Tensor, rows: int, cols: int, factor: int) -> torch.Tensor:
+    """What a coarse preview synthesizes: the whole latent (rows x cols) interpolated from its samples
+    every 2 positions (`whole_latent`), averaged over factor x factor positions (edges replicated)."""
+    y = whole_latent(y1, rows, cols)
+    return F.avg_pool2d(F.pad(y, (0, (-cols) % factor, 0, (-rows) % factor), mode="replicate"), factor)
+
+
 @torch.no_grad()
 def coarse_picture(lm: LoadedModel, y1: torch.Tensor, rate: RatePoint, h: int, w: int, factor: int,
                    should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """The 8-bit picture (h x w x 3) at 1/`factor` of the resolution from the latent's samples every 2
-    positions (`y1`, float): the whole latent interpolated from them (`whole_latent`), averaged over
-    factor x factor positions (edges replicated), synthesized, then upsampled bicubically."""
-    rows, cols = -(-h // STRIDE), -(-w // STRIDE)
-    y = whole_latent(y1, rows, cols)
-    y = F.avg_pool2d(F.pad(y, (0, (-cols) % factor, 0, (-rows) % factor), mode="replicate"), factor)
+    positions (`y1`, float): `coarse_latent` synthesized, then upsampled bicubically."""
+    y = coarse_latent(y1, -(-h // STRIDE), -(-w // STRIDE), factor)
     small = synthesize(lm, y, rate, STRIDE * y.shape[-2], STRIDE * y.shape[-1], should_stop)
     size = (factor * small.shape[1], factor * small.shape[0])  # the small picture's own grid, scaled exactly
     up = Image.fromarray(small).resize(size, Image.Resampling.BICUBIC)
