@@ -97,8 +97,10 @@ def test_coarse_previews_synthesize_at_the_resolution_their_scales_support(rando
     S = lm.model.config.num_scales
     assert [preview_factor(S + 1 - k) for k in range(1, S + 1)] == [4, 2, 1]
     for k, factor in ((1, 4), (2, 2)):
-        filled = decode(lm, data, max_scales=k).y_hat  # the fill down to scale 1 is its every 2nd position
+        part = decode(lm, data, max_scales=k)  # no previews asked: the picture from its own whole fill
+        filled = part.y_hat  # the fill down to scale 1 is its every 2nd position
         assert np.array_equal(previews[k - 1].image, coarse_picture(lm, filled[..., ::2, ::2], rate, h, w, factor))
+        assert np.array_equal(part.image, previews[k - 1].image)
     assert np.array_equal(previews[S - 1].image, synthesize(lm, decode(lm, data, max_scales=S).y_hat, rate, h, w))
 
 

@@ -426,13 +426,13 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
     def preview(s: int, y_s: torch.Tensor, filled: torch.Tensor | None = None):
         """The picture of the scales down to s: the preview decoder's where the weights have one, else
         the synthesis of the latent filled with predicted means at the resolution s supports (a coarse
-        one filled down to scale 1 only); and the whole latent filled (`filled` where it is known) where
-        the picture needed it, else None."""
+        one filled down to scale 1 only, `filled` sampled where it is known); and the whole latent filled
+        where the picture needed it, else None."""
         if made_by == PREVIEW_DECODER:
             return render_preview(lm, to_float(y_s), s, rate, H, W, should_stop), None
         factor = preview_factor(s)
         if factor > 1:
-            y1 = msp.fill(shape, s, y_s, stop=1)
+            y1 = msp.fill(shape, s, y_s, stop=1) if filled is None else filled[..., ::2, ::2]
             return coarse_picture(lm, to_float(y1), rate, H, W, factor, should_stop), None
         filled = msp.fill(shape, s, y_s) if filled is None else filled
         return synthesize(lm, to_float(filled), rate, H, W, should_stop), filled
