@@ -1,6 +1,6 @@
 """Mutation testing of the core modules against the fast tests (`pytest -m "not slow"`).
 
-mutmut 2.5 (`pip install mutmut==2.5.1`) makes the mutants: every operator, comparison, number, keyword
+mutmut 2.5 (`pip install mutmut==2.5.1 coverage`) makes the mutants: every operator, comparison, number, keyword
 and name it knows how to change, one at a time (string and f-string mutants, message wording, left
 out). This script runs them: each module is mutated in its own copy of the work tree (the checkout is
 never touched), a line no fast test executes (measured with coverage) counts as survived without a run,
@@ -9,7 +9,7 @@ runner hangs on these tests now and then). Results go to OUT/<module>.jsonl as t
 stops resumes where it was; survivors' diffs go to OUT/survivors.txt. Prints the score per module.
 Not for CI: 5-20 s per mutant on 2 cores.
 
-    pip install mutmut==2.5.1
+    pip install mutmut==2.5.1 coverage
     python benchmarks/mutation.py [--out runs/mutation] [--only lof,bdrate] [--hours 2] [--report] [--retry]
     python benchmarks/mutation.py --named      # the mutants issues named (LOF's sign flip, a zero step)
 """
@@ -19,6 +19,7 @@ import argparse
 import ast
 import difflib
 import importlib
+import importlib.util
 import json
 import os
 import signal
@@ -48,6 +49,13 @@ MODULES = {  # the most consequential first: a --hours budget cuts the end of th
     "eval/bdrate.py": "tests/test_units.py",
     "eval/search.py": "tests/test_units.py",
     "eval/targets.py": "tests/test_units.py",
+    "codec/transforms.py": "tests/test_units.py tests/test_exact.py tests/test_bitstream.py",
+    "codec/imageio.py": "tests/test_units.py tests/test_bitstream.py tests/test_damage.py",
+    "codec/metrics.py": "tests/test_units.py",
+    "codec/gain.py": "tests/test_units.py",
+    "codec/layout.py": "tests/test_bitstream.py tests/test_units.py",
+    "codec/preview.py": "tests/test_preview.py",
+    "codec/weights.py": "tests/test_units.py tests/test_bitstream.py",
 }
 # Mutants an issue named, applied by hand (--named): each must fail the fast tests of its module.
 NAMED = {
@@ -252,6 +260,9 @@ def report(out: Path, modules: dict) -> None:
 
 def main() -> int:
     global THREADS
+    missing = [name for name in ("mutmut", "coverage") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SystemExit(f"mutation.py needs {' and '.join(missing)}: pip install mutmut==2.5.1 coverage")
     for name in PRELOAD:  # once, for every forked test run (see pytest())
         importlib.import_module(name)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -22,6 +22,7 @@ from mspview.codec.bitstream import VERSION
 from mspview.codec.coder import decode, encode
 from mspview.codec.errors import BitstreamError
 from mspview.codec.imageio import LoadedImage, load_image
+from mspview.codec.metrics import psnr_uint8
 
 from conftest import HANG_S, REPO, SAMPLE, noise_image
 
@@ -183,12 +184,15 @@ def golden_digest(dec) -> str:
 def test_golden_file_decodes_to_its_symbols(shipped_model):
     """A committed v5 file (kodim23 crop, lambda 0.0067, shipped weights) decodes to the latent whose
     SHA-256 was recorded when it was made, and encoding the same crop gives the same bytes: an upgrade
-    of torch, NumPy or constriction that changed either is caught here. After an intended format or
-    weights change: python tests/test_exact.py --write-golden."""
+    of torch, NumPy or constriction that changed either is caught here. Its picture has the PSNR recorded
+    then (fp32; within the bf16 synthesis' bound where that runs): the synthesis is pinned too. After an
+    intended format or weights change: python tests/test_exact.py --write-golden."""
     card = json.loads(GOLDEN_CARD.read_text())
     assert card["version"] == VERSION and card["weights"] == shipped_model.sha256
     data = GOLDEN.read_bytes()
-    assert golden_digest(decode(shipped_model, data)) == card["latent_sha256"]
+    dec = decode(shipped_model, data)
+    assert golden_digest(dec) == card["latent_sha256"]
+    assert abs(psnr_uint8(dec.image, golden_image().rgb) - card["psnr_db"]) < 0.02
     assert encode(shipped_model, golden_image(), shipped_model.rate(card["lambda"])).data == data
 
 
@@ -207,13 +211,14 @@ def test_v4_files_are_refused_with_the_version_that_reads_them():
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write-golden"]:
     from mspview.codec.weights import load_weights
-    lm = load_weights()
+    lm = load_weights(precision="fp32")
     lam = 0.0067
     enc = encode(lm, golden_image(), lm.rate(lam))
+    dec = decode(lm, enc.data)
     GOLDEN.parent.mkdir(exist_ok=True)
     GOLDEN.write_bytes(enc.data)
     card = {"version": VERSION, "weights": lm.sha256, "lambda": lam, "image": "kodim23 rows 128:256, cols 256:448",
-            "latent_sha256": golden_digest(decode(lm, enc.data))}
+            "latent_sha256": golden_digest(dec), "psnr_db": round(psnr_uint8(dec.image, golden_image().rgb), 4)}
     GOLDEN_CARD.write_text(json.dumps(card, indent=2) + "\n")
     print(f"{GOLDEN}: {len(enc.data)} bytes; {card['latent_sha256'][:16]}")
 

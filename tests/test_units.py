@@ -914,3 +914,36 @@ def test_sigma_levels_and_their_boundaries():
     assert torch.equal(sigma_index(below), levels[:-1]) and torch.equal(sigma_index(above), levels[1:])
     ends = sigma_index(torch.tensor([SCALE_TABLE[0] / 50, SCALE_TABLE[-1] * 50]))
     assert ends.tolist() == [0, SIGMA_LEVELS - 1]
+
+
+def test_gdn_divides_by_its_norm_and_the_inverse_multiplies_in_training_and_in_inference():
+    """y = x / (beta + gamma |x|) across channels, x * (...) for the synthesis' inverse; the in-place
+    banded inference path computes the same."""
+    from mspview.codec.transforms import SimplifiedGDN
+    torch.manual_seed(3)
+    x = torch.randn(2, 4, 5, 6)
+    for inverse in (False, True):
+        gdn = SimplifiedGDN(4, inverse=inverse)
+        with torch.no_grad():
+            gdn.beta_sqrt.uniform_(0.5, 1.5), gdn.gamma_sqrt.uniform_(0.0, 0.8)
+        beta, gamma = gdn.beta_sqrt.square() + 1e-6, gdn.gamma_sqrt.square()
+        norm = beta.view(1, 4, 1, 1) + torch.einsum("ij,bjhw->bihw", gamma, x.abs())
+        expected = x * norm if inverse else x / norm
+        assert torch.allclose(gdn(x), expected, atol=1e-6)
+        with torch.no_grad():
+            assert torch.allclose(gdn(x.clone()), expected, atol=1e-6)
+
+
+def test_a_new_gdn_is_a_per_channel_normalisation_and_seeding_its_dead_terms_keeps_its_output():
+    """Initialised as Balle's (beta 1, gamma 0.1 on the diagonal) with cross-channel terms too small to
+    change the output but large enough to learn; seeding zeroed ones (old weights) keeps the output."""
+    from mspview.codec.transforms import SimplifiedGDN, seed_cross_terms
+    x = torch.randn(1, 16, 6, 6) * 3
+    gdn = SimplifiedGDN(16)
+    assert torch.allclose(gdn(x), x / (1 + 1e-6 + 0.1 * x.abs()), rtol=1e-3)
+    off = ~torch.eye(16, dtype=torch.bool)
+    with torch.no_grad():
+        gdn.gamma_sqrt[off] = 0
+        before = gdn(x.clone())  # inference normalises in place
+    assert seed_cross_terms(gdn) == 16 * 15
+    assert torch.allclose(gdn(x), before, rtol=1e-3) and bool((gdn.gamma_sqrt[off] > 0).all())

@@ -127,7 +127,7 @@ class SynthesisTransform(nn.Sequential):
     1/16 and 1/8 resolutions add capacity where a pixel costs 1/256 and 1/64 of a full-size one (a block
     pair adds 16 % to the synthesis' 36k MAC per pixel; one at 1/4 would add 51 %)."""
 
-    def __init__(self, n: int, m: int, res: int = 0):
+    def __init__(self, n: int, m: int, res: int):
         blocks = lambda c: [ResidualBlock(c) for _ in range(res)]  # noqa: E731
         super().__init__(
             *blocks(m),
