@@ -66,7 +66,7 @@ def latent_oracle(lm, rgb: np.ndarray, s: int) -> list[float]:
 
     y = analyse(lm, rgb, rate)
     out = []
-    for latent in (y, quantize_latent(lm, y).y_hat):
+    for latent in (y, quantize_latent(lm, y, rate).y_hat):
         summary = F.avg_pool2d(latent, 2 ** s, ceil_mode=True)
         finer = F.interpolate(summary, scale_factor=2, mode="bilinear", align_corners=False)
         out += [psnr(picture(summary, 2 ** s), rgb), psnr(picture(finer, 2 ** (s - 1)), rgb)]

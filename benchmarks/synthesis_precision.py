@@ -45,7 +45,7 @@ def main() -> None:
         for f in files:
             img = load_image(f)
             rate = ref.rate(lam)
-            y_hat = quantize_latent(ref, analyse(ref, img.rgb, rate)).y_hat
+            y_hat = quantize_latent(ref, analyse(ref, img.rgb, rate), rate).y_hat
             a = synthesize(ref, y_hat, rate, img.height, img.width)
             b = synthesize(fast, y_hat, fast.rate(lam), img.height, img.width)
             d_psnr.append(psnr_uint8(b, img.rgb) - psnr_uint8(a, img.rgb))

@@ -233,3 +233,101 @@ def test_cross_device_script_dry_run():
     lines = [line for line in res.stdout.splitlines() if "decoded under" in line]
     assert len(lines) == 4 and all(": 0 of 1 differ" in line for line in lines)
     assert res.stdout.strip().endswith("s") and "0 failures" in res.stdout
+
+
+def _symbols_of_level(level: int, n: int) -> np.ndarray:
+    """n symbols distributed as the coder's table of `level` codes them (expected counts)."""
+    from mspview.codec.entropy import bits_table
+    _, table = bits_table()
+    return np.round(n * 2.0 ** -table[level]).astype(np.int64)
+
+
+def test_a_level_map_sends_each_level_to_the_table_its_symbols_fit():
+    """Symbols counted at level 3 that are distributed as level 10's table, at 40 as 35's, at 20 as its
+    own: the map sends 3 -> 10, 40 -> 35, keeps 20, and every level never seen stays where it was unless
+    the map must stay monotone."""
+    from mspview.codec.exact_export import level_map
+    counts = np.zeros((64, _symbols_of_level(0, 1).size), np.int64)
+    counts[3], counts[20], counts[40] = (_symbols_of_level(j, 10 ** 6) for j in (10, 20, 35))
+    expected = np.arange(64)
+    expected[3:10], expected[36:41] = 10, 35
+    assert np.array_equal(level_map(counts), expected)
+
+
+def test_a_folded_level_map_moves_every_accumulator_to_its_mapped_level(random_model):
+    """Folded into a predictor's thresholds, a monotone map f gives f[level] for every raw accumulator,
+    also where f lifts level 0 or never reaches the top level."""
+    import copy
+    from mspview.codec.exact_export import apply_level_map
+    rng = np.random.default_rng(5)
+    for f in (np.sort(rng.integers(0, 64, 64)), np.sort(rng.integers(3, 50, 64)), np.arange(64)):
+        q = copy.deepcopy(random_model.model.exact.step_a[0])
+        t = q.thresholds.clone()
+        acc = torch.cat([t[:, ::4] - 1, t[:, ::4], t[:, ::4] + 1, torch.randint(-2 ** 40, 2 ** 40, (t.shape[0], 40))], 1)
+        before = torch.searchsorted(t, acc, right=True)
+        apply_level_map(q, f)
+        assert torch.equal(torch.searchsorted(q.thresholds, acc, right=True), torch.as_tensor(f)[before])
+
+
+def test_recalibrated_levels_code_the_same_symbols_in_no_more_bits(random_model):
+    """What the recalibration is for: on the latents it was fitted to, every predictor codes the same
+    symbols, in fewer bits or as many (the map is the cheapest monotone one, and the identity is one)."""
+    import copy
+    from mspview.codec.entropy import bits_table
+    from mspview.codec.exact_export import level_counts, recalibrate_levels
+    model = copy.deepcopy(random_model.model)
+    with torch.no_grad():
+        model.exact.step_b[1].thresholds.sub_(2 ** 8)  # a predictor made unsure: there is something to mend
+        latents = [model.g_a(torch.from_numpy(noise_image(64, 80, seed=s)).permute(2, 0, 1)[None].float() / 255)
+                   * model.gain.gain(lam) for s in range(3) for lam in model.config.lambdas[::2]]
+    _, table = bits_table()
+    bits = lambda counts: sum(float((c * table).sum()) for c in counts.values())  # noqa: E731
+    before = level_counts(model.exact, latents)
+    recalibrate_levels(model.exact, latents)
+    after = level_counts(model.exact, latents)
+    assert before.keys() == after.keys() and all(np.array_equal(before[k].sum(0), after[k].sum(0)) for k in before)
+    assert bits(after) < bits(before)
+
+
+def test_the_base_is_coded_with_the_levels_of_its_rates_row(random_model):
+    """Each rate codes the base with its own row of levels: a trained lambda its row, one between two
+    the nearer one's; the rows differ (the gained latent's spread grows with lambda)."""
+    from mspview.codec.coder import analyse, quantize_latent
+    lm, rgb = random_model, noise_image(64, 64, seed=7)
+    levels = lm.model.exact.base_levels
+    assert not torch.equal(levels[0], levels[-1])
+    for lam, row in ((lm.model.config.lambdas[0], 0), (lm.model.config.lambdas[-1], len(levels) - 1),
+                     (0.98 * lm.model.config.lambdas[1], 1)):
+        rate = lm.rate(lam)
+        base = [idx for key, _, idx in quantize_latent(lm, analyse(lm, rgb, rate), rate).steps if key.step == 0]
+        assert rate.row == row and np.array_equal(base[0].reshape(lm.model.config.M, -1)[:, 0], levels[row].numpy())
+
+
+def test_base_levels_fit_the_spread_of_each_channel_at_each_rate(random_model):
+    """A channel of spread s, gained by g at a row, gets the level of a Gaussian of spread s * g (one
+    level either way: the table's sigmas are a grid) wherever that is inside the table."""
+    import copy
+    from mspview.codec.entropy import SCALE_TABLE, sigma_index
+    from mspview.codec.exact_export import calibrate_base
+    exact, gains = copy.deepcopy(random_model.model.exact), random_model.model.gain
+    exact.base_mu.zero_()
+    torch.manual_seed(0)
+    spread = torch.logspace(-1.5, 0.5, exact.M)
+    calibrate_base(exact, [torch.randn(1, exact.M, 64, 64) * spread.view(1, -1, 1, 1)], gains)
+    for row, lam in enumerate(gains.lambdas):
+        sigma = (spread * gains.gain(lam).flatten()).detach()
+        inside = (sigma > 0.5) & (sigma < 0.5 * SCALE_TABLE[-1])
+        want = sigma_index(sigma).long()
+        assert inside.sum() > 4 and (exact.base_levels[row].long() - want)[inside].abs().max() <= 1
+
+
+def test_weights_from_before_per_rate_base_levels_code_the_base_with_its_one_level(random_weights, tmp_path):
+    import shutil
+    from mspview.codec.weights import card_path, load_weights
+    state = torch.load(random_weights, weights_only=True)
+    del state["exact.base_levels"]
+    old = tmp_path / "old.pt"
+    torch.save(state, old)
+    shutil.copy(card_path(random_weights), card_path(old))
+    exact_model = load_weights(old).model.exact
+    assert torch.equal(exact_model.base_levels, exact_model.base_index.expand_as(exact_model.base_levels))

@@ -29,7 +29,7 @@ def _bands(lm, y) -> int:
 def test_banded_transforms_equal_whole_image(random_model, monkeypatch):
     rgb = noise_image(193, 72, seed=5)  # 13 latent rows, the last one holding one pixel row
     y_whole = analyse(random_model, rgb, random_model.rate(0.0067))
-    y_hat = quantize_latent(random_model, y_whole).y_hat
+    y_hat = quantize_latent(random_model, y_whole, random_model.rate(0.0067)).y_hat
     rec_whole = synthesize(random_model, y_hat, random_model.rate(0.0067), 193, 72)
     assert _bands(random_model, y_whole) == 1
     monkeypatch.setattr(transforms, "BAND_BYTES", 1)  # one latent row per band
@@ -56,7 +56,7 @@ def test_banded_synthesis_with_residual_blocks_equals_whole_image(tmp_path, monk
                 p.normal_(0, 0.05)
     save_weights(model, tmp_path / "res.pt", {}, calibration=[noise_image(64, 64, seed=s) for s in range(2)])
     lm = load_weights(tmp_path / "res.pt")
-    y_hat = quantize_latent(lm, analyse(lm, noise_image(200, 72, seed=5), lm.rate(0.0067))).y_hat
+    y_hat = quantize_latent(lm, analyse(lm, noise_image(200, 72, seed=5), lm.rate(0.0067)), lm.rate(0.0067)).y_hat
     whole = synthesize(lm, y_hat, lm.rate(0.0067), 200, 72)
     monkeypatch.setattr(transforms, "BAND_BYTES", 1)
     assert np.array_equal(synthesize(lm, y_hat, lm.rate(0.0067), 200, 72), whole)

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -317,3 +318,32 @@ def test_lambda_weights_steer_the_sampling(tmp_path, data_dir):
     assert {float(r["lambda"]) for r in csv.DictReader(open(out / "log.csv"))} == {ModelConfig().lambdas[-2]}
     res = train("--data", str(data_dir), "--steps", "1", "--out", str(tmp_path / "bad"), "--lambda-weights", "1,2")
     assert res.returncode != 0 and "--lambda-weights wants" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_export_levels_only_keeps_the_integer_model_but_its_levels(tmp_path, data_dir, random_weights):
+    """`mspview export --levels-only`: weights quantized before the sigma levels were calibrated keep
+    every integer tensor but the predictors' thresholds and the base levels, so their files decode to
+    the same pictures and change in size only; weights without an integer model are refused."""
+    from mspview.codec.coder import decode, encode
+    from mspview.codec.imageio import LoadedImage
+    from mspview.train.export import main as export
+    old = load_weights(random_weights)
+    with torch.no_grad():  # as if quantized before the calibration: one base level at every lambda
+        old.model.exact.base_levels.copy_(old.model.exact.base_index.expand_as(old.model.exact.base_levels))
+    from mspview.codec.weights import save_weights
+    save_weights(old.model, tmp_path / "old.pt", dict(old.card))
+    assert export([str(tmp_path / "old.pt"), str(tmp_path / "new.pt"), "--levels-only",
+                   "--calibration", str(data_dir), "--calibration-images", "4"]) == 0
+    a, b = torch.load(tmp_path / "old.pt", weights_only=True), torch.load(tmp_path / "new.pt", weights_only=True)
+    changed = {k for k in a if not torch.equal(a[k], b[k])}
+    assert "exact.base_levels" in changed and changed <= {k for k in a if k.endswith(("thresholds", "base_levels"))}
+    new = load_weights(tmp_path / "new.pt")
+    image = LoadedImage(noise_image(64, 96, seed=3), "RGB", "RGB")
+    rate = old.rate(old.model.config.lambdas[-1])
+    files = [encode(lm, image, lm.rate(rate.lam)).data for lm in (load_weights(tmp_path / "old.pt"), new)]
+    assert files[0] != files[1] and np.array_equal(decode(load_weights(tmp_path / "old.pt"), files[0]).image,
+                                                   decode(new, files[1]).image)
+    state = {k: v for k, v in torch.load(random_weights, weights_only=True).items() if not k.startswith("exact.")}
+    torch.save(state, tmp_path / "bare.pt")
+    (tmp_path / "bare.json").write_text((random_weights.with_suffix(".json")).read_text())
+    assert export([str(tmp_path / "bare.pt"), str(tmp_path / "x.pt"), "--levels-only", "--calibration", str(data_dir)]) == 2

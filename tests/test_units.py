@@ -81,6 +81,17 @@ def test_rate_point_keeps_the_header_float32_lambda_and_inverse_gains():
     assert rate_point(low, 0.0004).lam < 0.0004  # the trained end is in range though float32 rounds it down
 
 
+def test_a_rate_points_row_is_the_trained_lambda_nearest_in_log():
+    """Its base levels: a trained lambda (float32 as the header keeps it, just under it) is its own row,
+    between two the nearer in log, the geometric midpoint the upper one."""
+    from mspview.codec.rate import nearest_trained
+    g = gains()
+    assert [rate_point(g, lam).row for lam in (0.001, 0.01, 0.1)] == [0, 1, 2]
+    assert [rate_point(g, lam).row for lam in (0.0031, 0.0032, 0.03, 0.033)] == [0, 1, 1, 2]
+    assert nearest_trained([0.001, 0.004, 0.016], 0.002) == 1 and nearest_trained([0.001, 0.004], 0.0019999) == 0
+    assert nearest_trained([0.001, 0.004], 0.00099) == 0 and nearest_trained([0.001, 0.004], 0.005) == 1
+
+
 def test_rate_point_interpolates_gains_between_trained_lambdas():
     g = gains()
     with torch.no_grad():
@@ -340,7 +351,7 @@ def test_the_integer_model_predicts_what_the_float_model_does(shipped_model):
     from mspview.resources import SAMPLE
     lm = shipped_model
     rgb = np.asarray(Image.open(SAMPLE).convert("RGB"))[:128, :192]
-    y_hat = quantize_latent(lm, analyse(lm, rgb, lm.rate(0.0067))).y_hat
+    y_hat = quantize_latent(lm, analyse(lm, rgb, lm.rate(0.0067)), lm.rate(0.0067)).y_hat
     floats, ints = {}, {}
 
     def teacher(record, convert):
@@ -476,7 +487,7 @@ def test_analysis_and_synthesis_stop_between_bands(random_model, monkeypatch):
 
     rgb, rate = noise_image(96, 48, seed=2), random_model.rate(0.0067)
     y = analyse(random_model, rgb, rate)
-    y_hat = quantize_latent(random_model, y).y_hat
+    y_hat = quantize_latent(random_model, y, rate).y_hat
     monkeypatch.setattr(transforms, "BAND_BYTES", 1)  # one latent row per band: 6 bands
     for run in (lambda stop: analyse(random_model, rgb, rate, stop),
                 lambda stop: synthesize(random_model, y_hat, rate, 96, 48, stop)):
@@ -595,7 +606,7 @@ def test_distortion_gradient_equals_autograd_of_the_whole_image(random_model, bu
     h, w, lam = 136, 40, 0.0067
     rgb = noise_image(h, w, seed=9)
     rate = random_model.rate(lam)
-    y_hat = quantize_latent(random_model, analyse(random_model, rgb, rate)).y_hat
+    y_hat = quantize_latent(random_model, analyse(random_model, rgb, rate), rate).y_hat
     for p in random_model.model.parameters():
         p.requires_grad_(False)
     try:
@@ -715,7 +726,7 @@ def test_the_greedy_rounding_pass_keeps_only_flips_that_lower_the_true_cost(rand
     # other neighbouring integer (its mean depends only on the groups before it, final by then)
     before = overfit_latent(random_model, image, rate, replace(profile, greedy_rounding=False))[0]
     changed = y != before
-    mu = quantize_latent(random_model, y).mu[changed]
+    mu = quantize_latent(random_model, y, rate).mu[changed]
     new, old = y[changed] - mu, before[changed] - mu
     assert changed.any() and torch.allclose(new, new.round(), atol=1e-4)
     assert torch.equal(new.round() - old.round(), torch.sign(old - old.round()))

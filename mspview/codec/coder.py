@@ -250,8 +250,9 @@ def add_bits(maps: BitMaps, key: StepKey, part: int, symbols: np.ndarray, index:
 
 
 @torch.no_grad()
-def quantize_latent(lm: LoadedModel, y: torch.Tensor) -> Quantized:
-    """Walk the schedule on y with the exact model: quantize each step against its predicted means."""
+def quantize_latent(lm: LoadedModel, y: torch.Tensor, rate: RatePoint) -> Quantized:
+    """Walk the schedule on y (gained at `rate`) with the exact model: quantize each step against its
+    predicted means."""
     msp = exact_model(lm)
     _, m, h, w = y.shape
     steps: list[tuple[StepKey, np.ndarray, np.ndarray]] = []
@@ -275,7 +276,7 @@ def quantize_latent(lm: LoadedModel, y: torch.Tensor) -> Quantized:
         steps.append((key, np.concatenate(syms), np.concatenate(idxs)))
         return out
 
-    y_fx = msp.run(tuple(y.shape), resolve, target=y)
+    y_fx = msp.run(tuple(y.shape), resolve, target=y, row=rate.row)
     return Quantized(to_float(y_fx), steps, maps, mu_full)
 
 
@@ -300,7 +301,7 @@ def encode(lm: LoadedModel, image: LoadedImage, rate: RatePoint, profile: str = 
     t0 = time.perf_counter()
     y = latent if latent is not None else analyse(lm, image.rgb, rate, should_stop)
     t1 = time.perf_counter()
-    q = quantize_latent(lm, y)
+    q = quantize_latent(lm, y, rate)
     verify_arithmetic(lm.model.device)  # never write a file whose distributions this machine got wrong
     t2 = time.perf_counter()
     records, payloads = [], []
@@ -453,7 +454,7 @@ def decode(lm: LoadedModel, data: bytes, max_scales: int | None = None,
 
     last: dict = {}  # a partial decode's last preview, when it was made
     try:
-        y_fx = msp.run(shape, resolve, on_scale=on_scale)
+        y_fx = msp.run(shape, resolve, on_scale=on_scale, row=rate.row)
     except _Truncated:
         if not done:
             raise BitstreamError("file truncated before its first scale") from None

@@ -46,8 +46,9 @@ def quantize(residual: torch.Tensor) -> torch.Tensor:
 
 
 @lru_cache(maxsize=1)
-def _bits_table() -> tuple[int, np.ndarray]:
-    """-log2 P(t) for every level and t in [-R, R] (beyond, the table's floor of 2^-32: 32 bits)."""
+def bits_table() -> tuple[int, np.ndarray]:
+    """(offset, table): table[level, t + offset] = -log2 P(t) for every level and t in [-R-1, R+1]
+    (beyond R, the table's floor of 2^-32: 32 bits)."""
     r, _ = cdf_tables.grid()
     t = np.arange(-r - 1, r + 2)
     levels = np.arange(SIGMA_LEVELS)[:, None]
@@ -58,7 +59,7 @@ def _bits_table() -> tuple[int, np.ndarray]:
 def symbol_bits(symbols: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Bits of each symbol under its level's distribution (before the stream's tail folding, which
     only shortens code lengths): the estimate behind bit-allocation maps and LOF's true cost."""
-    offset, table = _bits_table()
+    offset, table = bits_table()
     return table[index, np.clip(symbols, -offset, offset) + offset]
 
 

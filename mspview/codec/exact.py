@@ -309,7 +309,7 @@ class ExactMSP(nn.Module):
     """The MSP model's integer twin: the base distribution, the per-channel input quantizer and one
     IntPredictor per step and group. `ready` is 0 until `exact_export.quantize_from_float` has filled it."""
 
-    def __init__(self, channels: int, num_scales: int, groups: int, hidden: int):
+    def __init__(self, channels: int, num_scales: int, groups: int, hidden: int, rates: int):
         super().__init__()
         self.M, self.S, self.G, self.C, self.H = channels, num_scales, groups, channels // groups, hidden
         self.register_buffer("ready", torch.zeros((), dtype=torch.uint8))
@@ -318,6 +318,9 @@ class ExactMSP(nn.Module):
         self.register_buffer("source", torch.zeros(4, dtype=torch.int64))
         self.register_buffer("base_mu", torch.zeros(channels, dtype=torch.int64))
         self.register_buffer("base_index", torch.zeros(channels, dtype=torch.uint8))
+        # the base's levels per trained lambda (rows; RatePoint.row picks one): the gained latent's spread
+        # grows with lambda, which one float sigma per channel cannot follow (exact_export.calibrate_base)
+        self.register_buffer("base_levels", torch.zeros(rates, channels, dtype=torch.uint8))
         self.register_buffer("in_mult", torch.zeros(channels, dtype=torch.int64))
         self.register_buffer("in_shift", torch.ones(channels, dtype=torch.int64))
         self.step_a = nn.ModuleList(IntPredictor(predictor_inputs(channels, groups, STEP_A, g), hidden, 1, self.C)
@@ -391,16 +394,17 @@ class ExactMSP(nn.Module):
         return net.outputs(acc3, h, w)
 
     def run(self, shape: tuple[int, int, int, int], resolve: Resolve, target: torch.Tensor | None = None,
-            on_scale=None, start: tuple[int, torch.Tensor] | None = None, stop: int = 0) -> torch.Tensor:
+            on_scale=None, start: tuple[int, torch.Tensor] | None = None, stop: int = 0, row: int = 0) -> torch.Tensor:
         """The schedule of msp.walk with integer predictions: resolve gets (mu_fx, sigma index, target)
-        parts and returns y_hat in fixed point (symbol * 2^MU_FRAC_BITS + mu_fx, int64)."""
+        parts and returns y_hat in fixed point (symbol * 2^MU_FRAC_BITS + mu_fx, int64). `row`: the
+        rate's row of the base levels (`RatePoint.row`)."""
         shared: dict = {}
 
         def predict(step, g, s, ctx):
             return self._predict(step, g, s, ctx, shared)
 
-        return walk(self.S, self.G, shape, (self.base_mu, self.base_index), predict, resolve, target, on_scale, start,
-                    stop)
+        return walk(self.S, self.G, shape, (self.base_mu, self.base_levels[row]), predict, resolve, target, on_scale,
+                    start, stop)
 
     def fill(self, shape: tuple[int, int, int, int], scale: int, y_fx: torch.Tensor, stop: int = 0) -> torch.Tensor:
         """The latent from its scales down to `scale`: every finer position down to scale `stop` (0: the

@@ -7,12 +7,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .entropy import level_boundaries, sigma_index
+import numpy as np
+
+from .cdf_tables import SIGMA_LEVELS
+from .entropy import bits_table, level_boundaries, quantize, sigma_index
 from .exact import (ACT_MAX, BIAS_LIMIT, IN_MULT_BITS, LEAK, MU_FRAC_BITS, MU_LIMIT, MULT_BITS, ExactMSP,
-                    IntLayer, fingerprint)
+                    IntLayer, fingerprint, to_float)
 from .msp import SIGMA_MIN, STEP_A, STEP_B, sigma_of
 
 RANGE_HEADROOM = 2.0  # activation ranges: twice the largest value seen in calibration
+THRESHOLD_LIMIT = 2 ** 52  # a sigma threshold every accumulator reaches (-) or none does (+)
 
 
 def multiplier(ratio: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,6 +71,7 @@ def quantize_from_float(float_msp, exact: ExactMSP, ranges: dict) -> None:
     latent_scale = torch.pow(2.0, sh.double()) / (a.double() * fx)  # the input scale the integers carry
     exact.base_mu.copy_(torch.round(float_msp.base_mu.detach().double() * fx).clamp(-MU_LIMIT, MU_LIMIT).to(torch.int64))
     exact.base_index.copy_(sigma_index(sigma_of(float_msp.base_sigma.detach().float())))
+    exact.base_levels.copy_(exact.base_index.expand_as(exact.base_levels))  # until calibrate_base
     bounds = _raw_boundaries()
     for step, nets, ints in ((STEP_A, float_msp.step_a, exact.step_a), (STEP_B, float_msp.step_b, exact.step_b)):
         for g, (net, q) in enumerate(zip(nets, ints)):
@@ -84,7 +89,7 @@ def quantize_from_float(float_msp, exact: ExactMSP, ranges: dict) -> None:
             q.mu_mult.copy_(m)
             q.mu_shift.copy_(sh)
             # raw >= boundary  <=>  accumulator * raw_scale >= boundary
-            t = torch.ceil(bounds.view(1, -1) / raw_scale.view(-1, 1)).clamp(-2.0 ** 52, 2.0 ** 52)
+            t = torch.ceil(bounds.view(1, -1) / raw_scale.view(-1, 1)).clamp(-THRESHOLD_LIMIT, THRESHOLD_LIMIT)
             q.thresholds.copy_(t.to(torch.int64))
     exact.source.copy_(fingerprint(float_msp))
     exact.ready.fill_(1)
@@ -138,3 +143,89 @@ def calibration_ranges(float_msp, latents: list[torch.Tensor]) -> dict:
 
     return {"latent": q(latent), "hidden1": {k: q(v) for k, v in hidden["hidden1"].items()},
             "hidden2": {k: q(v) for k, v in hidden["hidden2"].items()}}
+
+
+# ----------------------------------------------------------------------------------------- sigma levels
+# The float model learns its sigmas against noisy residuals (training's rate proxy) while files code
+# rounded ones: at the smallest sigmas it is far too sure of a zero (each rare nonzero symbol costs 15-20
+# bits), at the largest a little unsure. Each predictor's levels are recalibrated on the symbols the
+# encoder codes with it: a monotone map from each level to the level whose table codes its symbols in
+# the fewest bits, folded into its thresholds, so that decoding and the format stay as they are. The
+# base has one float sigma per channel for every lambda, while the gained latent's spread grows with
+# lambda: its levels are fitted per trained lambda instead (`calibrate_base`).
+
+
+@torch.no_grad()
+def level_counts(exact: ExactMSP, latents: list[torch.Tensor]) -> dict[tuple[int, int], np.ndarray]:
+    """Per predictor (step, group): how often the encoder codes each symbol at each sigma level for these
+    latents (gained y), SIGMA_LEVELS x the code-length table's symbols (`entropy.bits_table`), symbols
+    beyond the table at its ends."""
+    offset, table = bits_table()
+    counts: dict[tuple[int, int], np.ndarray] = {}
+
+    def resolve(key, parts):  # as coder.quantize_latent
+        out = []
+        for mu_fx, idx, target in parts:
+            sym = quantize(target - to_float(mu_fx)).to(torch.int64)
+            if key.step != 0:
+                col = sym.clamp(-offset, offset).flatten().cpu().numpy() + offset
+                n = counts.setdefault((key.step, key.group), np.zeros(table.shape, np.int64))
+                np.add.at(n, (idx.flatten().cpu().numpy().astype(np.int64), col), 1)
+            out.append((sym << MU_FRAC_BITS) + mu_fx)
+        return out
+
+    for y in latents:
+        exact.run(tuple(y.shape), resolve, target=y)
+    return counts
+
+
+def level_map(counts: np.ndarray) -> np.ndarray:
+    """The monotone map of sigma levels (level -> level) that codes the counted symbols in the fewest
+    bits under the coder's tables; levels never seen keep their own where monotonicity allows."""
+    _, table = bits_table()
+    cost = counts.astype(np.float64) @ table.T  # cost[i, j]: level i's symbols coded with level j's table
+    n = SIGMA_LEVELS
+    cost += 1e-6 * np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])  # ties: the level itself
+    best = cost[0].copy()  # best[j]: the cheapest map of levels 0..i with level i -> j
+    choice = np.zeros((n, n), np.int64)  # choice[i, j]: where level i-1 goes then
+    for i in range(1, n):
+        arg = np.array([int(np.argmin(best[:j + 1])) for j in range(n)])
+        best, choice[i] = cost[i] + best[arg], arg
+    f = np.zeros(n, np.int64)
+    f[-1] = int(np.argmin(best))
+    for i in range(n - 1, 0, -1):
+        f[i - 1] = choice[i, f[i]]
+    return f
+
+
+@torch.no_grad()
+def apply_level_map(predictor, f: np.ndarray) -> None:
+    """Fold a monotone level map into a predictor's thresholds: a raw output at level i gives level f[i]."""
+    f = torch.as_tensor(f, dtype=torch.int64)
+    t = predictor.thresholds.clone()  # level = how many thresholds the accumulator reaches
+    for level in range(1, SIGMA_LEVELS):  # reached where the level before the map is k = min{i: f[i] >= level}
+        reach = torch.nonzero(f >= level)
+        k = int(reach[0]) if len(reach) else None
+        predictor.thresholds[:, level - 1] = (THRESHOLD_LIMIT if k is None else -THRESHOLD_LIMIT if k == 0
+                                              else t[:, k - 1])
+
+
+def recalibrate_levels(exact: ExactMSP, latents: list[torch.Tensor]) -> None:
+    """Every predictor's sigma levels mapped as its symbols on these latents say (`level_map`)."""
+    for (step, g), counts in level_counts(exact, latents).items():
+        apply_level_map((exact.step_a if step == STEP_A else exact.step_b)[g], level_map(counts))
+
+
+@torch.no_grad()
+def calibrate_base(exact: ExactMSP, latents: list[torch.Tensor], gains) -> None:
+    """The base's level per trained lambda (row) and channel: the one whose table codes the symbols of
+    every position of these latents (ungained y; the base's positions are a sample of them) in the
+    fewest bits, about the base's mean."""
+    offset, table = bits_table()
+    mu = to_float(exact.base_mu).view(1, -1, 1, 1)
+    for row, lam in enumerate(gains.lambdas):
+        g = gains.gain(lam).to(mu.device)
+        sym = torch.cat([quantize(y * g - mu).transpose(0, 1).reshape(y.shape[1], -1) for y in latents], 1)
+        col = sym.clamp(-offset, offset).to(torch.int64).cpu().numpy() + offset
+        counts = np.stack([np.bincount(c, minlength=table.shape[1]) for c in col])  # channels x symbols
+        exact.base_levels[row] = torch.from_numpy((counts @ table.T).argmin(1).astype(np.uint8))

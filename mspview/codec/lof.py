@@ -65,7 +65,7 @@ class _TrueCost:
         self.pixels = image.width * image.height
 
     def __call__(self, y: torch.Tensor):
-        q = quantize_latent(self.lm, y)
+        q = quantize_latent(self.lm, y, self.rate)
         rec = synthesize(self.lm, q.y_hat, self.rate, self.image.height, self.image.width)
         mse = mse_uint8(rec, self.image.rgb)
         bpp = q.bits / self.pixels
@@ -203,7 +203,7 @@ def _greedy_rounding(lm, y, cost, true_cost, it, total, t0, emit, should_stop, b
     for key in schedule(msp.S, msp.G):
         if should_stop and should_stop():
             break
-        q = quantize_latent(lm, y)
+        q = quantize_latent(lm, y, true_cost.rate)
         r = y - q.mu
         frac = r - torch.round(r)
         mask = torch.zeros_like(y, dtype=torch.bool)

@@ -99,7 +99,7 @@ class MSPCodecModel(nn.Module):
         self.gain = GainUnits(config.M, list(config.lambdas))
         self.msp = MSPModel(config.M, config.num_scales, config.groups, config.hidden)
         # the integer twin of `msp` that codes files (buffers, filled by exact_export.quantize_from_float)
-        self.exact = ExactMSP(config.M, config.num_scales, config.groups, config.hidden)
+        self.exact = ExactMSP(config.M, config.num_scales, config.groups, config.hidden, len(config.lambdas))
         self.preview = PreviewDecoder(config.M, config.num_scales, config.preview) if config.preview else None
 
     @property

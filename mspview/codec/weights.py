@@ -30,27 +30,30 @@ def file_sha256(path: Path) -> str:
 
 
 @torch.no_grad()
-def quantize_entropy_model(model: MSPCodecModel, images: list[np.ndarray]) -> None:
+def quantize_entropy_model(model: MSPCodecModel, images: list[np.ndarray], levels_only: bool = False) -> None:
     """Fill the model's integer entropy model (exact.py) from its float MSP model, with activation
-    ranges measured on `images` (H x W x 3 uint8, sides multiples of 16) at every trained lambda."""
+    ranges measured on `images` (H x W x 3 uint8, sides multiples of 16) at every trained lambda, and
+    each predictor's sigma levels recalibrated on the symbols those latents code (`exact_export.level_map`)
+    and the base's levels fitted per trained lambda (`exact_export.calibrate_base`). `levels_only`: the
+    integer model kept as it is but for those levels (weights quantized before they were calibrated)."""
     was_training = model.training
     model.eval()
-    latents = []
-    for rgb in images:
-        x = pixels_tensor(rgb, model.device)
-        y = model.g_a(x)
-        latents += [y * model.gain.gain(lam).to(y.device) for lam in model.config.lambdas]
-    exact_export.quantize_from_float(model.msp, model.exact, exact_export.calibration_ranges(model.msp, latents))
+    ys = [model.g_a(pixels_tensor(rgb, model.device)) for rgb in images]
+    latents = [y * model.gain.gain(lam).to(y.device) for y in ys for lam in model.config.lambdas]
+    if not levels_only:
+        exact_export.quantize_from_float(model.msp, model.exact, exact_export.calibration_ranges(model.msp, latents))
+    exact_export.recalibrate_levels(model.exact, latents)
+    exact_export.calibrate_base(model.exact, ys, model.gain)
     model.train(was_training)
 
 
 def save_weights(model: MSPCodecModel, path: str | Path, info: dict | None = None,
-                 calibration: list[np.ndarray] | None = None) -> dict:
+                 calibration: list[np.ndarray] | None = None, levels_only: bool = False) -> dict:
     """Write the fp16 state dict (the integer entropy model as integers) and its card; returns the card.
     With `calibration` images the integer entropy model is quantized first: pass them whenever the float
     MSP model has changed. Without, the model must already hold one."""
     if calibration is not None:
-        quantize_entropy_model(model, calibration)
+        quantize_entropy_model(model, calibration, levels_only)
     if not int(model.exact.ready):
         raise ModelError("these weights have no integer entropy model yet: quantize it (calibration images)")
     if exact.stale(model.exact, model.msp):
@@ -115,6 +118,16 @@ def read_card(path: str | Path | None = None) -> tuple[dict, ModelConfig]:
         raise ModelError(f"unreadable weights card {card_file}: {e}") from None
 
 
+def upgraded(state: dict, model: MSPCodecModel) -> dict:
+    """A state dict (weights or checkpoint) of `model` written by an earlier mspview, with what that one
+    did not store: the integer model's source fingerprint (not checked then) and its base levels per
+    trained lambda (the one level at every lambda, as it coded)."""
+    state.setdefault("exact.source", model.exact.source)
+    if "exact.base_index" in state:
+        state.setdefault("exact.base_levels", state["exact.base_index"].expand_as(model.exact.base_levels).clone())
+    return state
+
+
 def load_weights(path: str | Path | None = None, device: str | torch.device = "cpu",
                  precision: str = "auto") -> LoadedModel:
     path = Path(path) if path else DEFAULT_WEIGHTS
@@ -130,8 +143,7 @@ def load_weights(path: str | Path | None = None, device: str | torch.device = "c
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         if not any(k.startswith("exact.") for k in state):
             state.update({k: v for k, v in model.state_dict().items() if k.startswith("exact.")})
-        state.setdefault("exact.source", model.exact.source)  # written before fingerprints: not checked
-        model.load_state_dict(state)
+        model.load_state_dict(upgraded(state, model))
     except (RuntimeError, AttributeError) as e:
         raise ModelError(f"weights {path} do not fit model {config.model_id}: {e}") from None
     if exact.stale(model.exact, model.msp):

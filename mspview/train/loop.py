@@ -24,7 +24,7 @@ from PIL import Image
 from ..codec.metrics import PEAK, psnr
 from ..codec.model import MSPCodecModel, ModelConfig, fast_bf16
 from ..codec.transforms import SimplifiedGDN, pixels_tensor, seed_cross_terms
-from ..codec.weights import load_weights, save_weights
+from ..codec.weights import load_weights, save_weights, upgraded
 from ..resources import KODAK, TRAIN_DATA
 from .data import PatchSampler, calibration_images
 from .extend import extend_lambdas
@@ -207,8 +207,7 @@ def load_model(args, checkpoint: dict | None, lead: bool) -> tuple[MSPCodecModel
     state = new_state()
     if checkpoint is not None:
         model = MSPCodecModel(ModelConfig.from_dict(checkpoint["config"]))
-        checkpoint["model"].setdefault("exact.source", model.exact.source)  # checkpoints from before fingerprints
-        model.load_state_dict(checkpoint["model"])
+        model.load_state_dict(upgraded(checkpoint["model"], model))
         state.update(checkpoint["state"])
     elif args.init:
         loaded = load_weights(args.init)

@@ -60,7 +60,7 @@ def codec_samples(lm, sampler: PatchSampler, count: int, rng: random.Random, log
         lam = rng.choice(model.config.lambdas)
         rate = lm.rate(lam)
         y = model.g_a(x8.float() / 255.0) * rate.gain
-        latents.append((quantize_latent(lm, y).y_hat * rate.inverse_gain).half())
+        latents.append((quantize_latent(lm, y, rate).y_hat * rate.inverse_gain).half())
         crops.append(x8)
         if (i + 1) % 100 == 0:
             log(f"  codec samples {i + 1}/{count} ({time.time() - t0:.0f} s)")
