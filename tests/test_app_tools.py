@@ -4,7 +4,6 @@ over the image, the difference of any two images, the compared files saved as th
 the matching that never leaves a hole (real codecs)."""
 from __future__ import annotations
 
-import io
 import re
 
 import numpy as np
@@ -153,51 +152,6 @@ def test_psnr_between_two_settings_is_interpolated(crop):
 
 def _never():
     return jobs.JobFlags()
-
-
-def test_icc_profile_converted_to_srgb(tmp_path):
-    """A photo tagged Display P3 is converted to sRGB on load, and the note says so."""
-    from PIL import ImageCms
-
-    rgb = np.zeros((8, 8, 3), np.uint8)
-    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 100, 50
-    path = tmp_path / "p3.png"
-    Image.fromarray(rgb).save(path, icc_profile=display_p3())
-    img = load_image(path)
-    want = ImageCms.profileToProfile(Image.fromarray(rgb), ImageCms.ImageCmsProfile(io.BytesIO(display_p3())),
-                                     ImageCms.createProfile("sRGB"))
-    assert np.array_equal(img.rgb, np.asarray(want)) and not np.array_equal(img.rgb, rgb)
-    assert any("Display P3" in n and "sRGB" in n for n in img.notes)
-    assert img.rgb[0, 0, 0] > 200  # P3's red is redder than sRGB's: its value grows
-
-
-def display_p3() -> bytes:
-    """A matrix/TRC ICC v2 profile with Display P3's primaries (D50-adapted) and a 2.2 gamma."""
-    import struct
-
-    def s15(v):
-        return struct.pack(">i", round(v * 65536))
-
-    def xyz(x, y, z):
-        return b"XYZ " + b"\0" * 4 + s15(x) + s15(y) + s15(z)
-
-    desc_text = b"Display P3 (test)\0"
-    desc = b"desc" + b"\0" * 4 + struct.pack(">I", len(desc_text)) + desc_text + b"\0" * 4 + b"\0" * 4 + b"\0" * 3 + b"\0" * 67
-    curve = b"curv" + b"\0" * 4 + struct.pack(">I", 1) + struct.pack(">H", int(2.2 * 256)) + b"\0\0"
-    tags = [(b"desc", desc), (b"wtpt", xyz(0.9642, 1.0, 0.8249)), (b"rXYZ", xyz(0.5151, 0.2412, -0.0011)),
-            (b"gXYZ", xyz(0.2920, 0.6922, 0.0419)), (b"bXYZ", xyz(0.1571, 0.0666, 0.7841)),
-            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve), (b"cprt", b"text" + b"\0" * 4 + b"none\0")]
-    offset = 128 + 4 + 12 * len(tags)
-    table, data = b"", b""
-    for sig, body in tags:
-        while (offset + len(data)) % 4:
-            data += b"\0"
-        table += sig + struct.pack(">II", offset + len(data), len(body))
-        data += body
-    size = 128 + 4 + len(table) + len(data)
-    header = struct.pack(">I", size) + b"none" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + b"\0" * 12 + b"acsp"
-    header += b"\0" * 24 + struct.pack(">I", 0) + s15(0.9642) + s15(1.0) + s15(0.8249) + b"\0" * 48
-    return header[:128] + struct.pack(">I", len(tags)) + table + data
 
 
 def test_a_nearly_identical_model_reads_as_equal(qtbot, window, tmp_path, monkeypatch):

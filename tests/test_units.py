@@ -341,10 +341,12 @@ def test_the_integer_twin_reads_the_float_predictor_by_structure():
 @torch.no_grad()
 def test_the_integer_model_predicts_what_the_float_model_does(shipped_model):
     """Both walked over one quantized latent of the sample, step by step, each fed the true values: the
-    integer twin's means within 0.02 of the float model's on average, its sigma levels those of the float
-    sigmas (`sigma_index`) at 95 % of the positions and never more than one level off (its weights and
-    activations are quantized: measured 0.006, 97 %). A float model that reads its scale plane, pairs its
-    outputs or floors its sigma otherwise, or an integer twin that drifts from it, fails here."""
+    integer twin's means within 0.02 of the float model's on average (its weights and activations are
+    quantized: measured 0.006), and its sigma levels a monotone function of the float sigmas' levels
+    (`sigma_index`; the export's calibration map) at 90 % of each predictor's positions or more (measured
+    97 % before the calibration, with the identity map). A float model that reads its scale plane or
+    pairs its outputs otherwise, or an integer twin that drifts from it, fails here. (The base's levels
+    are fitted per rate: tests/test_exact.py.)"""
     from PIL import Image
     from mspview.codec.coder import analyse, exact_model, quantize_latent
     from mspview.codec.entropy import sigma_index
@@ -366,9 +368,19 @@ def test_the_integer_model_predicts_what_the_float_model_does(shipped_model):
     assert floats.keys() == ints.keys() and len(ints) == lm.model.msp.num_steps
     pairs = [(f, i) for key in ints for f, i in zip(floats[key], ints[key], strict=True)]
     mean_error = torch.cat([(f[0] - i[0]).abs().flatten() for f, i in pairs])
-    level_error = torch.cat([(f[1].long() - i[1].long()).abs().expand_as(i[1]).flatten() for f, i in pairs])
     assert float(mean_error.mean()) < 0.02
-    assert int(level_error.max()) <= 1 and float((level_error == 0).float().mean()) >= 0.95
+    for key in (k for k in ints if k.step != 0):
+        f = torch.cat([a[1].long().flatten() for a in floats[key]])
+        i = torch.cat([b[1].long().flatten() for b in ints[key]])
+        agree, last = 0, -1
+        for level in f.unique():
+            integer = i[f == level]
+            mode = int(torch.mode(integer).values)
+            if integer.numel() >= 20:
+                assert mode >= last, key  # the map is monotone
+                last = mode
+            agree += int((integer == mode).sum())
+        assert agree / f.numel() >= 0.9, key
 
 
 def test_the_float_model_likelihood_is_the_gaussian_mass_of_each_bin():
@@ -958,3 +970,121 @@ def test_a_new_gdn_is_a_per_channel_normalisation_and_seeding_its_dead_terms_kee
         before = gdn(x.clone())  # inference normalises in place
     assert seed_cross_terms(gdn) == 16 * 15
     assert torch.allclose(gdn(x), before, rtol=1e-3) and bool((gdn.gamma_sqrt[off] > 0).all())
+
+
+# ------------------------------------------------------------------------------------------ image input
+def test_image_modes_become_8_bit_rgb_by_the_stated_rules():
+    """Grayscale of every depth is coded as three equal channels in mode L (16-bit by round(v / 257),
+    32-bit integers by the same rule only above 255, floats rounded and clipped); alpha and palettes are
+    resolved with a note for alpha; other colour spaces go through Pillow to RGB."""
+    from PIL import Image
+    from mspview.codec.imageio import from_pil
+    g = np.array([[0, 1, 128, 255]], np.uint8)
+    cases = {
+        "L": (Image.fromarray(g), g, "L", []),
+        "1": (Image.fromarray(g > 127), np.array([[0, 0, 255, 255]], np.uint8), "L", []),
+        "I;16": (Image.fromarray(g.astype(np.uint16) * 257 + np.array([[0, 128, 129, 0]], np.uint16)),
+                 np.array([[0, 1, 129, 255]], np.uint8), "L", ["16-bit samples reduced to 8 bits (round(v / 257))"]),
+        "I small": (Image.fromarray(g.astype(np.int32)), g, "L", []),
+        "I large": (Image.fromarray((g.astype(np.int32) * 257)), g, "L", ["16-bit samples reduced to 8 bits (round(v / 257))"]),
+        "F": (Image.fromarray(np.array([[-3.0, 1.4, 127.6, 300.0]], np.float32)), np.array([[0, 1, 128, 255]], np.uint8), "L", []),
+        "LA": (Image.fromarray(np.dstack([g, 255 - g]), "LA"), g, "L", ["alpha channel discarded"]),
+    }
+    for name, (im, want, mode, notes) in cases.items():
+        img = from_pil(im)
+        assert (img.mode, img.notes) == (mode, notes), name
+        assert img.rgb.dtype == np.uint8 and img.rgb.shape == (1, 4, 3), name
+        assert np.array_equal(img.rgb, np.repeat(want[..., None], 3, axis=2)), name
+    rgb = np.array([[[10, 20, 30], [200, 100, 0]]], np.uint8)
+    img = from_pil(Image.fromarray(np.dstack([rgb, [[7, 9]]]).astype(np.uint8), "RGBA"))
+    assert (img.mode, img.source_mode, img.notes) == ("RGB", "RGBA", ["alpha channel discarded"])
+    assert np.array_equal(img.rgb, rgb)
+    pal = Image.fromarray(rgb).quantize(4)
+    assert np.array_equal(from_pil(pal).rgb, np.asarray(pal.convert("RGB"))) and from_pil(pal).notes == []
+    pal.info["transparency"] = 0
+    assert from_pil(pal).notes == ["alpha channel discarded"]
+    cmyk = Image.fromarray(rgb).convert("CMYK")
+    assert from_pil(cmyk).mode == "RGB" and np.array_equal(from_pil(cmyk).rgb, np.asarray(cmyk.convert("RGB")))
+
+
+def test_image_sizes_from_one_pixel_to_the_limit():
+    from mspview.codec.errors import ImageError
+    from mspview.codec.imageio import check_size
+    from mspview.codec.limits import MAX_PIXELS, MAX_SIDE
+    for w, h in ((1, 1), (MAX_SIDE, MAX_PIXELS // MAX_SIDE), (MAX_PIXELS // MAX_SIDE, MAX_SIDE), (8000, 8000)):
+        check_size(w, h)
+    assert 8000 * 8000 == MAX_PIXELS
+    for w, h in ((0, 5), (5, 0), (MAX_SIDE + 1, 1), (1, MAX_SIDE + 1), (MAX_SIDE, MAX_PIXELS // MAX_SIDE + 1), (8000, 8001)):
+        with pytest.raises(ImageError, match="no pixels" if 0 in (w, h) else f"larger than the supported 64 megapixels \\(or {MAX_SIDE}"):
+            check_size(w, h)
+
+
+def test_srgb_and_unreadable_profiles_leave_the_pixels_and_say_what_happened():
+    from PIL import Image, ImageCms
+    from mspview.codec.imageio import from_pil
+    rgb = np.full((2, 3, 3), (200, 100, 50), np.uint8)
+    im = Image.fromarray(rgb)
+    im.info["icc_profile"] = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    assert np.array_equal(from_pil(im).rgb, rgb) and from_pil(im).notes == []
+    im.info["icc_profile"] = b"not a profile"
+    img = from_pil(im)
+    assert np.array_equal(img.rgb, rgb) and img.notes == ["embedded ICC profile unreadable: colours taken as sRGB"]
+
+
+def test_decoded_pictures_go_out_in_the_files_mode(tmp_path):
+    from PIL import Image
+    from mspview.codec.imageio import save_image, to_output
+    rgb = np.array([[[0, 1, 2], [255, 254, 250]]], np.uint8)
+    assert np.array_equal(to_output(rgb, "L"), [[1, 253]]) and to_output(rgb, "RGB") is rgb
+    save_image(to_output(rgb, "L"), tmp_path / "g.png")
+    save_image(rgb, tmp_path / "c.png")
+    assert Image.open(tmp_path / "g.png").mode == "L" and Image.open(tmp_path / "c.png").mode == "RGB"
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "c.png")), rgb)
+
+
+def test_icc_profile_converted_to_srgb(tmp_path):
+    import io
+    from PIL import Image
+    from mspview.codec.imageio import load_image
+    """A photo tagged Display P3 is converted to sRGB on load, and the note says so."""
+    from PIL import ImageCms
+
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 100, 50
+    path = tmp_path / "p3.png"
+    Image.fromarray(rgb).save(path, icc_profile=display_p3())
+    img = load_image(path)
+    want = ImageCms.profileToProfile(Image.fromarray(rgb), ImageCms.ImageCmsProfile(io.BytesIO(display_p3())),
+                                     ImageCms.createProfile("sRGB"))
+    assert np.array_equal(img.rgb, np.asarray(want)) and not np.array_equal(img.rgb, rgb)
+    assert any("Display P3" in n and "sRGB" in n for n in img.notes)
+    assert img.rgb[0, 0, 0] > 200  # P3's red is redder than sRGB's: its value grows
+
+
+def display_p3() -> bytes:
+    """A matrix/TRC ICC v2 profile with Display P3's primaries (D50-adapted) and a 2.2 gamma."""
+    import struct
+
+    def s15(v):
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(x, y, z):
+        return b"XYZ " + b"\0" * 4 + s15(x) + s15(y) + s15(z)
+
+    desc_text = b"Display P3 (test)\0"
+    desc = b"desc" + b"\0" * 4 + struct.pack(">I", len(desc_text)) + desc_text + b"\0" * 4 + b"\0" * 4 + b"\0" * 3 + b"\0" * 67
+    curve = b"curv" + b"\0" * 4 + struct.pack(">I", 1) + struct.pack(">H", int(2.2 * 256)) + b"\0\0"
+    tags = [(b"desc", desc), (b"wtpt", xyz(0.9642, 1.0, 0.8249)), (b"rXYZ", xyz(0.5151, 0.2412, -0.0011)),
+            (b"gXYZ", xyz(0.2920, 0.6922, 0.0419)), (b"bXYZ", xyz(0.1571, 0.0666, 0.7841)),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve), (b"cprt", b"text" + b"\0" * 4 + b"none\0")]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for sig, body in tags:
+        while (offset + len(data)) % 4:
+            data += b"\0"
+        table += sig + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = 128 + 4 + len(table) + len(data)
+    header = struct.pack(">I", size) + b"none" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + b"\0" * 12 + b"acsp"
+    header += b"\0" * 24 + struct.pack(">I", 0) + s15(0.9642) + s15(1.0) + s15(0.8249) + b"\0" * 48
+    return header[:128] + struct.pack(">I", len(tags)) + table + data
