@@ -201,13 +201,12 @@ def level_map(counts: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def apply_level_map(predictor, f: np.ndarray) -> None:
     """Fold a monotone level map into a predictor's thresholds: a raw output at level i gives level f[i]."""
-    f = torch.as_tensor(f, dtype=torch.int64)
-    t = predictor.thresholds.clone()  # level = how many thresholds the accumulator reaches
-    for level in range(1, SIGMA_LEVELS):  # reached where the level before the map is k = min{i: f[i] >= level}
-        reach = torch.nonzero(f >= level)
-        k = int(reach[0]) if len(reach) else None
-        predictor.thresholds[:, level - 1] = (THRESHOLD_LIMIT if k is None else -THRESHOLD_LIMIT if k == 0
-                                              else t[:, k - 1])
+    # level = how many thresholds the accumulator reaches; level L is now reached where the level before
+    # the map is k = min{i: f[i] >= L}: at threshold k-1, everywhere for k = 0, nowhere where no f[i] >= L
+    k = torch.searchsorted(torch.as_tensor(f, dtype=torch.int64), torch.arange(1, SIGMA_LEVELS))
+    t = predictor.thresholds
+    ends = torch.full((t.shape[0], 1), THRESHOLD_LIMIT, dtype=t.dtype, device=t.device)
+    predictor.thresholds.copy_(torch.cat([-ends, t, ends], 1)[:, k.to(t.device)])
 
 
 def recalibrate_levels(exact: ExactMSP, latents: list[torch.Tensor]) -> None:

@@ -12,6 +12,7 @@ import math
 import torch
 
 from ..codec.model import MSPCodecModel
+from ..codec.weights import upgraded
 
 
 def _line_init(table: torch.Tensor, old: list[float], lam: float) -> torch.Tensor:
@@ -32,10 +33,10 @@ def extend_lambdas(model: MSPCodecModel, lambdas: list[float]) -> MSPCodecModel:
     if len(old) < 2:
         raise ValueError("extending needs a model trained at two lambdas at least")
     new = MSPCodecModel(dataclasses.replace(model.config, lambdas=tuple(lambdas)))
-    # the base levels have a row per lambda: the one level each until the export calibrates them
+    # the base levels have a row per lambda: the one level in each, as weights from before them, until the
+    # export calibrates them
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("gain.") and k != "exact.base_levels"}
-    new.load_state_dict(state, strict=False)
-    new.exact.base_levels.copy_(new.exact.base_index.expand_as(new.exact.base_levels))
+    new.load_state_dict(upgraded(state, new), strict=False)
     with torch.no_grad():
         for name in ("log_gain", "log_inv_gain"):
             table = getattr(model.gain, name)
