@@ -34,6 +34,20 @@ def preview_weights(random_weights, tmp_path_factory):
     return path
 
 
+def test_the_preview_decoder_is_the_documented_network():
+    """Trained preview weights fit only this network: a lift of s pixel-shuffle stages for scale s,
+    a render of width, width/2, width/3 channels ending in 48 outputs shuffled by 4, LeakyReLU(0.1)."""
+    dec = PreviewDecoder(16, 3, 24)
+    shapes = {k: tuple(v.shape) for k, v in dec.state_dict().items()}
+    assert [sum(k.startswith(f"lift.{s}.") for k in shapes) for s in range(3)] == [4, 6, 8]
+    assert shapes["lift.0.0.weight"] == (24, 16, 3, 3) and shapes["lift.2.8.weight"] == (96, 24, 3, 3)
+    convs = [m for m in dec.render if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(24, 24), (24, 48), (12, 32), (8, 48)]
+    slopes = {m.negative_slope for m in dec.modules() if isinstance(m, torch.nn.LeakyReLU)}
+    assert slopes == {0.1} and dec.render[-1].upscale_factor == 4
+    assert dec(torch.zeros(1, 16, 2, 3), 2).shape == (1, 3, 128, 192)
+
+
 def test_bands_give_the_whole_picture():
     torch.manual_seed(0)
     dec = PreviewDecoder(16, 3, 12).eval()

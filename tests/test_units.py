@@ -3,6 +3,7 @@ and the other fast tests): LOF's optimiser and seed, the rate point, the bisecti
 exact products and the coder's streams."""
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import replace
@@ -90,6 +91,53 @@ def test_a_rate_points_row_is_the_trained_lambda_nearest_in_log():
     assert [rate_point(g, lam).row for lam in (0.0031, 0.0032, 0.03, 0.033)] == [0, 1, 1, 2]
     assert nearest_trained([0.001, 0.004, 0.016], 0.002) == 1 and nearest_trained([0.001, 0.004], 0.0019999) == 0
     assert nearest_trained([0.001, 0.004], 0.00099) == 0 and nearest_trained([0.001, 0.004], 0.005) == 1
+
+
+def test_the_schedule_names_its_steps_and_places_their_elements():
+    """Base first, then for each scale from the coarsest the A groups and the B groups; each step's parts
+    tile the positions of its scale that the coarser scales left."""
+    from mspview.codec.layout import BASE, STEP_A, STEP_B, StepKey, part_grid, schedule
+    keys = schedule(2, 2)
+    assert [str(k) for k in keys] == ["s2 base", "s1 A0", "s1 A1", "s1 B0", "s1 B1", "s0 A0", "s0 A1", "s0 B0", "s0 B1"]
+    assert str(StepKey(3, BASE, 0)) == "s3 base" and str(StepKey(0, STEP_B, 3)) == "s0 B3"
+    covered = np.zeros((16, 16), int)
+    for key in keys:
+        for part in range(1 if key.step in (BASE, STEP_A) else 2):
+            if key.group == 0:  # groups split channels, not positions
+                r0, c0, stride = part_grid(key, part, 2)
+                covered[r0::stride, c0::stride] += 1
+    assert (covered == 1).all()
+    assert part_grid(StepKey(1, STEP_A, 0), 0, 2) == (2, 2, 4) and part_grid(StepKey(1, STEP_B, 0), 1, 2) == (2, 0, 4)
+
+
+def test_gain_units_start_on_the_square_root_rule_and_interpolate_each_channel_in_log_lambda():
+    """A new unit's gains are sqrt(lambda / mid) (mid the geometric centre), inverse gains their
+    reciprocals; between trained lambdas each channel's log-gain is linear in log(lambda), outside the
+    range it stays at the end; training reads the tables by index."""
+    for bad in ([0.01, 0.001], [0.001, 0.001, 0.01]):
+        with pytest.raises(ValueError, match="strictly increasing"):
+            GainUnits(2, bad)
+    lams = [0.001, 0.004, 0.1]
+    g = GainUnits(3, lams)
+    mid = math.sqrt(0.001 * 0.1)
+    want = torch.tensor([0.5 * math.log(v / mid) for v in lams])
+    assert torch.allclose(g.log_gain.detach(), want[:, None].expand(3, 3)) and torch.equal(g.log_inv_gain, -g.log_gain)
+    with torch.no_grad():
+        g.log_gain[:] = torch.tensor([[0.0, 1.0, -1.0], [2.0, 0.0, 1.0], [4.0, -2.0, 3.0]])
+        g.log_inv_gain[:] = -2 * g.log_gain
+    table = g.log_gain.detach()
+    cases = [(0.001, table[0]), (0.004, table[1]), (0.1, table[2]), (0.0002, table[0]), (0.5, table[2]),
+             (0.001 * 4 ** 0.25, 0.75 * table[0] + 0.25 * table[1]),
+             (0.004 * 25 ** 0.5, 0.5 * table[1] + 0.5 * table[2])]
+    for lam, log_gain in cases:
+        assert g.gain(lam).shape == (1, 3, 1, 1)
+        assert torch.allclose(g.gain(lam).flatten(), log_gain.exp(), rtol=1e-5), lam
+        assert torch.allclose(g.inverse_gain(lam).flatten(), (-2 * log_gain).exp(), rtol=1e-5), lam
+    fwd, inv = g.gain_at(torch.tensor([2, 0]))
+    assert fwd.shape == inv.shape == (2, 3, 1, 1)
+    assert torch.allclose(fwd[:, :, 0, 0], table[[2, 0]].exp()) and torch.allclose(inv[:, :, 0, 0], (-2 * table[[2, 0]]).exp())
+    one = GainUnits(2, [0.01])  # a single trained lambda: its gains everywhere
+    assert torch.allclose(one.gain(0.01).flatten(), torch.ones(2)) and torch.allclose(one.gain(0.02), one.gain(0.01))
 
 
 def test_rate_point_interpolates_gains_between_trained_lambdas():
@@ -414,6 +462,35 @@ def test_a_stale_integer_model_is_refused_at_save_and_at_load(random_weights, tm
         load_weights(tmp_path / "edited.pt")
 
 
+def test_weights_files_round_trip_their_card_precision_and_older_states(random_weights, tmp_path):
+    """save_weights makes the folders and writes the card with the caller's fields; load_weights keeps
+    the precision asked for (auto: bf16 only on CPUs that compute it natively, never on CUDA) and refuses
+    files that are not plain tensors; older states get base levels only where they had a base index."""
+    import datetime
+    from mspview.codec.errors import ModelError
+    from mspview.codec.model import fast_bf16
+    from mspview.codec.weights import load_weights, save_weights, synthesis_precision, upgraded
+    model = load_weights(random_weights).model
+    path = tmp_path / "new" / "folder" / "w.pt"
+    card = save_weights(model, path, {"note": "kept"})
+    assert card["note"] == "kept" and json.loads(path.with_suffix(".json").read_text()) == card
+    assert path.with_suffix(".json").read_text().startswith('{\n  "model_id"')
+    for choice in ("fp32", "bf16"):
+        assert load_weights(path, precision=choice).precision == choice
+    cpu = torch.device("cpu")
+    assert synthesis_precision("auto", cpu) == ("bf16" if fast_bf16(cpu) else "fp32")
+    assert synthesis_precision("auto", torch.device("cuda")) == "fp32" and synthesis_precision("bf16", cpu) == "bf16"
+    with pytest.raises(ModelError, match="precision must be one of"):
+        synthesis_precision("fp16", cpu)
+    torch.save({"when": datetime.datetime(2026, 1, 1)}, tmp_path / "pickle.pt")
+    (tmp_path / "pickle.json").write_text(path.with_suffix(".json").read_text())
+    with pytest.raises(ModelError, match="unreadable weights file"):
+        load_weights(tmp_path / "pickle.pt")
+    assert set(upgraded({}, model)) == {"exact.source"}
+    old = upgraded({"exact.base_index": torch.arange(model.config.M, dtype=torch.int16)}, model)
+    assert torch.equal(old["exact.base_levels"], torch.arange(model.config.M, dtype=torch.int16).expand_as(model.exact.base_levels))
+
+
 # ------------------------------------------------------------------------------------------ targets
 def test_an_unreachable_target_says_so_after_one_try(random_model):
     from conftest import noise_image
@@ -587,6 +664,27 @@ def test_adam_matches_torchs_adam_step_for_step():
         opt.step(0.01)
         torch_opt.step()
         assert torch.allclose(ours.detach(), ref.detach(), rtol=1e-5, atol=1e-9), (ours, ref)
+
+
+def test_distortion_formulas_against_their_definitions():
+    from mspview.codec.metrics import PSNR_CAP, mse_uint8, psnr, psnr_uint8, rd_cost
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (1030, 7, 3), dtype=np.uint8)  # more rows than one band of the exact sum
+    b = rng.integers(0, 256, (1030, 7, 3), dtype=np.uint8)
+    expected = np.mean((a.astype(np.float64) - b) ** 2)
+    assert mse_uint8(a, b) == expected and mse_uint8(b, a) == expected
+    assert mse_uint8(a, a) == 0
+    one = a.copy()
+    one[1029, 6, 2] ^= 1  # the last band's last element counts
+    assert mse_uint8(a, one) == 1 / a.size
+    for mse, db in [(255.0 ** 2, 0.0), (1.0, 20 * math.log10(255)), (65.025, 30.0)]:
+        assert psnr(mse) == pytest.approx(db, abs=1e-9)
+        assert float(psnr(torch.tensor(mse, dtype=torch.float64))) == pytest.approx(db, abs=1e-9)
+    assert psnr(0.0) == PSNR_CAP and float(psnr(torch.tensor(0.0, dtype=torch.float64))) == pytest.approx(PSNR_CAP)
+    assert psnr(1e-30) == PSNR_CAP  # below the cap's MSE: the cap, not a larger figure
+    assert psnr_uint8(a, a) == PSNR_CAP and psnr_uint8(a, one) == pytest.approx(psnr(1 / a.size))
+    assert rd_cost(0.5, 10.0, 0.01) == pytest.approx(0.6) and rd_cost(0.0, 2.0, 0.25) == pytest.approx(0.5)
 
 
 def test_true_cost_is_the_real_files_rate_and_quality(random_model):
@@ -957,6 +1055,22 @@ def test_gdn_divides_by_its_norm_and_the_inverse_multiplies_in_training_and_in_i
             assert torch.allclose(gdn(x.clone()), expected, atol=1e-6)
 
 
+def test_the_synthesis_band_by_band_paints_the_picture_it_paints_whole():
+    """Bands of one latent row each, with their halos (residual blocks widen the context): every band
+    starts where the last ended and the assembled picture is the whole-image one."""
+    from mspview.codec.transforms import SynthesisTransform
+    torch.manual_seed(5)
+    g_s = SynthesisTransform(8, 12, res=1).eval()
+    y = torch.randn(1, 12, 7, 5) * 3
+    with torch.no_grad():
+        whole = g_s.decode(y)
+        bands = list(g_s.decode_bands(y, budget=1))
+    assert [start for start, _ in bands] == [16 * r for r in range(7)]
+    assert all(rows.shape == (16, 80, 3) for _, rows in bands)
+    banded = torch.cat([rows for _, rows in bands])
+    assert (banded.int() - whole.int()).abs().max() <= 1 and (banded != whole).float().mean() < 0.01
+
+
 def test_a_new_gdn_is_a_per_channel_normalisation_and_seeding_its_dead_terms_keeps_its_output():
     """Initialised as Balle's (beta 1, gamma 0.1 on the diagonal) with cross-channel terms too small to
     change the output but large enough to learn; seeding zeroed ones (old weights) keeps the output."""
@@ -969,6 +1083,11 @@ def test_a_new_gdn_is_a_per_channel_normalisation_and_seeding_its_dead_terms_kee
         gdn.gamma_sqrt[off] = 0
         before = gdn(x.clone())  # inference normalises in place
     assert seed_cross_terms(gdn) == 16 * 15
+    pair = torch.nn.Sequential(SimplifiedGDN(3), SimplifiedGDN(5))
+    with torch.no_grad():
+        for g in pair:
+            g.gamma_sqrt.zero_()
+    assert seed_cross_terms(pair) == 9 + 25  # the zeroed entries of both, counted together
     assert torch.allclose(gdn(x), before, rtol=1e-3) and bool((gdn.gamma_sqrt[off] > 0).all())
 
 
@@ -978,7 +1097,7 @@ def test_image_modes_become_8_bit_rgb_by_the_stated_rules():
     32-bit integers by the same rule only above 255, floats rounded and clipped); alpha and palettes are
     resolved with a note for alpha; other colour spaces go through Pillow to RGB."""
     from PIL import Image
-    from mspview.codec.imageio import from_pil
+    from mspview.codec.imageio import LoadedImage, from_pil
     g = np.array([[0, 1, 128, 255]], np.uint8)
     cases = {
         "L": (Image.fromarray(g), g, "L", []),
@@ -987,6 +1106,10 @@ def test_image_modes_become_8_bit_rgb_by_the_stated_rules():
                  np.array([[0, 1, 129, 255]], np.uint8), "L", ["16-bit samples reduced to 8 bits (round(v / 257))"]),
         "I small": (Image.fromarray(g.astype(np.int32)), g, "L", []),
         "I large": (Image.fromarray((g.astype(np.int32) * 257)), g, "L", ["16-bit samples reduced to 8 bits (round(v / 257))"]),
+        "I at 256": (Image.fromarray(np.array([[0, 128, 255, 256]], np.int32)), np.array([[0, 0, 1, 1]], np.uint8),
+                     "L", ["16-bit samples reduced to 8 bits (round(v / 257))"]),  # one over 8 bits makes it 16-bit
+        "I beyond": (Image.fromarray(np.array([[-5, 128, 65535, 90000]], np.int32)), np.array([[0, 0, 255, 255]], np.uint8),
+                     "L", ["16-bit samples reduced to 8 bits (round(v / 257))"]),  # clipped, not wrapped
         "F": (Image.fromarray(np.array([[-3.0, 1.4, 127.6, 300.0]], np.float32)), np.array([[0, 1, 128, 255]], np.uint8), "L", []),
         "LA": (Image.fromarray(np.dstack([g, 255 - g]), "LA"), g, "L", ["alpha channel discarded"]),
     }
@@ -1003,6 +1126,7 @@ def test_image_modes_become_8_bit_rgb_by_the_stated_rules():
     assert np.array_equal(from_pil(pal).rgb, np.asarray(pal.convert("RGB"))) and from_pil(pal).notes == []
     pal.info["transparency"] = 0
     assert from_pil(pal).notes == ["alpha channel discarded"]
+    assert LoadedImage(rgb, "RGB", "RGB").notes == []  # each image its own empty list
     cmyk = Image.fromarray(rgb).convert("CMYK")
     assert from_pil(cmyk).mode == "RGB" and np.array_equal(from_pil(cmyk).rgb, np.asarray(cmyk.convert("RGB")))
 

@@ -30,7 +30,7 @@ def file_sha256(path: Path) -> str:
 
 
 @torch.no_grad()
-def quantize_entropy_model(model: MSPCodecModel, images: list[np.ndarray], levels_only: bool = False) -> None:
+def quantize_entropy_model(model: MSPCodecModel, images: list[np.ndarray], levels_only: bool) -> None:
     """Fill the model's integer entropy model (exact.py) from its float MSP model, with activation
     ranges measured on `images` (H x W x 3 uint8, sides multiples of 16) at every trained lambda, and
     each predictor's sigma levels recalibrated on the symbols those latents code (`exact_export.level_map`)
