@@ -8,7 +8,12 @@ decode on the CPU, and the reverse. Without one, or with --cpu-only: encode with
 with 1 thread, with oneDNN off, with ATEN_CPU_CAPABILITY=default, and with the other exact matmul
 backend (float32 vs int8).
 
-    python benchmarks/cross_device.py [--limit N] [--lambda 0.0067] [--cpu-only] [--model PATH]
+--encodes: also encode under each of the other arithmetics and count the files whose bytes differ from
+the first encoder's. Not failures: the analysis transform runs in float, so a latent value within float
+error of a rounding boundary may round the other way (another valid file).
+
+    python benchmarks/cross_device.py [--limit N] [--lambda 0.0067[,0.025...]] [--cpu-only] [--encodes]
+                                      [--model PATH]
 """
 from __future__ import annotations
 
@@ -54,11 +59,11 @@ def child(args) -> int:
     lm = load_weights(args.model, args.device)
     work = Path(args.work)
     rows = []
-    for f in sorted(work.glob("*.src")):
-        stem = f.stem
+    for f, lam in [(f, lam) for f in sorted(work.glob("*.src")) for lam in lambdas(args.lam)]:
+        stem = f"{f.stem}@{lam:g}"
         if args.role == "encode":
             t = time.perf_counter()
-            enc = encode(lm, load_image(f.read_text()), lm.rate(args.lam))
+            enc = encode(lm, load_image(f.read_text()), lm.rate(lam))
             (work / f"{stem}.msp").write_bytes(enc.data)
             np.savez(work / f"{stem}.npz", y_hat=enc.y_hat.cpu().numpy(), image=enc.image)
             rows.append({"image": stem, "bytes": len(enc.data), "seconds": time.perf_counter() - t})
@@ -75,9 +80,13 @@ def child(args) -> int:
     return 0
 
 
-def run_child(role: str, name: str, work: Path, lam: float, model: str | None) -> dict:
+def lambdas(text: str) -> list[float]:
+    return [float(v) for v in text.split(",")]
+
+
+def run_child(role: str, name: str, work: Path, lam: str, model: str | None) -> dict:
     device, env, settings = ARITHMETICS[name]
-    cmd = [sys.executable, __file__, "--role", role, "--work", str(work), "--lambda", str(lam),
+    cmd = [sys.executable, __file__, "--role", role, "--work", str(work), "--lambda", lam,
            "--device", device, "--settings", json.dumps(settings)] + (["--model", model] if model else [])
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env})
     if out.returncode:
@@ -85,12 +94,24 @@ def run_child(role: str, name: str, work: Path, lam: float, model: str | None) -
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def files_differing(work: Path, name: str, args) -> list[str]:
+    """Encode the sources in `work` again under `name`; the files whose bytes differ."""
+    with tempfile.TemporaryDirectory() as tmp:
+        other = Path(tmp)
+        for f in work.glob("*.src"):
+            (other / f.name).write_text(f.read_text())
+        run_child("encode", name, other, args.lam, args.model)
+        return [f.stem for f in sorted(work.glob("*.msp")) if f.read_bytes() != (other / f.name).read_bytes()]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", default=None, help="folder of images (default: Kodak)")
     p.add_argument("--limit", type=int, default=None, help="first N images only")
-    p.add_argument("--lambda", dest="lam", type=float, default=0.0067)
+    p.add_argument("--lambda", dest="lam", default="0.0067", help="one lambda or a comma-separated list")
     p.add_argument("--cpu-only", action="store_true", help="CPU arithmetics only, even with a GPU")
+    p.add_argument("--encodes", action="store_true",
+                   help="also encode under the other arithmetics and count the files written differently")
     p.add_argument("--model", default=None)
     p.add_argument("--role", default=None, help=argparse.SUPPRESS)
     p.add_argument("--work", default=None, help=argparse.SUPPRESS)
@@ -112,7 +133,7 @@ def main() -> int:
     else:
         pairs = [("cpu-2-threads", d) for d in ("cpu-1-thread", "cpu-no-onednn", "cpu-default-capability",
                                                  "cpu-float32-backend")]
-    print(f"{len(files)} images, lambda {args.lam:g}; torch {torch.__version__}")
+    print(f"{len(files)} images, lambda {args.lam}; torch {torch.__version__}")
     failures = 0
     t0 = time.perf_counter()
     for enc_name in dict.fromkeys(e for e, _ in pairs):
@@ -132,6 +153,9 @@ def main() -> int:
                       f"differ; largest pixel difference {max(diffs, default=0)}")
                 for r in bad:
                     print(f"    {r['image']}: {r.get('error', 'decoded latent differs')}")
+                if args.encodes:
+                    print(f"  encoded under {dec_name:<24}: {len(files_differing(work, dec_name, args))} of "
+                          f"{len(res['rows'])} files differ from {enc_name}'s")
     print(f"{failures} failures in {time.perf_counter() - t0:.0f} s")
     return 1 if failures else 0
 
