@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mspview.codec.cdf_tables import SIGMA_LEVELS
 from mspview.codec.coder import analyse, quantize_latent
-from mspview.codec.entropy import bits_table
+from mspview.codec.entropy import symbol_bits
 from mspview.codec.imageio import load_image
+from mspview.codec.layout import BASE
 from mspview.codec.weights import load_weights
 from mspview.resources import KODAK
 
@@ -39,10 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     lm = load_weights()
     m = lm.model.config.M
-    offset, table = bits_table()
 
-    def bits(sym: np.ndarray, idx: np.ndarray) -> float:
-        return float(table[np.clip(idx, 0, table.shape[0] - 1), np.clip(sym, -offset, offset) + offset].sum())
+    def bits(sym: np.ndarray, idx: np.ndarray) -> float:  # shifted levels stop at the table's ends
+        return float(symbol_bits(sym, np.clip(idx, 0, SIGMA_LEVELS - 1)).sum())
 
     def best_shift(sym: np.ndarray, idx: np.ndarray) -> float:
         return bits(sym, idx) - min(bits(sym, idx + k) for k in SHIFTS) - FIELD_BITS
@@ -53,22 +54,22 @@ def main(argv: list[str] | None = None) -> None:
     print("set       lambda   base per channel  base one shift  steps one shift  steps a shift each")
     for name, paths in sets.items():
         for lam in LAMBDAS:
-            total, saved = 0.0, np.zeros(4)
+            total, saved, rate = 0.0, np.zeros(4), lm.rate(lam)
             for path in paths:
-                rate = lm.rate(lam)
                 q = quantize_latent(lm, analyse(lm, load_image(path).rgb, rate), rate)
                 rest_sym, rest_idx = [], []
                 for key, sym, idx in q.steps:
                     idx = idx.astype(np.int64)
                     b = bits(sym, idx)
                     total += b
-                    if key.step == 0:  # the base: channel-major
+                    if key.step == BASE:  # channel-major
                         s, n = sym.reshape(m, -1), sym.size // m
-                        best = sum(min(bits(s[c], np.full(n, j)) for j in range(table.shape[0])) for c in range(m))
+                        best = sum(min(bits(s[c], np.full(n, j)) for j in range(SIGMA_LEVELS)) for c in range(m))
                         saved[0] += b - best - m * FIELD_BITS
                         saved[1] += best_shift(sym, idx)
                     else:
-                        rest_sym.append(sym), rest_idx.append(idx)
+                        rest_sym.append(sym)
+                        rest_idx.append(idx)
                         saved[3] += best_shift(sym, idx)
                 saved[2] += best_shift(np.concatenate(rest_sym), np.concatenate(rest_idx))
             print(f"{name:<9} {lam:<8g} " + "  ".join(f"{-100 * v / total:+15.2f} %" for v in saved), flush=True)
