@@ -347,3 +347,14 @@ def test_export_levels_only_keeps_the_integer_model_but_its_levels(tmp_path, dat
     torch.save(state, tmp_path / "bare.pt")
     (tmp_path / "bare.json").write_text((random_weights.with_suffix(".json")).read_text())
     assert export([str(tmp_path / "bare.pt"), str(tmp_path / "x.pt"), "--levels-only", "--calibration", str(data_dir)]) == 2
+
+
+def test_a_paused_step_keeps_the_run_budget():
+    from mspview.train.loop import RunClock
+    clock = RunClock(10.0)
+    assert clock.step(12.5) == 2.5
+    clock.on_resume()  # SIGCONT: the process was stopped during this step
+    assert clock.step(900.0) == 0.0 and clock.skipped == 887.5
+    assert clock.step(901.0) == 1.0 and clock.skipped == 0.0  # and later steps count again
+    clock.restart(950.0)
+    assert clock.step(951.5) == 1.5

@@ -100,6 +100,28 @@ class Schedule:
         return self.peak * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+class RunClock:
+    """Wall-clock seconds of training steps. A step the process was stopped in (SIGSTOP, to time something
+    else on the machine; SIGCONT resumes it) counts nothing, so a paused run keeps its budget and schedule."""
+
+    def __init__(self, now: float):
+        self.prev, self.resumed, self.skipped = now, False, 0.0
+
+    def on_resume(self, _signum=None, _frame=None):
+        self.resumed = True
+
+    def restart(self, now: float):
+        """Time from here on counts (after an evaluation, which is not training)."""
+        self.prev = now
+
+    def step(self, now: float) -> float:
+        """The seconds this step counts; `skipped` holds those it did not (a pause)."""
+        seconds = 0.0 if self.resumed else now - self.prev
+        self.skipped = now - self.prev - seconds
+        self.prev, self.resumed = now, False
+        return seconds
+
+
 def image_batch(path: Path) -> torch.Tensor:
     """An image file as a 1x3xHxW float tensor in [0, 1]."""
     return pixels_tensor(Image.open(path).convert("RGB"))
@@ -336,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'step':>8} {'lambda':>7} {'bpp':>6} {'PSNR':>6} {'loss':>7} {'lr':>8} {'it/s':>5} {'ETA':>8}",
               flush=True)
 
-    t_last_ckpt = t_last_eval = t_prev = time.time()
+    t_last_ckpt = t_last_eval = time.time()
+    clock = RunClock(t_last_eval)
+    signal.signal(signal.SIGCONT, clock.on_resume)
     cpu_prev = time.process_time()  # CPU time of all our threads: a paused or starved run is not billed
     while progress() < 1.0 and not stop["now"]:
         lr = sched.lr(state["run_step"], progress())
@@ -353,12 +377,14 @@ def main(argv: list[str] | None = None) -> int:
         now, cpu_now = time.time(), time.process_time()
         state["step"] += 1
         state["run_step"] += 1
-        state["run_elapsed"] += now - t_prev
+        step_s = clock.step(now)
+        log.t0 += clock.skipped  # the logged steps/s leave a pause out too
+        state["run_elapsed"] += step_s
         if device.type == "cpu":
             state["cpu_hours"] += (cpu_now - cpu_prev) * world / 3600
         else:  # one GPU-hour per GPU busy for an hour
-            state["gpu_hours"] += (now - t_prev) * world / 3600
-        t_prev, cpu_prev = now, cpu_now
+            state["gpu_hours"] += step_s * world / 3600
+        cpu_prev = cpu_now
         log.add(rd)
         if state["step"] % 2000 == 0:
             sampler.refresh()
@@ -374,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
             state["history"].append({"step": state["step"], "cpu_hours": round(state["cpu_hours"], 3), "kodak8": rows})
             print("  kodak(8, estimated): " + "  ".join(f"λ={r['lambda']}: {r['bpp']:.3f} bpp {r['psnr']:.2f} dB"
                                                      for r in rows), flush=True)
-            t_last_eval = t_prev = time.time()  # evaluation time is not training time
+            t_last_eval = time.time()  # evaluation time is not training time
+            clock.restart(t_last_eval)
             cpu_prev = time.process_time()
             log.reset(t_last_eval)
 
