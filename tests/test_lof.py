@@ -78,9 +78,10 @@ def test_profiles_listed():
         profiles.get("nope")
 
 
-# Crops of the sample where 30 iterations measurably pay (benchmarks/lof_gain.py measures whole images);
-# one runs with the fast tests, so LOF's sign and step are checked there too.
-GAIN_CASES = [pytest.param("parrot head", 150, 200, 0.013, marks=pytest.mark.slow), ("parrot eye", 100, 200, 0.0067)]
+# Crops of the sample where 30 iterations measurably pay with the shipped weights (3.1 % and 1.9 % with
+# session 21's; benchmarks/lof_gain.py measures whole images); one runs with the fast tests, so LOF's
+# sign and step are checked there too.
+GAIN_CASES = [pytest.param("parrot head", 150, 200, 0.013, marks=pytest.mark.slow), ("parrots", 200, 250, 0.0067)]
 
 
 @pytest.mark.parametrize("name,y,x,lam", GAIN_CASES)
