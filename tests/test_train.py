@@ -54,8 +54,18 @@ def test_train_resume_export(tmp_path, data_dir):
     rows = list(csv.DictReader(open(out / "log.csv")))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5]
     assert all(float(r["gpu_hours"]) == 0 and r["lambda"] for r in rows)
+    assert card["data"] == f"{data_dir} (7 photos)"  # resumed on the same folder: named once
     lm = load_weights(tmp_path / "w.pt")
     assert lm.model.config.N == 16 and not lm.model.training
+    res = subprocess.run([sys.executable, "-m", "mspview", "export", str(out / "last.pt"), str(tmp_path / "x.pt"),
+                          "--calibration", str(data_dir), "--calibration-images", "2"],
+                         capture_output=True, text=True, timeout=HANG_S, cwd=REPO)
+    assert res.returncode == 0, res.stderr
+    exported = json.loads((tmp_path / "x.json").read_text())  # from the checkpoint: the same record
+    assert (exported["steps"], exported["data"]) == (5, card["data"])
+    res = subprocess.run([sys.executable, "-m", "mspview", "info", "--model", str(tmp_path / "x.pt")],
+                         capture_output=True, text=True, timeout=HANG_S, cwd=REPO)
+    assert f"trained on {card['data']}" in res.stdout
 
 
 def free_port() -> int:
@@ -358,3 +368,11 @@ def test_a_paused_step_keeps_the_run_budget():
     assert clock.step(901.0) == 1.0 and clock.skipped == 0.0  # and later steps count again
     clock.restart(950.0)
     assert clock.step(951.5) == 1.5
+
+
+def test_the_card_names_each_training_folder_once_in_order():
+    from mspview.train.loop import trained_on
+    first = trained_on("", "data/train", 1365)
+    assert first == "data/train (1,365 photos)"
+    assert trained_on(first, "data/train", 1365) == first  # resumed on the same folder
+    assert trained_on(first, "data/big", 40) == "data/train (1,365 photos), then data/big (40 photos)"

@@ -39,7 +39,7 @@ def describe_weights(path: Path) -> dict:
     return {
         "path": str(path), "model_id": config.model_id, "sha256": file_sha256(path),
         "config": config.to_dict(), "steps": card.get("steps"), "cpu_hours": card.get("cpu_hours"),
-        "gpu_hours": card.get("gpu_hours", 0.0),
+        "gpu_hours": card.get("gpu_hours", 0.0), "data": card.get("data"),
         "lambdas": [{"lambda": lam, **{k: kodak[round(lam, 8)][k] for k in ("bpp", "psnr") if round(lam, 8) in kodak}}
                     for lam in config.lambdas],
     }
@@ -49,6 +49,8 @@ def print_weights(d: dict) -> None:
     print(f"{d['path']}: {d['model_id']}  sha256 {d['sha256'][:16]}  "
           f"{d['steps'] or '?'} steps, {d['cpu_hours'] or '?'} CPU-hours"
           + (f" + {d['gpu_hours']} GPU-hours" if d["gpu_hours"] else ""))
+    if d["data"]:
+        print(f"trained on {d['data']}")
     print(f"{'quality':>7} {'lambda':>8} {'Kodak bpp':>10} {'PSNR dB':>8}   (fast profile, real files, from the card)")
     for q, r in enumerate(d["lambdas"], 1):
         figures = f"{r['bpp']:>10.3f} {r['psnr']:>8.2f}" if "bpp" in r else f"{'-':>10} {'-':>8}"

@@ -29,8 +29,11 @@ def load_source(path: Path) -> tuple[MSPCodecModel, dict]:
         state = ck["state"]
     except (OSError, RuntimeError, KeyError, ValueError) as e:
         raise MSPError(f"{path} is neither a weights file (no card beside it) nor a training checkpoint: {e}") from None
-    return model, {"steps": state["step"], "cpu_hours": round(state["cpu_hours"], 3),
-                   "gpu_hours": round(state.get("gpu_hours", 0.0), 3), "history": state.get("history", [])}
+    info = {"steps": state["step"], "cpu_hours": round(state["cpu_hours"], 3),
+            "gpu_hours": round(state.get("gpu_hours", 0.0), 3), "history": state.get("history", [])}
+    if state.get("data"):  # checkpoints from before it was recorded have none
+        info["data"] = state["data"]
+    return model, info
 
 
 def main(argv: list[str] | None = None) -> int:

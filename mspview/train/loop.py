@@ -218,7 +218,14 @@ def lambda_weights_option(args, config: ModelConfig) -> list[float] | None:
 
 
 def new_state() -> dict:
-    return {"step": 0, "cpu_hours": 0.0, "gpu_hours": 0.0, "run_elapsed": 0.0, "run_step": 0, "history": []}
+    return {"step": 0, "cpu_hours": 0.0, "gpu_hours": 0.0, "run_elapsed": 0.0, "run_step": 0, "history": [],
+            "data": ""}
+
+
+def trained_on(before: str, folder, photos: int) -> str:
+    """The card's record of the training data: this run's folder after those of the runs it continues."""
+    now = f"{folder} ({photos:,} photos)"
+    return before if before.endswith(now) else f"{before}, then {now}" if before else now
 
 
 def load_model(args, checkpoint: dict | None, lead: bool) -> tuple[MSPCodecModel, dict]:
@@ -235,7 +242,8 @@ def load_model(args, checkpoint: dict | None, lead: bool) -> tuple[MSPCodecModel
         loaded = load_weights(args.init)
         model, card = loaded.model, loaded.card
         state.update(step=int(card.get("steps", 0)), cpu_hours=float(card.get("cpu_hours", 0.0)),
-                     gpu_hours=float(card.get("gpu_hours", 0.0)), history=list(card.get("history", [])))
+                     gpu_hours=float(card.get("gpu_hours", 0.0)), history=list(card.get("history", [])),
+                     data=str(card.get("data", "")))
         if model.preview is not None:  # fitted to this codec's latents: stale once they change
             model = without_preview(model)
             if lead:
@@ -334,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
                                jpeg_scale=jpeg_scale_option(args))
     except FileNotFoundError as e:
         raise fail(str(e)) from None
+    state["data"] = trained_on(state["data"], args.data, len(sampler.files))
     sched = Schedule(args.lr, args.warmup, args.decay_frac)
     budget_s = args.hours * 3600 if args.hours else None
 
@@ -411,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         calibration = None if args.train_only == "encoder" else calibration_images(args.data)
         card = save_weights(model, args.export, {"steps": state["step"], "cpu_hours": round(state["cpu_hours"], 3),
                                                  "gpu_hours": round(state["gpu_hours"], 3),
-                                                 "data": str(args.data), "history": state["history"]},
+                                                 "data": state["data"], "history": state["history"]},
                             calibration=calibration)
         print(f"exported {args.export} sha256 {card['sha256'][:16]}", flush=True)
     log.close()
