@@ -45,3 +45,16 @@ def test_the_app_on_an_x_display_qt_cannot_use_says_why_and_exits_2(capsys, monk
     # which of the two depends on the machine's packages: both are said, neither crashes
     assert err.startswith("mspview: cannot open the X display ':87'") or (
         err.startswith("mspview: Qt's X11 plugin cannot load (") and "apt install libxcb-cursor0" in err)
+
+
+def test_a_reader_that_leaves_ends_the_output_quietly():
+    """`mspview info x.msp | head -1`: the reader closes the pipe before the description is written."""
+    import subprocess
+    import sys
+
+    from conftest import HANG_S, REPO
+    proc = subprocess.Popen([sys.executable, "-m", "mspview", "info", "tests/data/golden_v5.msp"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # nobody reads: the first write finds the pipe broken
+    _, err = proc.communicate(timeout=HANG_S)
+    assert (proc.returncode, err.decode()) == (141, "")

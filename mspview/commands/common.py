@@ -49,6 +49,9 @@ def run_tool(name: str, body: Callable[[], int]) -> int:
     except MSPError as e:
         print(f"mspview {name}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader left (`mspview info x.msp | head -1`): stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush has nowhere to fail
+        return 128 + 13  # a shell's status for a process ended by SIGPIPE
     except OSError as e:
         print(f"mspview {name}: error: {e}", file=sys.stderr)
         return 2
