@@ -7,6 +7,7 @@ import math
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -372,7 +373,8 @@ def test_a_paused_step_keeps_the_run_budget():
 
 def test_the_card_names_each_training_folder_once_in_order():
     from mspview.train.loop import trained_on
-    first = trained_on("", "data/train", 1365)
+    first = trained_on("", Path.cwd() / "data" / "train", 1365)
     assert first == "data/train (1,365 photos)"
-    assert trained_on(first, "data/train", 1365) == first  # resumed on the same folder
+    assert trained_on(first, "data/train", 1365) == first  # resumed on the same folder, given another way
     assert trained_on(first, "data/big", 40) == "data/train (1,365 photos), then data/big (40 photos)"
+    assert trained_on("", "/x/y", 2) == "/x/y (2 photos)"  # far from here: where it is

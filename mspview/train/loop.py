@@ -224,7 +224,10 @@ def new_state() -> dict:
 
 def trained_on(before: str, folder, photos: int) -> str:
     """The card's record of the training data: this run's folder after those of the runs it continues."""
-    now = f"{folder} ({photos:,} photos)"
+    where = os.path.relpath(folder)  # the same folder reads the same from the repository, however it was given
+    if where.startswith(os.path.join(os.pardir, os.pardir)):
+        where = str(Path(folder).resolve())
+    now = f"{where} ({photos:,} photos)"
     return before if before.endswith(now) else f"{before}, then {now}" if before else now
 
 
