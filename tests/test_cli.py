@@ -1,9 +1,14 @@
 """The `mspview` entry point: a typo of a command is said to be one, never opens the app."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from mspview.cli import main
+
+from conftest import HANG_S, REPO
 
 
 @pytest.mark.parametrize("argv,near", [(["encdoe", "x.png"], "encode"), (["decod", "x.msp"], "decode"),
@@ -49,10 +54,6 @@ def test_the_app_on_an_x_display_qt_cannot_use_says_why_and_exits_2(capsys, monk
 
 def test_a_reader_that_leaves_ends_the_output_quietly():
     """`mspview info x.msp | head -1`: the reader closes the pipe before the description is written."""
-    import subprocess
-    import sys
-
-    from conftest import HANG_S, REPO
     proc = subprocess.Popen([sys.executable, "-m", "mspview", "info", "tests/data/golden_v5.msp"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # nobody reads: the first write finds the pipe broken

@@ -20,7 +20,7 @@ from mspview.codec.weights import load_weights
 from mspview.train.extend import extend_lambdas
 from mspview.train.widen import add_residual, widen, widen_latent
 
-from conftest import HANG_S, REPO, noise_image
+from conftest import HANG_S, REPO, noise_image, run_cli
 
 pytestmark = pytest.mark.slow  # app windows, workers, subprocesses: `pytest -m "not slow"` skips them
 
@@ -58,15 +58,12 @@ def test_train_resume_export(tmp_path, data_dir):
     assert card["data"].endswith(f"{data_dir.name} (7 photos)") and "then" not in card["data"]  # resumed: named once
     lm = load_weights(tmp_path / "w.pt")
     assert lm.model.config.N == 16 and not lm.model.training
-    res = subprocess.run([sys.executable, "-m", "mspview", "export", str(out / "last.pt"), str(tmp_path / "x.pt"),
-                          "--calibration", str(data_dir), "--calibration-images", "2"],
-                         capture_output=True, text=True, timeout=HANG_S, cwd=REPO)
+    res = run_cli("export", str(out / "last.pt"), str(tmp_path / "x.pt"), "--calibration", str(data_dir),
+                  "--calibration-images", "2")
     assert res.returncode == 0, res.stderr
     exported = json.loads((tmp_path / "x.json").read_text())  # from the checkpoint: the same record
     assert (exported["steps"], exported["data"]) == (5, card["data"])
-    res = subprocess.run([sys.executable, "-m", "mspview", "info", "--model", str(tmp_path / "x.pt")],
-                         capture_output=True, text=True, timeout=HANG_S, cwd=REPO)
-    assert f"trained on {card['data']}" in res.stdout
+    assert f"trained on {card['data']}" in run_cli("info", "--model", str(tmp_path / "x.pt")).stdout
 
 
 def free_port() -> int:
